@@ -1,0 +1,157 @@
+"""Logging set-up and every Prometheus metric roomd exports: one place to look for both.
+
+Metric names follow Prometheus conventions (``roomd_`` prefix, counters end in ``_total``,
+durations in ``_seconds``). Labels are bounded: a room label takes values from the config file,
+never a booking or event id.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, TextIO
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+# --- daemon and rounds -------------------------------------------------------------------------
+ROUNDS = Counter(
+    "roomd_rounds_total",
+    "Sync rounds run, by room and outcome.",
+    ["room", "outcome"],
+    registry=REGISTRY,
+)
+ROUND_DURATION = Histogram(
+    "roomd_round_duration_seconds",
+    "Duration of one room's sync round.",
+    ["room"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+    registry=REGISTRY,
+)
+LAST_SUCCESS = Gauge(
+    "roomd_last_success_timestamp_seconds",
+    "Unix time of the room's last successful round.",
+    ["room"],
+    registry=REGISTRY,
+)
+ROOMS_CONFIGURED = Gauge("roomd_rooms", "Rooms in the running configuration.", registry=REGISTRY)
+CONFIG_RELOADS = Counter(
+    "roomd_config_reloads_total",
+    "Configuration reloads (SIGHUP), by outcome.",
+    ["outcome"],
+    registry=REGISTRY,
+)
+CHANGES = Counter(
+    "roomd_changes_total",
+    "Booking changes seen, by room and direction.",
+    ["room", "direction"],
+    registry=REGISTRY,
+)
+WRITES = Counter(
+    "roomd_writes_total",
+    "Writes roomd made, by room, direction and outcome.",
+    ["room", "direction", "outcome"],
+    registry=REGISTRY,
+)
+CONFLICTS = Counter(
+    "roomd_conflicts_total",
+    "Bookings changed on both sides since the last sync.",
+    ["room"],
+    registry=REGISTRY,
+)
+BREAKER_TRIPS = Counter(
+    "roomd_breaker_trips_total",
+    "Rounds stopped by the mass-delete breaker.",
+    ["room"],
+    registry=REGISTRY,
+)
+OUTBOX_DEPTH = Gauge(
+    "roomd_outbox_depth", "Planned writes not yet applied.", ["room"], registry=REGISTRY
+)
+OUTBOX_OLDEST_AGE = Gauge(
+    "roomd_outbox_oldest_age_seconds",
+    "Age of the oldest planned write not yet applied.",
+    ["room"],
+    registry=REGISTRY,
+)
+PROPAGATION_LAG = Histogram(
+    "roomd_propagation_lag_seconds",
+    "Time from a change on one side to its write on the other.",
+    ["direction"],
+    buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900),
+    registry=REGISTRY,
+)
+
+# --- Graph client ------------------------------------------------------------------------------
+GRAPH_REQUESTS = Counter(
+    "roomd_graph_requests_total",
+    "Requests sent to Microsoft Graph, by HTTP status.",
+    ["status"],
+    registry=REGISTRY,
+)
+GRAPH_THROTTLED = Counter(
+    "roomd_graph_throttled_total", "Graph answers of 429 (throttled).", registry=REGISTRY
+)
+GRAPH_RETRIES = Counter(
+    "roomd_graph_retries_total",
+    "Graph requests retried, by reason.",
+    ["reason"],
+    registry=REGISTRY,
+)
+GRAPH_TOKEN_REFRESHES = Counter(
+    "roomd_graph_token_refreshes_total",
+    "Access tokens acquired from the identity platform.",
+    ["outcome"],
+    registry=REGISTRY,
+)
+
+# --- Hybrid client and webhooks ----------------------------------------------------------------
+HYBRID_REQUESTS = Counter(
+    "roomd_hybrid_requests_total",
+    "Requests sent to the Hybrid API, by HTTP status.",
+    ["status"],
+    registry=REGISTRY,
+)
+HYBRID_RETRIES = Counter(
+    "roomd_hybrid_retries_total",
+    "Hybrid requests retried, by reason.",
+    ["reason"],
+    registry=REGISTRY,
+)
+WEBHOOKS = Counter(
+    "roomd_webhooks_total",
+    "Webhook deliveries received, by source and outcome (accepted, duplicate, bad_signature, "
+    "stale, bad_body).",
+    ["source", "outcome"],
+    registry=REGISTRY,
+)
+
+
+def configure_logging(level: str = "info", stream: TextIO | None = None) -> None:
+    """JSON lines on stdout for journald; a readable console format when stdout is a terminal."""
+    out = stream if stream is not None else sys.stdout
+    numeric = logging.getLevelNamesMapping()[level.upper()]
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+    ]
+    renderer: Any
+    if out.isatty():
+        renderer = structlog.dev.ConsoleRenderer()
+    else:
+        renderer = structlog.processors.JSONRenderer()
+    structlog.configure(
+        processors=[*processors, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(**bound: Any) -> Any:
+    """A structlog logger; bind ``room=`` / ``booking=`` context once, not on every call."""
+    return structlog.get_logger("roomd").bind(**bound)
