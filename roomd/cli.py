@@ -1,0 +1,290 @@
+"""roomd's command line: argument parsing and exit codes, nothing else.
+
+Exit codes follow the usual convention: 0 success, 1 runtime failure, 2 usage or config error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from roomd import __version__
+
+DEFAULT_CONFIG = Path("/etc/roomd/roomd.toml")
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+DESCRIPTION = """\
+roomd keeps meeting-room bookings in two-way sync between a room-booking system (Hybrid, or any
+system serving the OfficeRnD-compatible API) and Microsoft 365 room mailboxes. It polls each room
+mailbox's calendarView delta through Microsoft Graph, receives Hybrid webhooks, and writes each
+side's changes to the other, keeping its bookkeeping in one SQLite database."""
+
+EPILOG = """\
+commands:
+  run             run the daemon in the foreground (systemd: Type=notify)
+  config check    validate a configuration file; one line per problem
+  status          per room: last round, lag, outbox depth and last error, from the state database
+  demo            start the built-in simulators, sync against them, show the result, exit
+  sim             run the Microsoft Graph and Hybrid simulators standalone
+
+files:
+  /etc/roomd/roomd.toml          configuration (override with -c PATH); see
+                                 config/roomd.example.toml for every key
+  $STATE_DIRECTORY/roomd.sqlite3 state database (default /var/lib/roomd/roomd.sqlite3)
+
+environment:
+  NOTIFY_SOCKET, WATCHDOG_USEC   set by systemd; roomd speaks sd_notify(3) when present
+  STATE_DIRECTORY                set by systemd's StateDirectory=; default place of the database
+  CREDENTIALS_DIRECTORY          set by systemd's LoadCredential=; point *_file keys into it
+
+signals:
+  SIGTERM, SIGINT  stop taking work, finish in-flight rounds (sync.shutdown_grace_seconds), exit 0
+  SIGHUP           reload the configuration; an invalid one is refused and the old one stays
+
+exit status:
+  0  success
+  1  runtime failure (e.g. the state database cannot be opened)
+  2  usage or configuration error
+
+see also:
+  roomd <command> --help, systemctl(1), sd_notify(3), README.md"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="roomd",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"roomd {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def config_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "-c",
+            "--config",
+            type=Path,
+            default=DEFAULT_CONFIG,
+            metavar="PATH",
+            help=f"configuration file (default: {DEFAULT_CONFIG})",
+        )
+
+    run = sub.add_parser(
+        "run",
+        help="run the daemon",
+        description="Run the sync daemon in the foreground until SIGTERM or SIGINT. Logs are "
+        "JSON lines on stdout (readable text when stdout is a terminal).",
+    )
+    config_arg(run)
+    run.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="override log.level from the configuration",
+    )
+
+    config = sub.add_parser("config", help="configuration commands", description="Configuration.")
+    config_sub = config.add_subparsers(dest="config_command", metavar="COMMAND")
+    check = config_sub.add_parser(
+        "check",
+        help="validate a configuration file",
+        description="Validate a configuration file, including that every secret file it names "
+        "can be read. Prints one line per problem, naming the key (and the line where it can), "
+        "and exits 2; exits 0 when the file is valid.",
+    )
+    config_arg(check)
+
+    status = sub.add_parser(
+        "status",
+        help="show per-room sync status",
+        description="Show, per configured room, the last round, the lag since its last "
+        "successful round, the outbox depth and the last error, read from the state database "
+        "(read-only: safe while the daemon runs).",
+    )
+    config_arg(status)
+    status.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    demo = sub.add_parser(
+        "demo",
+        help="sync against the built-in simulators and exit",
+        description="Start the Microsoft Graph and Hybrid simulators on loopback, run roomd "
+        "against them, show what it did, and exit 0 on success.",
+    )
+    demo.add_argument(
+        "--keep", type=Path, metavar="DIR", help="keep the demo's config and database in DIR"
+    )
+
+    sim = sub.add_parser(
+        "sim",
+        help="run the simulators standalone",
+        description="Run the Microsoft Graph and Hybrid simulators on loopback with a default "
+        "tenant until interrupted, and write a complete roomd configuration that points at "
+        "them (secrets in files beside it, the simulators' CA as ca_bundle). Then "
+        "'roomd run -c PATH' talks to them exactly as to Microsoft.",
+    )
+    sim.add_argument(
+        "--config-out",
+        type=Path,
+        default=Path("roomd-sim/roomd.toml"),
+        metavar="PATH",
+        help="where to write the roomd configuration (default: roomd-sim/roomd.toml)",
+    )
+    sim.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
+    sim.add_argument("--graph-port", type=int, default=0, help="Graph simulator port (0: any)")
+    sim.add_argument("--hybrid-port", type=int, default=0, help="Hybrid simulator port (0: any)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            return cmd_run(args.config, args.log_level)
+        if args.command == "config" and args.config_command == "check":
+            return cmd_config_check(args.config)
+        if args.command == "status":
+            return cmd_status(args.config, as_json=args.json)
+        if args.command == "demo":
+            from roomd.demo import run_demo
+
+            return run_demo(keep=args.keep)
+        if args.command == "sim":
+            from roomd.sim.cli import run_sim
+
+            return run_sim(
+                args.config_out,
+                host=args.host,
+                graph_port=args.graph_port,
+                hybrid_port=args.hybrid_port,
+            )
+    except KeyboardInterrupt:
+        return EXIT_FAILURE
+    if args.command == "config":
+        parser.parse_args(["config", "--help"])
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
+
+
+def _fail(message: str, code: int = EXIT_FAILURE) -> int:
+    print(f"roomd: {message}", file=sys.stderr)
+    return code
+
+
+def cmd_config_check(path: Path) -> int:
+    from roomd.config import check_config
+
+    problems = check_config(path)
+    for problem in problems:
+        print(f"roomd: {problem}", file=sys.stderr)
+    if problems:
+        return EXIT_USAGE
+    print(f"roomd: config {path}: ok")
+    return EXIT_OK
+
+
+def cmd_run(path: Path, log_level: str | None) -> int:
+    from roomd import observe
+    from roomd.config import ConfigError, load_config
+    from roomd.daemon import Daemon
+    from roomd.rounds import make_runner
+    from roomd.store import StoreError
+
+    try:
+        settings = load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"roomd: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    observe.configure_logging(log_level or settings.log.level)
+    daemon = Daemon(settings, config_path=path, runner_factory=make_runner)
+    try:
+        return asyncio.run(daemon.run())
+    except StoreError as exc:
+        return _fail(str(exc))
+    except OSError as exc:  # e.g. the HTTP port is taken
+        return _fail(f"{exc.strerror or exc}")
+
+
+def cmd_status(path: Path, *, as_json: bool) -> int:
+    from roomd.config import ConfigError, load_config
+    from roomd.store import StoreError
+
+    try:
+        settings = load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"roomd: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        rows = asyncio.run(_status_rows(settings))
+    except StoreError as exc:
+        return _fail(str(exc))
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    header = ("ROOM", "LAST ROUND", "LAG", "OUTBOX", "FAILURES", "LAST ERROR")
+    table = [header] + [
+        (
+            r["room"],
+            r["last_round_at"] or "never",
+            _human_seconds(r["lag_s"]),
+            str(r["outbox_depth"]),
+            str(r["consecutive_failures"]),
+            r["last_error"] or "-",
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
+    for row in table:
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
+        print("  ".join([*cells, row[-1]]))
+    return EXIT_OK
+
+
+async def _status_rows(settings: Any) -> list[dict[str, Any]]:
+    from roomd.daemon import _epoch, _iso
+    from roomd.store import open_store
+
+    store = await open_store(settings.state.path, readonly=True)
+    try:
+        statuses = {st.room: st for st in await store.room_statuses()}
+    finally:
+        await store.close()
+    now = time.time()
+    rows = []
+    for room in settings.rooms:
+        st = statuses.get(room.mailbox.lower())
+        last_round = _epoch(st.last_round_at) if st else None
+        last_ok = _epoch(st.last_success_at) if st else None
+        oldest = _epoch(getattr(st, "oldest_pending_at", None)) if st else None
+        rows.append(
+            {
+                "room": room.mailbox,
+                "name": room.name,
+                "last_round_at": _iso(last_round),
+                "last_success_at": _iso(last_ok),
+                "lag_s": round(now - last_ok, 1) if last_ok is not None else None,
+                "outbox_depth": st.outbox_depth if st else 0,
+                "outbox_oldest_age_s": round(now - oldest, 1) if oldest is not None else None,
+                "consecutive_failures": st.consecutive_failures if st else 0,
+                "last_error": st.last_error if st else None,
+            }
+        )
+    return rows
+
+
+def _human_seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value < 120:
+        return f"{value:.0f}s"
+    if value < 7200:
+        return f"{value / 60:.0f}m"
+    return f"{value / 3600:.1f}h"
