@@ -1,0 +1,451 @@
+"""roomd's client for the Hybrid booking API (OfficeRnD API v2 compatible).
+
+Everything under ``{base}/api/v2/organizations/{org}`` (design.md section 5): resources, members,
+bookings (cursor-paged listings, get, create, ``PATCH``, ``POST /bookings/{id}/cancel``) and
+webhook registration. One ``httpx.AsyncClient`` with explicit timeouts and connection limits,
+trusting ``ca_bundle`` when given. Transient failures are retried (``transport.with_retries``)
+only where repeating the request cannot make a second booking: reads, ``PATCH``, cancel, and
+creates guarded by a look-up by ``reference``.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import quote
+
+import httpx
+import stamina
+
+from roomd.hybrid.auth import TokenSource
+from roomd.hybrid.config import HybridClientConfig
+from roomd.hybrid.errors import HybridError, NotFound, error_for_status
+from roomd.hybrid.feed import ChangeFeed
+from roomd.hybrid.model import (
+    HybridBooking,
+    HybridMember,
+    HybridResource,
+    format_datetime,
+    parse_booking,
+    parse_member,
+    parse_resource,
+)
+from roomd.hybrid.transport import TRANSIENT_STATUSES, with_retries
+from roomd.hybrid.ttlcache import TTLCache
+from roomd.observe import HYBRID_REQUESTS, HYBRID_RETRIES, get_logger
+
+__all__ = ["PAGE_LIMIT", "HybridClient", "WebhookSubscription"]
+
+PAGE_LIMIT = 50  # OfficeRnD's maximum (and default) ``$limit``
+BOOKING_EVENTS = ("booking.created", "booking.updated", "booking.removed")
+
+_log = get_logger(component="hybrid")
+
+
+@dataclass(frozen=True)
+class WebhookSubscription:
+    """A registered webhook; ``secret`` signs its deliveries and is never shown in a repr."""
+
+    id: str
+    url: str
+    event_types: tuple[str, ...]
+    secret: str = field(repr=False)
+
+    def reveal(self) -> str:
+        """The signing secret, for the receiver (same protocol as roomd's Secret type)."""
+        return self.secret
+
+
+class _Unsure(Exception):
+    """A create whose outcome is unknown (no answer, or a transient one): look up, then retry."""
+
+
+class HybridClient:
+    """Async client; use ``async with HybridClient(config) as hybrid: ...``."""
+
+    def __init__(
+        self,
+        config: HybridClientConfig,
+        *,
+        feed_overlap: timedelta = timedelta(seconds=10),
+    ) -> None:
+        self._config = config
+        verify: ssl.SSLContext | bool = True
+        if config.ca_bundle is not None:
+            verify = ssl.create_default_context(cafile=str(config.ca_bundle))
+        t = config.timeouts
+        self._http = httpx.AsyncClient(
+            verify=verify,
+            timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool),
+            limits=httpx.Limits(
+                max_connections=config.max_connections,
+                max_keepalive_connections=config.max_connections,
+            ),
+            headers={"Accept": "application/json", "User-Agent": "roomd"},
+            follow_redirects=False,
+            trust_env=False,
+        )
+        self._tokens = TokenSource(config, self._http, self._retrying)
+        self._feed_overlap = feed_overlap
+        self._feeds: dict[str | None, ChangeFeed] = {}
+        self._members_by_id: TTLCache[str, HybridMember] = TTLCache(
+            config.member_cache_size, config.member_cache_ttl_s
+        )
+        self._members_by_email: TTLCache[str, HybridMember] = TTLCache(
+            config.member_cache_size, config.member_cache_ttl_s
+        )
+        self._directory_loaded: TTLCache[str, bool] = TTLCache(1, config.member_cache_ttl_s)
+
+    def __repr__(self) -> str:
+        return f"HybridClient(api={self._config.api_root!r}, client_id={self._config.client_id!r})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    # --- plumbing -------------------------------------------------------------------------------
+
+    async def _retrying(self, send: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
+        return await with_retries(self._config.retry, send, what="token")
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._tokens.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    async def _send_once(
+        self, method: str, path: str, params: Mapping[str, str] | None, body: object
+    ) -> httpx.Response:
+        """One request with a bearer token; after a 401, one fresh token and one more try."""
+        url = self._config.api_root + path
+        token = await self._tokens.token()
+        for refreshed in (False, True):
+            resp = await self._http.request(
+                method,
+                url,
+                params=params,
+                json=body,
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            HYBRID_REQUESTS.labels(status=str(resp.status_code)).inc()
+            if resp.status_code != 401 or refreshed:
+                return resp
+            HYBRID_RETRIES.labels(reason="401").inc()
+            await self._tokens.invalidate(token)
+            token = await self._tokens.token()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _fail(self, resp: httpx.Response) -> HybridError:
+        return error_for_status(resp.status_code, self._scrub(_server_message(resp)))
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: object = None,
+    ) -> Any:
+        """A request safe to repeat: retried on transient failures; JSON body or typed error."""
+
+        async def send() -> httpx.Response:
+            return await self._send_once(method, path, params, body)
+
+        resp = await with_retries(self._config.retry, send, what=f"{method} {path}")
+        if resp.is_success:
+            return _json_or_none(resp)
+        raise self._fail(resp)
+
+    async def _pages(
+        self, path: str, params: Mapping[str, str] | None = None
+    ) -> AsyncIterator[list[Any]]:
+        """Every page of a ``{results, cursorNext}`` listing, following ``$cursorNext``."""
+        query = dict(params or {})
+        query["$limit"] = str(PAGE_LIMIT)
+        seen_cursors: set[str] = set()
+        while True:
+            page = await self._call("GET", path, params=query)
+            if isinstance(page, list):  # some servers answer a bare array: one page
+                yield page
+                return
+            if not isinstance(page, Mapping) or not isinstance(page.get("results"), list):
+                raise HybridError(
+                    200, f"GET {path}: expected {{results, cursorNext}}, got {page!r}"[:300]
+                )
+            yield page["results"]
+            cursor = page.get("cursorNext")
+            if not cursor:
+                return
+            if not isinstance(cursor, str) or cursor in seen_cursors:
+                raise HybridError(200, f"GET {path}: the server repeated cursor {cursor!r}")
+            seen_cursors.add(cursor)
+            query["$cursorNext"] = cursor
+
+    # --- bookings -------------------------------------------------------------------------------
+
+    async def iter_bookings(self, **filters: str) -> AsyncIterator[HybridBooking]:
+        """Every booking matching OfficeRnD list filters (``resourceId=``, ``modifiedAt[$gte]=``),
+        across all pages."""
+        async for page in self._pages("/bookings", filters):
+            for item in page:
+                yield parse_booking(item)
+
+    async def get_booking(self, booking_id: str) -> HybridBooking:
+        """One booking; ``NotFound`` if it does not exist."""
+        return parse_booking(await self._call("GET", f"/bookings/{_seg(booking_id)}"))
+
+    async def find_by_reference(
+        self,
+        reference: str,
+        *,
+        parent: str | None = None,
+        include_canceled: bool = False,
+    ) -> HybridBooking | None:
+        """The booking roomd created for ``reference`` (a meeting's iCalUId), if any.
+
+        Asks the server with the field filter ``reference=<value>`` (OfficeRnD v2 list endpoints
+        filter on a field's value) and checks every result itself, so a server that ignores the
+        filter costs a full listing but can never give a wrong answer. ``parent`` tells a series
+        (None) from its exceptions, which may carry the same reference. Canceled bookings are
+        skipped unless asked for: a new create must not be answered with a cancelled booking.
+        """
+        found: HybridBooking | None = None
+        async for booking in self.iter_bookings(reference=reference):
+            if booking.reference != reference or booking.parent != parent:
+                continue
+            if booking.canceled and not include_canceled:
+                continue
+            if found is None or (found.created_at or found.start) > (
+                booking.created_at or booking.start
+            ):
+                found = booking  # the oldest wins, should duplicates ever exist
+        return found
+
+    async def create_booking(self, payload: Mapping[str, Any], *, reference: str) -> HybridBooking:
+        """Create a booking at most once per ``reference`` (design.md invariant 1).
+
+        Before every attempt, look the reference up; if a booking already carries it, that booking
+        is the answer. A create whose answer was lost (connection reset, timeout, 5xx, 429) is
+        therefore retried safely: the retry finds the booking the first attempt made. Refusals
+        (409 double booking, 422 validation, 401/403) are raised at once.
+        """
+        if not reference:
+            raise ValueError("create_booking: reference must not be empty")
+        body = {**payload, "reference": reference}
+        parent = payload.get("parent")
+        parent_id = parent if isinstance(parent, str) else None
+        policy = self._config.retry
+
+        def hook(exc: Exception) -> bool:
+            return isinstance(exc, _Unsure)
+
+        last: _Unsure | None = None
+        try:
+            async for attempt in stamina.retry_context(
+                on=hook,
+                attempts=policy.attempts,
+                timeout=policy.timeout,
+                wait_initial=policy.wait_initial,
+                wait_max=policy.wait_max,
+                wait_jitter=policy.wait_jitter,
+            ):
+                with attempt:
+                    if last is not None:
+                        HYBRID_RETRIES.labels(reason="create_unsure").inc()
+                        _log.info("hybrid_create_retry", reason=str(last), attempt=attempt.num)
+                    existing = await self.find_by_reference(reference, parent=parent_id)
+                    if existing is not None:
+                        return existing
+                    try:
+                        resp = await self._send_once("POST", "/bookings", None, body)
+                    except httpx.TransportError as exc:
+                        last = _Unsure(type(exc).__name__)
+                        raise last from None
+                    if resp.status_code in TRANSIENT_STATUSES:
+                        last = _Unsure(f"HTTP {resp.status_code}")
+                        raise last
+                    if not resp.is_success:
+                        raise self._fail(resp)
+                    return parse_booking(_created(resp.json()))
+        except _Unsure as exc:
+            raise HybridError(
+                0, f"create of booking {reference!r} did not complete: {exc}"
+            ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def patch_booking(self, booking_id: str, changes: Mapping[str, Any]) -> HybridBooking:
+        """Change fields of a booking (``PATCH``: sending the same change twice is harmless)."""
+        data = await self._call("PATCH", f"/bookings/{_seg(booking_id)}", body=dict(changes))
+        if data is None:
+            return await self.get_booking(booking_id)
+        return parse_booking(data)
+
+    async def cancel_booking(self, booking_id: str) -> HybridBooking:
+        """Cancel (``POST /bookings/{id}/cancel``; OfficeRnD's ``canceled`` is read-only).
+
+        Cancelling is idempotent in effect: if a retried cancel is refused because the first one
+        already went through, the booking is read back and returned when it is canceled.
+        """
+        try:
+            data = await self._call("POST", f"/bookings/{_seg(booking_id)}/cancel", body={})
+        except NotFound:
+            raise
+        except HybridError as exc:
+            if exc.status in (401, 403):
+                raise
+            current = await self.get_booking(booking_id)
+            if current.canceled:
+                return current
+            raise
+        if isinstance(data, Mapping) and "_id" in data:
+            return parse_booking(data)
+        return await self.get_booking(booking_id)
+
+    async def changes_since(
+        self, cursor: datetime | None, *, resource_id: str | None = None
+    ) -> tuple[list[HybridBooking], datetime | None]:
+        """Bookings changed since ``cursor`` (all bookings when None) and the next cursor.
+
+        Lists ``modifiedAt[$gte]`` = cursor minus an overlap and reports each version of a booking
+        once (``feed.ChangeFeed``), so equal or slightly late timestamps are never missed. Store
+        the returned cursor and pass it back next time. This listing is the truth for Hybrid
+        changes; webhooks only make them arrive sooner.
+        """
+        feed = self._feeds.get(resource_id)
+        if feed is None:
+            feed = self._feeds[resource_id] = ChangeFeed(self._feed_overlap)
+        filters: dict[str, str] = {}
+        since = feed.query_from(cursor)
+        if since is not None:
+            filters["modifiedAt[$gte]"] = format_datetime(since)
+        if resource_id is not None:
+            filters["resourceId"] = resource_id
+        listed = [b async for b in self.iter_bookings(**filters)]
+        return feed.absorb(cursor, listed)
+
+    # --- resources and members ------------------------------------------------------------------
+
+    async def list_resources(self) -> list[HybridResource]:
+        """Every resource (room) of the organization."""
+        return [parse_resource(item) async for page in self._pages("/resources") for item in page]
+
+    async def member_by_id(self, member_id: str) -> HybridMember:
+        """A member by id (cached); ``NotFound`` if there is none."""
+        cached = self._members_by_id.get(member_id)
+        if cached is not None:
+            return cached
+        member = parse_member(await self._call("GET", f"/members/{_seg(member_id)}"))
+        self._remember(member)
+        return member
+
+    async def member_by_email(self, email: str) -> HybridMember | None:
+        """The member with this email address, compared case-insensitively (cached).
+
+        Asks the server with the field filter ``email=`` (as given, then lower-cased) and compares
+        case-insensitively itself; if that finds nothing, reads the member directory once per
+        cache period, because a server may match filters case-sensitively while e-mail
+        addresses are not (RFC 5321 in practice; Exchange treats them case-insensitively).
+        """
+        key = email.strip().casefold()
+        if not key:
+            raise ValueError("member_by_email: email must not be empty")
+        cached = self._members_by_email.get(key)
+        if cached is not None:
+            return cached
+        for query in dict.fromkeys((email.strip(), key)):
+            async for page in self._pages("/members", {"email": query}):
+                for item in page:
+                    member = parse_member(item)
+                    self._remember(member)
+            hit = self._members_by_email.get(key)
+            if hit is not None:
+                return hit
+        if self._directory_loaded.get("all") is None:
+            async for page in self._pages("/members"):
+                for item in page:
+                    self._remember(parse_member(item))
+            self._directory_loaded.put("all", True)
+        return self._members_by_email.get(key)
+
+    def _remember(self, member: HybridMember) -> None:
+        self._members_by_id.put(member.id, member)
+        if member.email:
+            self._members_by_email.put(member.email.strip().casefold(), member)
+
+    # --- webhooks -------------------------------------------------------------------------------
+
+    async def register_webhook(
+        self, url: str, event_types: tuple[str, ...] = BOOKING_EVENTS, description: str = "roomd"
+    ) -> WebhookSubscription:
+        """Register ``url`` for booking events (``POST /webhooks``); the answer carries the secret.
+
+        Not retried: a lost answer would leave a registration whose secret roomd never saw.
+        """
+        body = {"url": url, "eventTypes": list(event_types), "description": description}
+        resp = await self._send_once("POST", "/webhooks", None, body)
+        if not resp.is_success:
+            raise self._fail(resp)
+        data = resp.json()
+        if not isinstance(data, Mapping) or not isinstance(data.get("secret"), str):
+            raise HybridError(resp.status_code, "POST /webhooks answered without a secret")
+        ident = data.get("_id") or data.get("id") or ""
+        return WebhookSubscription(
+            id=str(ident),
+            url=url,
+            event_types=tuple(data.get("eventTypes") or event_types),
+            secret=data["secret"],
+        )
+
+
+def _seg(value: str) -> str:
+    """A path segment, so an id can never change the path it is put into."""
+    if not value:
+        raise ValueError("an id must not be empty")
+    return quote(value, safe="")
+
+
+def _json_or_none(resp: httpx.Response) -> Any:
+    if not resp.content:
+        return None
+    try:
+        return resp.json()
+    except ValueError:
+        raise HybridError(resp.status_code, f"expected JSON, got {resp.text[:200]!r}") from None
+
+
+def _created(data: Any) -> Any:
+    """A create answer: the booking, or (as OfficeRnD sometimes answers) a list of one."""
+    if isinstance(data, list) and len(data) == 1:
+        return data[0]
+    return data
+
+
+def _server_message(resp: httpx.Response) -> str:
+    """The server's own explanation: ``message``/``error``/``error_description`` or the text."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return resp.text.strip()[:500] or resp.reason_phrase
+    if isinstance(body, Mapping):
+        for key in ("message", "error_description", "error", "detail", "title"):
+            value = body.get(key)
+            if isinstance(value, Mapping):
+                value = value.get("message")
+            if isinstance(value, str) and value:
+                return value
+    return str(body)[:500]
