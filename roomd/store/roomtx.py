@@ -1,0 +1,376 @@
+"""One write transaction, bound to one room.
+
+A :class:`RoomTx` only exists inside ``Store.write(room)``: the store has already issued
+``BEGIN IMMEDIATE`` and will commit when the ``async with`` block ends normally, or roll back when
+it raises. Every method takes the room from the transaction itself, never from an argument, so a
+transaction cannot touch another room's rows (design.md section 8: one room per transaction keeps a
+later move to per-room leases small). Network calls do not belong inside the block (design.md
+section 3, invariant 2): plan writes into the outbox here, make them after the commit.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from . import queries
+from .errors import LinkConflict, StoreError, UnknownIntent
+from .rows import (
+    LINK_STATES,
+    OUTBOX_STATES,
+    DeltaState,
+    HybridCursor,
+    Link,
+    LinkState,
+    OutboxItem,
+    OutboxState,
+)
+from .times import opt_to_db, to_db
+
+MAX_ERROR_CHARS = 1000
+"""Stored error texts are cut to this length: they are for a person reading ``roomd status``."""
+
+
+class RoomTx:
+    """Writes (and reads that must see this transaction's own writes) for ``room``."""
+
+    __slots__ = ("_active", "_clock", "_conn", "_path", "room")
+
+    def __init__(
+        self,
+        conn: aiosqlite.Connection,
+        room: str,
+        path: Path,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._conn = conn
+        self.room = room
+        self._path = path
+        self._clock = clock
+        self._active = True
+
+    def __repr__(self) -> str:
+        state = "open" if self._active else "ended"
+        return f"<RoomTx room={self.room!r} {state}>"
+
+    def _end(self) -> None:
+        self._active = False
+
+    def _check(self) -> aiosqlite.Connection:
+        if not self._active:
+            raise StoreError(
+                self._path, f"transaction for room {self.room} has already ended; open a new one"
+            )
+        return self._conn
+
+    def _now(self) -> str:
+        return to_db(self._clock(), "clock()")
+
+    async def _run(self, sql: str, params: tuple[Any, ...]) -> int:
+        conn = self._check()
+        async with conn.execute(sql, params) as cursor:
+            return int(cursor.rowcount)
+
+    # --- round status ------------------------------------------------------------------------
+
+    async def record_round(
+        self, *, ok: bool, error: str | None = None, at: datetime | None = None
+    ) -> None:
+        """Record the outcome of one sync round for this room.
+
+        A success clears the last error and the failure streak; a failure keeps the previous
+        success time so ``/readyz`` can tell how stale the room is. ``error`` must already be free
+        of secrets: the store cannot know what a secret looks like. It is cut to
+        :data:`MAX_ERROR_CHARS`.
+        """
+        if ok and error is not None:
+            raise ValueError("record_round: error must be None when ok is True")
+        when = to_db(at if at is not None else self._clock(), "at")
+        if ok:
+            await self._run(
+                "UPDATE rooms SET last_round_at = ?, last_success_at = ?, last_error = NULL, "
+                "consecutive_failures = 0, rounds_total = rounds_total + 1 WHERE room = ?",
+                (when, when, self.room),
+            )
+        else:
+            await self._run(
+                "UPDATE rooms SET last_round_at = ?, last_error = ?, "
+                "consecutive_failures = consecutive_failures + 1, "
+                "rounds_total = rounds_total + 1 WHERE room = ?",
+                (when, _short(error or "round failed"), self.room),
+            )
+
+    # --- cursors -----------------------------------------------------------------------------
+
+    async def save_delta(
+        self, window_start: datetime, window_end: datetime, delta_link: str
+    ) -> None:
+        """Store the delta link for this room's window, replacing any earlier window's token.
+
+        Call it in the same transaction as the outbox rows planned from the page that returned
+        the link: then a crash either keeps both or neither, and the page is simply re-read
+        (design.md section 3, invariant 2).
+        """
+        start = to_db(window_start, "window_start")
+        end = to_db(window_end, "window_end")
+        if start >= end:
+            raise ValueError(f"save_delta: window_start {start} must be before window_end {end}")
+        if not isinstance(delta_link, str) or not delta_link:
+            raise ValueError("save_delta: delta_link must be a non-empty string")
+        await self._run(
+            "INSERT INTO delta_state (room, window_start, window_end, delta_link, updated_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (room) DO UPDATE SET "
+            "window_start = excluded.window_start, window_end = excluded.window_end, "
+            "delta_link = excluded.delta_link, updated_at = excluded.updated_at",
+            (self.room, start, end, delta_link, self._now()),
+        )
+
+    async def clear_delta(self) -> None:
+        """Forget this room's delta link, so the next round starts a fresh delta query.
+
+        For when Graph rejects the token (HTTP 410 ``syncStateNotFound``/``resyncRequired``).
+        """
+        await self._run("DELETE FROM delta_state WHERE room = ?", (self.room,))
+
+    async def get_delta(self) -> DeltaState | None:
+        return await queries.get_delta(self._check(), self.room)
+
+    async def save_hybrid_cursor(self, modified_since: datetime) -> None:
+        """Store where the next Hybrid ``modifiedAt[$gte]`` listing for this room starts."""
+        await self._run(
+            "INSERT INTO hybrid_cursor (room, modified_since, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (room) DO UPDATE SET modified_since = excluded.modified_since, "
+            "updated_at = excluded.updated_at",
+            (self.room, to_db(modified_since, "modified_since"), self._now()),
+        )
+
+    async def get_hybrid_cursor(self) -> HybridCursor | None:
+        return await queries.get_hybrid_cursor(self._check(), self.room)
+
+    # --- outbox ------------------------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        intent_id: str,
+        op: str,
+        payload: dict[str, Any],
+        *,
+        not_before: datetime | None = None,
+    ) -> bool:
+        """Plan a remote write; returns False (and changes nothing) if ``intent_id`` exists.
+
+        ``intent_id`` is the idempotency key: derive it from the change that caused the write
+        (e.g. room + delta item id + change key), so a replayed delta page or webhook plans the
+        same write once (design.md section 3, invariant 1). A finished (``done``) intent counts
+        as existing, so it is not planned again.
+        """
+        if not isinstance(intent_id, str) or not intent_id:
+            raise ValueError("enqueue: intent_id must be a non-empty string")
+        if not isinstance(op, str) or not op:
+            raise ValueError(f"enqueue {intent_id}: op must be a non-empty string")
+        if not isinstance(payload, dict):
+            raise TypeError(
+                f"enqueue {intent_id}: payload must be a dict, got {type(payload).__name__}"
+            )
+        try:
+            body = json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"enqueue {intent_id}: payload is not JSON-serialisable ({exc})"
+            ) from None
+        now = self._now()
+        next_at = opt_to_db(not_before, "not_before") or now
+        inserted = await self._run(
+            "INSERT INTO outbox (room, intent_id, op, payload, state, attempts, next_at, "
+            "created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?) "
+            "ON CONFLICT (room, intent_id) DO NOTHING",
+            (self.room, intent_id, op, body, next_at, now, now),
+        )
+        return inserted == 1
+
+    async def mark_outbox(
+        self,
+        intent_id: str,
+        *,
+        state: OutboxState,
+        error: str | None = None,
+        next_at: datetime | None = None,
+    ) -> None:
+        """Record what happened to a planned write.
+
+        ``done``, ``failed`` and ``dead`` record an attempt (``attempts`` goes up by one);
+        ``failed`` is retried by ``due_outbox`` from ``next_at`` on (now, if not given);
+        ``pending`` puts an item back in the queue without counting an attempt (an operator's
+        retry of a dead item). ``error`` must be free of secrets; it is cut to
+        :data:`MAX_ERROR_CHARS`. Raises :class:`UnknownIntent` if this room has no such intent.
+        """
+        if state not in OUTBOX_STATES:
+            raise ValueError(
+                f"mark_outbox {intent_id}: state {state!r} is not one of {sorted(OUTBOX_STATES)}"
+            )
+        now = self._now()
+        when = opt_to_db(next_at, "next_at") or now
+        attempt = 0 if state == "pending" else 1
+        last_error = _short(error) if error is not None else None
+        changed = await self._run(
+            "UPDATE outbox SET state = ?, attempts = attempts + ?, "
+            "next_at = CASE WHEN ? IN ('pending', 'failed') THEN ? ELSE next_at END, "
+            "last_error = CASE WHEN ? = 'done' THEN NULL ELSE COALESCE(?, last_error) END, "
+            "updated_at = ? WHERE room = ? AND intent_id = ?",
+            (state, attempt, state, when, state, last_error, now, self.room, intent_id),
+        )
+        if changed != 1:
+            raise UnknownIntent(
+                self._path, f"room {self.room} has no outbox item with intent_id {intent_id!r}"
+            )
+
+    async def outbox_item(self, intent_id: str) -> OutboxItem | None:
+        return await queries.outbox_item(self._check(), self.room, intent_id)
+
+    async def due_outbox(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
+        return await queries.due_outbox(self._check(), self.room, now, limit)
+
+    # --- links -------------------------------------------------------------------------------
+
+    async def upsert_link(self, link: Link) -> None:
+        """Insert or replace the link ``link.link_id`` in this room (``created_at`` is kept).
+
+        Raises :class:`LinkConflict` if another link in this room already claims the same Hybrid
+        booking/occurrence, room event or iCalUId/occurrence: two links for one thing is how
+        duplicates start, so the store refuses instead of guessing which one is right.
+        """
+        if not isinstance(link, Link):
+            raise TypeError(f"upsert_link: expected a Link, got {type(link).__name__}")
+        if not link.link_id:
+            raise ValueError("upsert_link: link_id must be a non-empty string")
+        if link.state not in LINK_STATES:
+            raise ValueError(
+                f"upsert_link {link.link_id}: state {link.state!r} is not one of "
+                f"{sorted(LINK_STATES)}"
+            )
+        now = self._now()
+        values = (
+            self.room,
+            link.link_id,
+            link.hybrid_id,
+            link.hybrid_parent_id,
+            queries.original_start_key(link.original_start),
+            link.room_event_id,
+            link.organizer_mailbox.lower() if link.organizer_mailbox else link.organizer_mailbox,
+            link.organizer_event_id,
+            link.ical_uid,
+            link.series_master_id,
+            link.hybrid_fingerprint,
+            link.outlook_fingerprint,
+            link.outlook_change_key,
+            opt_to_db(link.hybrid_modified_at, "hybrid_modified_at"),
+            link.state,
+            now,
+            now,
+        )
+        updates = ", ".join(
+            f"{column} = excluded.{column}"
+            for column in queries.LINK_COLUMNS.split(", ")
+            if column not in ("link_id", "created_at")
+        )
+        try:
+            await self._run(
+                f"INSERT INTO links (room, {queries.LINK_COLUMNS}) VALUES "
+                f"({', '.join('?' * len(values))}) "
+                f"ON CONFLICT (room, link_id) DO UPDATE SET {updates}",
+                values,
+            )
+        except sqlite3.IntegrityError as exc:
+            raise LinkConflict(self._path, await self._describe_conflict(link, exc)) from None
+
+    async def _describe_conflict(self, link: Link, exc: sqlite3.IntegrityError) -> str:
+        conn = self._check()
+        checks: list[tuple[str, Link | None]] = []
+        if link.hybrid_id is not None:
+            other = await queries.link_by_hybrid_id(
+                conn, self.room, link.hybrid_id, link.original_start
+            )
+            checks.append((f"Hybrid booking {link.hybrid_id}", other))
+        if link.room_event_id is not None:
+            other = await queries.link_by_room_event_id(conn, self.room, link.room_event_id)
+            checks.append((f"room event {link.room_event_id}", other))
+        if link.ical_uid is not None:
+            other = await queries.link_by_ical_uid(
+                conn, self.room, link.ical_uid, link.original_start
+            )
+            checks.append((f"iCalUId {link.ical_uid}", other))
+        occurrence = (
+            f" (occurrence {queries.original_start_key(link.original_start)})"
+            if link.original_start
+            else ""
+        )
+        for what, other in checks:
+            if other is not None and other.link_id != link.link_id:
+                return (
+                    f"room {self.room}: link {link.link_id} would claim {what}{occurrence}, "
+                    f"already linked by {other.link_id}"
+                )
+        return f"room {self.room}: link {link.link_id} violates a constraint ({exc})"
+
+    async def get_link(self, link_id: str) -> Link | None:
+        return await queries.get_link(self._check(), self.room, link_id)
+
+    async def link_by_hybrid_id(
+        self, hybrid_id: str, original_start: datetime | None = None
+    ) -> Link | None:
+        return await queries.link_by_hybrid_id(self._check(), self.room, hybrid_id, original_start)
+
+    async def link_by_room_event_id(self, room_event_id: str) -> Link | None:
+        return await queries.link_by_room_event_id(self._check(), self.room, room_event_id)
+
+    async def link_by_ical_uid(
+        self, ical_uid: str, original_start: datetime | None = None
+    ) -> Link | None:
+        return await queries.link_by_ical_uid(self._check(), self.room, ical_uid, original_start)
+
+    async def links(
+        self,
+        *,
+        state: LinkState | None = None,
+        hybrid_parent_id: str | None = None,
+        series_master_id: str | None = None,
+    ) -> list[Link]:
+        return await queries.links(
+            self._check(),
+            self.room,
+            state=state,
+            hybrid_parent_id=hybrid_parent_id,
+            series_master_id=series_master_id,
+        )
+
+    # --- audit -------------------------------------------------------------------------------
+
+    async def audit(
+        self, booking: str, side: str, action: str, reason: str, *, at: datetime | None = None
+    ) -> None:
+        """Record a write roomd made (or refused to make) and why.
+
+        ``booking`` is whatever an operator will search by (the Hybrid booking id, or the iCalUId
+        when no booking exists yet); ``side`` is the system written to (``hybrid``/``outlook``).
+        """
+        for name, value in (("booking", booking), ("side", side), ("action", action)):
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"audit: {name} must be a non-empty string")
+        when = to_db(at if at is not None else self._clock(), "at")
+        await self._run(
+            "INSERT INTO audit (at, room, booking, side, action, reason) VALUES (?, ?, ?, ?, ?, ?)",
+            (when, self.room, booking, side, action, reason),
+        )
+
+
+def _short(text: str) -> str:
+    text = str(text)
+    if len(text) <= MAX_ERROR_CHARS:
+        return text
+    return text[: MAX_ERROR_CHARS - 1] + "…"

@@ -1,0 +1,396 @@
+"""Opening the state database and the :class:`Store` handle the daemon and CLI use.
+
+Concurrency model (design.md sections 2, 3 and 8):
+
+- The database runs in WAL mode, so readers never wait for the writer and vice versa.
+- One writer connection, serialised by an ``asyncio.Lock``: ``Store.write(room)`` takes the lock,
+  issues ``BEGIN IMMEDIATE`` (the write lock is taken up front, so a transaction never fails half
+  way with "database is locked" after reading), yields a :class:`RoomTx` bound to that one room,
+  and commits, or rolls back if the block raised.
+- A separate read connection (opened ``mode=ro``) serves the ``Store`` read methods; it sees the
+  last committed state, never a transaction in progress.
+- ``synchronous=FULL``: a commit is on disk before ``write()`` returns, so an outbox item marked
+  ``done`` stays done after a power cut.
+
+``open_store(path, readonly=True)`` opens only the read connection, never creates the file and
+never migrates: that is for ``roomd status``, which may run as another user beside the daemon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from pathlib import Path
+
+import aiosqlite
+
+from . import queries
+from .errors import SchemaTooNew, StoreError
+from .migrations import MIGRATIONS, Migration, check_sequence, latest_version
+from .roomtx import RoomTx
+from .rows import (
+    AuditEntry,
+    DeltaState,
+    HybridCursor,
+    Link,
+    LinkState,
+    OutboxItem,
+    RoomStatus,
+    room_key,
+)
+from .schema import current_version, migrate, rollback_quietly
+from .times import to_db, utcnow
+
+BUSY_TIMEOUT_S = 5.0
+"""How long SQLite waits for another process's lock before giving up."""
+
+WRITABLE_CHECK_TIMEOUT_S = 5.0
+"""``check_writable`` reports "not writable" if the writer is busy for longer than this: a round's
+transaction holds no network call, so a writer busy this long is itself a fault."""
+
+FILE_MODE = 0o640
+"""The database holds organizer addresses and event ids: not for every local user to read."""
+
+
+async def open_store(
+    path: Path | str,
+    *,
+    readonly: bool = False,
+    clock: Callable[[], datetime] = utcnow,
+    migrations: tuple[Migration, ...] = MIGRATIONS,
+) -> Store:
+    """Open (and, unless ``readonly``, create and migrate) the state database at ``path``.
+
+    Raises :class:`SchemaTooNew` when the database was written by a newer roomd, and
+    :class:`StoreError` for every other reason the file cannot be used (missing directory, missing
+    file in read-only mode, not a roomd database, corrupt, permission denied). ``clock`` supplies
+    the timestamps the store writes; ``migrations`` exists for tests of the upgrade path.
+    """
+    path = Path(path)
+    check_sequence(migrations)
+    latest = latest_version(migrations)
+    _check_location(path, readonly)
+    if readonly:
+        ro = await _connect(path, readonly=True)
+        try:
+            version = await current_version(ro, path)
+            if version > latest:
+                raise SchemaTooNew(path, version, latest)
+            if version == 0:
+                raise StoreError(path, "is empty: roomd has not initialised it yet")
+            if version < latest:
+                raise StoreError(
+                    path,
+                    f"database schema version {version} is older than this roomd's ({latest}); "
+                    "run the daemon of this roomd version once to upgrade it",
+                )
+        except BaseException:
+            await ro.close()
+            raise
+        return Store(path, reader=ro, writer=None, clock=clock)
+
+    _create_file(path)
+    writer = await _connect(path, readonly=False)
+    reader: aiosqlite.Connection | None = None
+    try:
+        # Recognise the file before changing anything in it (even its journal mode).
+        version = await current_version(writer, path)
+        if version > latest:
+            raise SchemaTooNew(path, version, latest)
+        rows = list(await writer.execute_fetchall("PRAGMA journal_mode = WAL"))
+        mode = str(rows[0][0]).lower() if rows else "unknown"
+        if mode != "wal":
+            raise StoreError(path, f"cannot switch to WAL journal mode (SQLite answered {mode!r})")
+        await writer.execute("PRAGMA synchronous = FULL")
+        await migrate(writer, path, migrations, clock)
+        reader = await _connect(path, readonly=True)
+    except BaseException:
+        if reader is not None:
+            await reader.close()
+        await writer.close()
+        raise
+    return Store(path, reader=reader, writer=writer, clock=clock)
+
+
+class Store:
+    """The open state database: one serialised writer, one reader. Close it when done."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        reader: aiosqlite.Connection,
+        writer: aiosqlite.Connection | None,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.path = path
+        self._reader = reader
+        self._writer = writer
+        self._clock = clock
+        self._write_lock = asyncio.Lock()
+        self._writer_task: asyncio.Task[object] | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        mode = "read-only" if self.readonly else "read-write"
+        return f"<Store {str(self.path)!r} {mode}{' closed' if self._closed else ''}>"
+
+    @property
+    def readonly(self) -> bool:
+        return self._writer is None
+
+    async def close(self) -> None:
+        """Close both connections; waits for a write in progress. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        async with self._write_lock:
+            # Reader first: the last connection to close checkpoints the WAL into the main file
+            # and removes it, and only the writer can do that.
+            await self._reader.close()
+            if self._writer is not None:
+                await self._writer.close()
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def write(self, room: str) -> AbstractAsyncContextManager[RoomTx]:
+        """A write transaction for one room: commit on normal exit, roll back on exception.
+
+        Writers are serialised: a second ``write()`` waits until the first one's block has ended.
+        Do no network I/O inside the block (design.md section 3, invariant 2).
+        """
+        return self._transaction(room_key(room))
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self, room: str) -> AsyncIterator[RoomTx]:
+        writer = self._require_writer()
+        task = asyncio.current_task()
+        if task is not None and self._writer_task is task:
+            raise StoreError(
+                self.path,
+                f"write({room}) inside another write() in the same task; nested transactions "
+                "are not supported (finish the first block, or do both in one)",
+            )
+        async with self._write_lock:
+            self._writer_task = task
+            try:
+                await self._begin(writer)
+                tx = RoomTx(writer, room, self.path, self._clock)
+                try:
+                    await writer.execute(
+                        "INSERT INTO rooms (room, created_at) VALUES (?, ?) "
+                        "ON CONFLICT (room) DO NOTHING",
+                        (room, to_db(self._clock(), "clock()")),
+                    )
+                    yield tx
+                except sqlite3.Error as exc:
+                    tx._end()
+                    await rollback_quietly(writer)
+                    raise StoreError(self.path, f"write for room {room} failed ({exc})") from None
+                except BaseException:
+                    tx._end()
+                    await rollback_quietly(writer)
+                    raise
+                tx._end()
+                try:
+                    await writer.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    await rollback_quietly(writer)
+                    raise StoreError(
+                        self.path, f"commit for room {room} failed, nothing was saved ({exc})"
+                    ) from None
+            finally:
+                self._writer_task = None
+
+    async def _begin(self, writer: aiosqlite.Connection) -> None:
+        try:
+            await writer.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(
+                self.path,
+                f"cannot start a write transaction ({exc}); is another roomd using this file?",
+            ) from None
+
+    def _require_writer(self) -> aiosqlite.Connection:
+        self._require_open()
+        if self._writer is None:
+            raise StoreError(self.path, "opened read-only; writing is not possible")
+        return self._writer
+
+    def _require_open(self) -> None:
+        if self._closed:
+            raise StoreError(self.path, "the store is closed")
+
+    async def check_writable(self) -> None:
+        """Prove the database takes a write now (``/readyz``); raise StoreError if it does not.
+
+        Makes a real, tiny committed write (an unchanged row rewritten), so a full disk, a
+        read-only remount or a lock held by another process all show up here.
+        """
+        writer = self._require_writer()
+        try:
+            async with asyncio.timeout(WRITABLE_CHECK_TIMEOUT_S):
+                await self._write_lock.acquire()
+        except TimeoutError:
+            raise StoreError(
+                self.path,
+                f"the writer has been busy for more than {WRITABLE_CHECK_TIMEOUT_S:g} s",
+            ) from None
+        try:
+            await self._begin(writer)
+            try:
+                await writer.execute(
+                    "UPDATE schema_migrations SET applied_at = applied_at "
+                    "WHERE version = (SELECT MAX(version) FROM schema_migrations)"
+                )
+                await writer.execute("COMMIT")
+            except sqlite3.Error as exc:
+                await rollback_quietly(writer)
+                raise StoreError(self.path, f"cannot write ({exc})") from None
+        finally:
+            self._write_lock.release()
+
+    async def forget_room(self, room: str) -> None:
+        """Delete everything stored for ``room``, in one transaction.
+
+        Only for an operator who removed a room for good: rooms dropped from the config keep
+        their data by default, so re-adding one neither duplicates nor re-creates its bookings.
+        """
+        key = room_key(room)
+        async with self._transaction(key) as tx:
+            writer = self._require_writer()
+            for table in ("links", "outbox", "audit", "delta_state", "hybrid_cursor", "rooms"):
+                await writer.execute(f"DELETE FROM {table} WHERE room = ?", (tx.room,))
+
+    # --- reading (last committed state) ------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _reading(self, what: str) -> Iterator[aiosqlite.Connection]:
+        self._require_open()
+        try:
+            yield self._reader
+        except sqlite3.Error as exc:
+            raise StoreError(self.path, f"{what} failed ({exc})") from None
+
+    async def schema_version(self) -> int:
+        with self._reading("reading the schema version") as conn:
+            return await current_version(conn, self.path)
+
+    async def room_statuses(self) -> list[RoomStatus]:
+        with self._reading("reading room status") as conn:
+            return await queries.room_statuses(conn)
+
+    async def get_delta(self, room: str) -> DeltaState | None:
+        with self._reading("reading the delta state") as conn:
+            return await queries.get_delta(conn, room_key(room))
+
+    async def get_hybrid_cursor(self, room: str) -> HybridCursor | None:
+        with self._reading("reading the Hybrid cursor") as conn:
+            return await queries.get_hybrid_cursor(conn, room_key(room))
+
+    async def get_link(self, room: str, link_id: str) -> Link | None:
+        with self._reading("reading a link") as conn:
+            return await queries.get_link(conn, room_key(room), link_id)
+
+    async def link_by_hybrid_id(
+        self, room: str, hybrid_id: str, original_start: datetime | None = None
+    ) -> Link | None:
+        with self._reading("reading a link") as conn:
+            return await queries.link_by_hybrid_id(conn, room_key(room), hybrid_id, original_start)
+
+    async def link_by_room_event_id(self, room: str, room_event_id: str) -> Link | None:
+        with self._reading("reading a link") as conn:
+            return await queries.link_by_room_event_id(conn, room_key(room), room_event_id)
+
+    async def link_by_ical_uid(
+        self, room: str, ical_uid: str, original_start: datetime | None = None
+    ) -> Link | None:
+        with self._reading("reading a link") as conn:
+            return await queries.link_by_ical_uid(conn, room_key(room), ical_uid, original_start)
+
+    async def links(
+        self,
+        room: str,
+        *,
+        state: LinkState | None = None,
+        hybrid_parent_id: str | None = None,
+        series_master_id: str | None = None,
+    ) -> list[Link]:
+        with self._reading("reading links") as conn:
+            return await queries.links(
+                conn,
+                room_key(room),
+                state=state,
+                hybrid_parent_id=hybrid_parent_id,
+                series_master_id=series_master_id,
+            )
+
+    async def outbox_item(self, room: str, intent_id: str) -> OutboxItem | None:
+        with self._reading("reading the outbox") as conn:
+            return await queries.outbox_item(conn, room_key(room), intent_id)
+
+    async def due_outbox(self, room: str, now: datetime, limit: int = 100) -> list[OutboxItem]:
+        with self._reading("reading the outbox") as conn:
+            return await queries.due_outbox(conn, room_key(room), now, limit)
+
+    async def audit_for(
+        self, room: str, booking: str | None = None, limit: int = 100
+    ) -> list[AuditEntry]:
+        with self._reading("reading the audit trail") as conn:
+            return await queries.audit_for(conn, room_key(room), booking, limit)
+
+
+# --- opening -----------------------------------------------------------------------------------
+
+
+def _check_location(path: Path, readonly: bool) -> None:
+    parent = path.absolute().parent
+    if not parent.is_dir():
+        raise StoreError(path, f"directory {parent} does not exist; create it first")
+    if path.is_dir():
+        raise StoreError(path, "is a directory, not a database file")
+    if readonly:
+        if not path.exists():
+            raise StoreError(path, "does not exist (the daemon creates it on its first start)")
+        return
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise StoreError(
+            path,
+            f"directory {parent} is not writable by this user; SQLite keeps its -wal and -shm "
+            "files next to the database",
+        )
+
+
+def _create_file(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise StoreError(path, f"cannot create it ({exc.strerror})") from None
+    os.close(fd)
+
+
+def _uri(path: Path, *, readonly: bool) -> str:
+    """A ``file:`` URI; ``as_uri`` percent-encodes ``?``, ``#`` and spaces in the path."""
+    return path.absolute().as_uri() + ("?mode=ro" if readonly else "?mode=rw")
+
+
+async def _connect(path: Path, *, readonly: bool) -> aiosqlite.Connection:
+    uri = _uri(path, readonly=readonly)
+    try:
+        conn = await aiosqlite.connect(
+            uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_S, check_same_thread=False
+        )
+    except sqlite3.Error as exc:
+        hint = "" if os.access(path, os.R_OK) else "; this user cannot read it"
+        raise StoreError(path, f"cannot open it ({exc}{hint})") from None
+    conn.row_factory = sqlite3.Row
+    if readonly:
+        await conn.execute("PRAGMA query_only = ON")
+    return conn
