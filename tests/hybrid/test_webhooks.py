@@ -1,0 +1,206 @@
+"""roomd's webhook receiver on its own: signatures, staleness, bad bodies, duplicates, speed.
+
+Deliveries here are signed by the test, in both forms a sender may use; the simulator's own
+deliveries are in test_webhooks_sim.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from roomd.hybrid.webhooks import sign, verify_signature
+
+SECRET = "whsec-test-0123456789"
+
+BOOKING = {
+    "_id": "65a000000000000000000001",
+    "resourceId": "64f0a1b2c3d4e5f6a7b8c901",
+    "start": {"dateTime": "2026-11-26T09:00:00.000Z"},
+    "end": {"dateTime": "2026-11-26T10:00:00.000Z"},
+    "modifiedAt": "2026-11-25T08:00:00.123Z",
+}
+
+
+def body(event_type: str = "booking.created", **changes: Any) -> bytes:
+    return json.dumps(
+        {"eventType": event_type, "data": {"object": {**BOOKING, **changes}}}
+    ).encode()
+
+
+def community_sign(secret: str, raw: bytes, t: int) -> str:
+    digest = hmac.new(secret.encode(), str(t).encode() + b"." + raw, hashlib.sha256).hexdigest()
+    return f"t={t},v1={digest}"
+
+
+async def post(url: str, raw: bytes, header: str | None) -> httpx.Response:
+    headers = {"content-type": "application/json"}
+    if header is not None:
+        headers["officernd-signature"] = header
+    async with httpx.AsyncClient(trust_env=False) as http:
+        return await http.post(url, content=raw, headers=headers)
+
+
+async def test_a_signed_event_is_queued_and_answered_at_once(receiver_factory: Any) -> None:
+    rx = await receiver_factory(SECRET)
+    raw = body()
+    before = rx.count("accepted")
+    resp = await post(rx.url, raw, sign(SECRET, raw, int(time.time())))
+    assert resp.status_code == 202
+    event = await rx.next_event()
+    assert event.event_type == "booking.created"
+    assert event.booking_id == BOOKING["_id"]
+    assert rx.count("accepted") == before + 1
+
+
+async def test_the_community_signature_form_is_accepted_too(receiver_factory: Any) -> None:
+    rx = await receiver_factory(SECRET)
+    raw = body("booking.updated")
+    resp = await post(rx.url, raw, community_sign(SECRET, raw, int(time.time())))
+    assert resp.status_code == 202
+    assert (await rx.next_event()).event_type == "booking.updated"
+
+
+async def test_any_of_several_signatures_may_match(receiver_factory: Any) -> None:
+    rx = await receiver_factory(SECRET)
+    raw = body()
+    t = int(time.time())
+    good = sign(SECRET, raw, t).split(",v1=")[1]
+    resp = await post(rx.url, raw, f"t={t},v1={'0' * 64},v1={good}")
+    assert resp.status_code == 202
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "garbage",
+        "t=abc,v1=00",
+        "v1=" + "0" * 64,
+        "t={t},v1=" + "0" * 64,
+        "WRONG_SECRET",
+    ],
+)
+async def test_an_unsigned_or_wrongly_signed_event_is_refused_and_counted(
+    receiver_factory: Any, header: str | None
+) -> None:
+    rx = await receiver_factory(SECRET)
+    raw = body()
+    t = int(time.time())
+    if header == "WRONG_SECRET":
+        header = sign("another-secret", raw, t)
+    elif header is not None:
+        header = header.replace("{t}", str(t))
+    before = rx.count("bad_signature")
+    resp = await post(rx.url, raw, header)
+    assert resp.status_code == 401
+    assert rx.count("bad_signature") == before + 1
+    assert rx.queue.empty()
+    assert SECRET not in resp.text
+
+
+async def test_a_tampered_body_is_refused(receiver_factory: Any) -> None:
+    rx = await receiver_factory(SECRET)
+    raw = body()
+    header = sign(SECRET, raw, int(time.time()))
+    resp = await post(rx.url, raw.replace(b"09:00", b"08:00"), header)
+    assert resp.status_code == 401
+    assert rx.queue.empty()
+
+
+@pytest.mark.parametrize("skew", [-301, 301, -3600])
+async def test_a_stale_or_future_timestamp_is_refused(receiver_factory: Any, skew: int) -> None:
+    rx = await receiver_factory(SECRET)
+    raw = body()
+    before = rx.count("stale")
+    resp = await post(rx.url, raw, sign(SECRET, raw, int(time.time()) + skew))
+    assert resp.status_code == 401
+    assert rx.count("stale") == before + 1
+    assert rx.queue.empty()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"not json",
+        b"[1, 2]",
+        b'{"eventType": 7}',
+        b'{"eventType": "booking.created", "data": {}}',
+        json.dumps({"eventType": "booking.created", "data": {"object": {"_id": "x"}}}).encode(),
+        b"\xff\xfe",
+    ],
+)
+async def test_a_signed_but_malformed_body_is_refused_and_counted(
+    receiver_factory: Any, raw: bytes
+) -> None:
+    rx = await receiver_factory(SECRET)
+    before = rx.count("bad_body")
+    resp = await post(rx.url, raw, sign(SECRET, raw, int(time.time())))
+    assert resp.status_code == 400
+    assert rx.count("bad_body") == before + 1
+    assert rx.queue.empty()
+
+
+async def test_a_redelivered_event_is_queued_once(receiver_factory: Any) -> None:
+    rx = await receiver_factory(SECRET)
+    raw = body("booking.updated")
+    before = rx.count("duplicate")
+    first = await post(rx.url, raw, sign(SECRET, raw, int(time.time())))
+    again = await post(rx.url, raw, sign(SECRET, raw, int(time.time()) + 1))
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert rx.queue.qsize() == 1
+    assert rx.count("duplicate") == before + 1
+    # A later change of the same booking is a new event.
+    newer = body("booking.updated", modifiedAt="2026-11-25T08:05:00.000Z")
+    assert (await post(rx.url, newer, sign(SECRET, newer, int(time.time())))).status_code == 202
+    assert rx.queue.qsize() == 2
+
+
+async def test_other_event_types_are_acknowledged_and_ignored(receiver_factory: Any) -> None:
+    rx = await receiver_factory(SECRET)
+    raw = json.dumps({"eventType": "member.created", "data": {"object": {"_id": "m"}}}).encode()
+    resp = await post(rx.url, raw, sign(SECRET, raw, int(time.time())))
+    assert resp.status_code == 202
+    assert rx.queue.empty()
+
+
+async def test_a_full_queue_asks_the_sender_to_retry(receiver_factory: Any) -> None:
+    rx = await receiver_factory(SECRET, maxsize=1)
+    first = body()
+    second = body("booking.updated")
+    assert (await post(rx.url, first, sign(SECRET, first, int(time.time())))).status_code == 202
+    resp = await post(rx.url, second, sign(SECRET, second, int(time.time())))
+    assert resp.status_code == 503
+    rx.queue.get_nowait()
+    # Not remembered as seen: the retried delivery is accepted.
+    assert (await post(rx.url, second, sign(SECRET, second, int(time.time())))).status_code == 202
+
+
+async def test_a_secret_object_is_revealed_only_to_verify(receiver_factory: Any) -> None:
+    class Secret:
+        def reveal(self) -> str:
+            return SECRET
+
+        def __repr__(self) -> str:
+            return "Secret(***)"
+
+    rx = await receiver_factory(Secret())
+    raw = body()
+    assert (await post(rx.url, raw, sign(SECRET, raw, int(time.time())))).status_code == 202
+
+
+@given(st.binary(max_size=256), st.integers(0, 2**33), st.text(min_size=1, max_size=40))
+def test_verification_accepts_exactly_the_right_secret(raw: bytes, t: int, secret: str) -> None:
+    header = sign(secret, raw, t)
+    assert verify_signature(secret, raw, header) == t
+    assert verify_signature(secret + "x", raw, header) is None
+    assert verify_signature(secret, raw + b" ", header) is None
