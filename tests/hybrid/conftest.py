@@ -25,8 +25,9 @@ class Receiver:
     def count(outcome: str) -> float:
         return WEBHOOKS.labels(source="hybrid", outcome=outcome)._value.get()
 
-    async def next_event(self, timeout: float = 5.0) -> WebhookEvent:
-        return await asyncio.wait_for(self.queue.get(), timeout)
+    async def next_event(self, within: float = 5.0) -> WebhookEvent:
+        async with asyncio.timeout(within):
+            return await self.queue.get()
 
 
 ReceiverFactory = Callable[..., "asyncio.Future[Receiver]"]
