@@ -279,6 +279,12 @@ class HybridClient:
                     if resp.status_code in TRANSIENT_STATUSES:
                         last = _Unsure(f"HTTP {resp.status_code}")
                         raise last
+                    if resp.status_code == 409 and last is not None:
+                        # An earlier attempt whose answer was lost may have committed after our
+                        # look-up (a slow server): the "double booking" may be our own booking.
+                        existing = await self.find_by_reference(reference, parent=parent_id)
+                        if existing is not None:
+                            return existing
                     if not resp.is_success:
                         raise self._fail(resp)
                     return parse_booking(_created(resp.json()))

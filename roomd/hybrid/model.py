@@ -116,11 +116,16 @@ class HybridMember:
 
 @dataclass(frozen=True)
 class HybridResource:
-    """A bookable Hybrid resource (a meeting room), with its IANA time zone."""
+    """A bookable Hybrid resource (a meeting room), with its IANA time zone. The booking policy
+    (``bookingPolicy``: approval, check-in window) is read when the server exposes it, as the
+    simulator does; None where it does not say."""
 
     id: str
     name: str | None
     timezone: str | None
+    requires_approval: bool | None = None
+    requires_checkin: bool | None = None
+    checkin_window_minutes: int | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -280,10 +285,24 @@ def parse_resource(data: object) -> HybridResource:
         raise BookingParseError(f"resource: expected a JSON object, found {type(data).__name__}")
     ident = data.get("_id")
     where = f"resource {ident}" if isinstance(ident, str) else "resource"
+    policy = data.get("bookingPolicy")
+    if policy is not None and not isinstance(policy, Mapping):
+        raise BookingParseError(f"{where}.bookingPolicy: expected an object, found {policy!r}")
+    policy = policy or {}
+    window = policy.get("checkInWindowMinutes")
+    if window is not None and (not isinstance(window, int) or isinstance(window, bool)):
+        raise BookingParseError(
+            f"{where}.bookingPolicy.checkInWindowMinutes: expected minutes, found {window!r}"
+        )
+    approval = policy.get("requiresApproval")
+    checkin = policy.get("requiresCheckIn")
     return HybridResource(
         id=_req_str(data, "_id", where),
         name=_opt_str(data, "name", where),
         timezone=_opt_str(data, "timezone", where),
+        requires_approval=None if approval is None else _bool(policy, "requiresApproval", where),
+        requires_checkin=None if checkin is None else _bool(policy, "requiresCheckIn", where),
+        checkin_window_minutes=window,
         raw=dict(data),
     )
 
