@@ -1,0 +1,211 @@
+"""App-only access tokens for Graph from msal (client credentials, secret or certificate).
+
+msal is synchronous (requests-style I/O), so every msal call runs in one dedicated worker thread,
+which also serialises them (even when an awaiting task is cancelled mid-call). Tokens are not
+cached here: msal 1.23+ answers ``acquire_token_for_client`` from its own cache and refreshes a
+token with less than 5 minutes left (msal 1.39 ``application.py``; graph-behaviour.md 3.3).
+After a 401 the rejected token is removed with ``remove_tokens_for_client()`` (``force_refresh``
+is refused for this flow) and one fresh token is fetched; concurrent 401s for the same token cause
+one refresh, not one each.
+
+Offline-safe construction, which also makes a private authority host (the local simulator) work:
+
+* ``instance_discovery=False``: msal would otherwise ask login.microsoftonline.com whether an
+  unknown authority host is valid. For Microsoft's own hosts msal skips that call anyway.
+* ``azure_region=False``: opt out of region auto-detection, which probes the Azure instance
+  metadata endpoint (169.254.169.254) and reads ``MSAL_FORCE_REGION``.
+* our own ``http_client`` with ``verify=`` the configured CA bundle on the client itself:
+  ``requests`` lets ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` override a session's ``verify``
+  (psf/requests#3829), which would silently ignore ``ca_bundle`` (graph-behaviour.md 3.3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import msal
+
+from roomd.graph.config import GraphClientConfig
+from roomd.graph.errors import AuthError
+from roomd.observe import GRAPH_TOKEN_REFRESHES, get_logger
+
+_log = get_logger(component="graph.auth")
+
+
+def ssl_context_for(config: GraphClientConfig) -> ssl.SSLContext:
+    """A TLS context that trusts ``ca_bundle`` if set, else the system trust store."""
+    if config.ca_bundle is not None:
+        return ssl.create_default_context(cafile=str(config.ca_bundle))
+    return ssl.create_default_context()
+
+
+class _MsalHttpClient:
+    """The minimal ``http_client`` msal needs (``msal.oauth2cli.http.HttpClient``), on httpx.
+
+    httpx uses the SSL context it is given and ignores the CA environment variables for it, so
+    ``ca_bundle`` always wins.
+    """
+
+    def __init__(self, verify: ssl.SSLContext, timeout: httpx.Timeout) -> None:
+        self._client = httpx.Client(verify=verify, timeout=timeout)
+
+    @staticmethod
+    def _headers(headers: Mapping[str, Any] | None) -> dict[str, str]:
+        return {k: str(v) for k, v in (headers or {}).items() if v is not None}
+
+    def post(
+        self,
+        url: str,
+        params: Mapping[str, Any] | None = None,
+        data: Any = None,
+        headers: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        if isinstance(data, str | bytes):
+            return self._client.post(
+                url, params=params, content=data, headers=self._headers(headers)
+            )
+        return self._client.post(url, params=params, data=data, headers=self._headers(headers))
+
+    def get(
+        self,
+        url: str,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        return self._client.get(url, params=params, headers=self._headers(headers))
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _redact(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+class TokenProvider:
+    """Hands out Graph access tokens; one msal ``ConfidentialClientApplication`` per provider."""
+
+    def __init__(self, config: GraphClientConfig) -> None:
+        self._config = config
+        self._executor: ThreadPoolExecutor | None = None
+        self._app: Any = None
+        self._http: _MsalHttpClient | None = None
+        cert = config.certificate
+        self._secrets: tuple[str, ...] = tuple(
+            s
+            for s in (
+                config.client_secret,
+                cert.private_key_pem if cert else None,
+                cert.passphrase if cert else None,
+            )
+            if s
+        )
+
+    def __repr__(self) -> str:
+        config = self._config
+        return f"TokenProvider(authority={config.authority!r}, client_id={config.client_id!r})"
+
+    def _credential(self) -> Any:
+        cert = self._config.certificate
+        if cert is None:
+            return self._config.client_secret
+        credential: dict[str, Any] = {
+            "private_key": cert.private_key_pem,
+            "public_certificate": cert.public_certificate_pem,
+        }
+        if cert.thumbprint:
+            credential["thumbprint"] = cert.thumbprint
+        if cert.passphrase:
+            credential["passphrase"] = cert.passphrase
+        return credential
+
+    def _build_app(self) -> Any:
+        """Runs in a worker thread: msal fetches the OpenID configuration while constructing."""
+        timeout = httpx.Timeout(
+            self._config.read_timeout, connect=self._config.connect_timeout, pool=None
+        )
+        self._http = _MsalHttpClient(ssl_context_for(self._config), timeout)
+        return msal.ConfidentialClientApplication(
+            self._config.client_id,
+            client_credential=self._credential(),
+            authority=self._config.authority,
+            http_client=self._http,
+            instance_discovery=False,
+            azure_region=False,
+        )
+
+    def _acquire(self, rejected: str | None) -> dict[str, Any]:
+        """Runs in a worker thread, under the lock."""
+        if self._app is None:
+            self._app = self._build_app()
+        scopes = [self._config.scope]
+        result: dict[str, Any] = self._app.acquire_token_for_client(scopes=scopes)
+        if rejected is not None and result.get("access_token") == rejected:
+            self._app.remove_tokens_for_client()
+            result = self._app.acquire_token_for_client(scopes=scopes)
+        return result
+
+    def _run(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="roomd-msal")
+        return self._executor
+
+    async def _get(self, rejected: str | None) -> str:
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(self._run(), self._acquire, rejected)
+        except Exception as exc:  # msal raises ValueError/OSError/httpx errors
+            GRAPH_TOKEN_REFRESHES.labels(outcome="error").inc()
+            message = _redact(f"{type(exc).__name__}: {exc}", self._secrets)
+            _log.warning("graph_token_failed", error=message)
+            raise AuthError(
+                None, "token_request_failed", f"cannot get a token from msal: {message}"
+            ) from None
+        token = result.get("access_token")
+        if not isinstance(token, str) or not token:
+            GRAPH_TOKEN_REFRESHES.labels(outcome="error").inc()
+            code = str(result.get("error") or "no_access_token")
+            description = _redact(str(result.get("error_description") or ""), self._secrets)
+            _log.warning("graph_token_failed", error=code, description=description)
+            raise AuthError(None, code, description or "the token response had no access_token")
+        if result.get("token_source") != "cache":
+            GRAPH_TOKEN_REFRESHES.labels(outcome="ok").inc()
+            _log.info(
+                "graph_token_acquired",
+                expires_in=result.get("expires_in"),
+                after_rejection=rejected is not None,
+            )
+        return token
+
+    async def token(self) -> str:
+        """A valid access token (msal's cached one while it has more than 5 minutes left)."""
+        return await self._get(None)
+
+    async def refresh(self, rejected: str) -> str:
+        """A token other than ``rejected``, which Graph answered with 401."""
+        return await self._get(rejected)
+
+    async def aclose(self) -> None:
+        """Close msal's HTTP connections and stop the worker thread."""
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(executor, self._close_http)
+        executor.shutdown(wait=True)
+
+    def _close_http(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+        self._app = None

@@ -1,0 +1,304 @@
+"""Event operations roomd performs on organizer and room mailboxes.
+
+Retry safety, per operation (the HTTP layer retries only what is safe, see ``http.py``):
+
+* create: ``POST /users/{organizer}/events`` carries a ``transactionId`` derived from the caller's
+  idempotency key, "for the server to avoid redundant POST operations in case of client retries"
+  (resources/event.md), so it is retried like an idempotent request.
+* update (PATCH), delete, get: idempotent by HTTP semantics. A DELETE answered 404 on a retry means
+  the lost first attempt worked. A PATCH with ``If-Match`` retried after a lost success answers
+  412: the caller re-reads (documented as a known edge, see ``update``).
+* accept / tentativelyAccept / decline: the result is a response state on the attendee's copy; a
+  repeat sets the same state, and at worst sends the organizer one more reply (none with
+  ``sendResponse: false``) (event-accept.md, event-decline.md). Treated as idempotent; a 404 on a
+  retried decline means the first one removed the copy (graph-behaviour.md 2.6).
+* cancel: a repeat would send every attendee a second cancellation, and nothing makes it
+  idempotent (event-cancel.md has no key), so it is retried only when Graph cannot have run it
+  (429, connection never opened). After an ambiguous failure the caller should GET the event and
+  check ``isCancelled`` before cancelling again.
+
+All ids are immutable ids: every request sends ``Prefer: IdType="ImmutableId"``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from roomd.graph.errors import NotFound
+from roomd.graph.http import GraphHttp, json_object, user_path
+
+ROOMD_TAG_PROPERTY_ID = "String {4f8d1f5e-6a0b-4d7c-9b7e-2c1d3a5e7f90} Name roomdBookingId"
+"""The single-value extended property roomd tags its own events with: ``String {guid} Name x``
+(singlevaluelegacyextendedproperty-post-singlevalueextendedproperties.md; graph-behaviour.md 2.4,
+fixture synthesized/organizer-event-with-room-request.json)."""
+
+_TRANSACTION_NAMESPACE = uuid.UUID("8d0f4a52-3c1e-5b7a-9f64-2e5d7c1b0a93")
+
+
+def transaction_id_for(idempotency_key: str) -> str:
+    """The ``transactionId`` for a create: the same key always gives the same id (UUIDv5)."""
+    if not idempotency_key:
+        raise ValueError("idempotency_key: must not be empty")
+    return str(uuid.uuid5(_TRANSACTION_NAMESPACE, idempotency_key))
+
+
+def tag_property(value: str, property_id: str = ROOMD_TAG_PROPERTY_ID) -> dict[str, str]:
+    """A ``singleValueExtendedProperties`` entry tagging an event as roomd's."""
+    return {"id": property_id, "value": value}
+
+
+def _normal_property_id(property_id: str) -> str:
+    # "String {GUID} Name x": the GUID is case-insensitive, the name is not (graph-behaviour.md 2.4)
+    head, sep, name = property_id.partition(" Name ")
+    return head.lower() + sep + name
+
+
+def tag_value(event: Mapping[str, Any], property_id: str = ROOMD_TAG_PROPERTY_ID) -> str | None:
+    """The tag's value on an event fetched with ``$expand`` of the property, if present."""
+    wanted = _normal_property_id(property_id)
+    for prop in event.get("singleValueExtendedProperties") or []:
+        if isinstance(prop, Mapping) and _normal_property_id(str(prop.get("id", ""))) == wanted:
+            value = prop.get("value")
+            return str(value) if value is not None else None
+    return None
+
+
+def _odata_string(value: str) -> str:
+    """An OData string literal: single quotes doubled."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _expand_properties(property_ids: Sequence[str]) -> str:
+    clauses = " or ".join(f"id eq {_odata_string(p)}" for p in property_ids)
+    return f"singleValueExtendedProperties($filter={clauses})"
+
+
+def _utc(name: str, value: datetime) -> str:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name}: {value.isoformat()} has no time zone; pass an aware datetime")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class EventOps:
+    """Create, read, update, answer, cancel and delete events through one :class:`GraphHttp`."""
+
+    def __init__(self, http: GraphHttp) -> None:
+        self.http = http
+
+    async def create(
+        self,
+        organizer: str,
+        event: Mapping[str, Any],
+        *,
+        idempotency_key: str,
+        tag: str | None = None,
+    ) -> dict[str, Any]:
+        """Create an event in ``organizer``'s calendar (invite the room as a ``resource``
+        attendee, user-post-events.md) and return Graph's event (201).
+
+        A retried or repeated create with the same ``idempotency_key`` carries the same
+        ``transactionId``, so Graph returns the event it already made instead of a second one.
+        ``tag`` adds roomd's extended property (read back with ``get(..., tagged=True)``).
+        """
+        transaction_id = transaction_id_for(idempotency_key)
+        given = event.get("transactionId")
+        if given is not None and given != transaction_id:
+            raise ValueError(
+                "event.transactionId: set from idempotency_key; do not pass a different one"
+            )
+        body = dict(event)
+        body["transactionId"] = transaction_id
+        if tag is not None:
+            props = [
+                p
+                for p in body.get("singleValueExtendedProperties") or []
+                if _normal_property_id(str(p.get("id", "")))
+                != _normal_property_id(ROOMD_TAG_PROPERTY_ID)
+            ]
+            body["singleValueExtendedProperties"] = [*props, tag_property(tag)]
+        url = user_path(organizer, "events")
+        response = await self.http.request(
+            "POST", url, mailbox=organizer, json=body, idempotent=True
+        )
+        return json_object(response, "POST", url)
+
+    async def get(
+        self,
+        mailbox: str,
+        event_id: str,
+        *,
+        tagged: bool = False,
+        property_ids: Sequence[str] = (),
+        select: Sequence[str] = (),
+    ) -> dict[str, Any]:
+        """One event; with ``tagged`` (or ``property_ids``) its extended properties are
+        ``$expand``ed, which they never are otherwise (event-get.md;
+        singlevaluelegacyextendedproperty-get.md)."""
+        ids = list(property_ids) + ([ROOMD_TAG_PROPERTY_ID] if tagged else [])
+        params: dict[str, str] = {}
+        if ids:
+            params["$expand"] = _expand_properties(ids)
+        if select:
+            params["$select"] = ",".join(select)
+        return await self.http.get_json(
+            user_path(mailbox, "events", event_id), mailbox=mailbox, params=params or None
+        )
+
+    async def series_master(self, mailbox: str, item: Mapping[str, Any] | str) -> dict[str, Any]:
+        """The series master of an occurrence or exception (or by its id). calendarView delta
+        hands out bare occurrences (graph-behaviour.md 1.4); the master carries the rest."""
+        if isinstance(item, str):
+            master_id = item
+        else:
+            found = item.get("seriesMasterId") or (
+                item.get("id") if item.get("type") == "seriesMaster" else None
+            )
+            if not isinstance(found, str) or not found:
+                raise ValueError("item: has no seriesMasterId (not part of a series)")
+            master_id = found
+        return await self.get(mailbox, master_id)
+
+    async def update(
+        self,
+        mailbox: str,
+        event_id: str,
+        changes: Mapping[str, Any],
+        *,
+        etag: str | None,
+    ) -> dict[str, Any]:
+        """PATCH an event (event-update.md); with ``etag`` (its ``@odata.etag``) the update only
+        applies if nobody changed the event since: otherwise ``PreconditionFailed`` (412).
+
+        If the answer to a successful PATCH is lost and the retry meets the new etag, the retry
+        gets 412 too: the caller re-reads the event and finds its own change applied.
+        """
+        if "transactionId" in changes:
+            raise ValueError("changes.transactionId: cannot be changed after create (event.md)")
+        headers = {"If-Match": etag} if etag else None
+        url = user_path(mailbox, "events", event_id)
+        response = await self.http.request(
+            "PATCH", url, mailbox=mailbox, json=dict(changes), headers=headers
+        )
+        return json_object(response, "PATCH", url)
+
+    async def _action(
+        self,
+        mailbox: str,
+        event_id: str,
+        action: str,
+        body: Mapping[str, Any],
+        *,
+        idempotent: bool,
+        absent_ok: bool,
+    ) -> None:
+        await self.http.request(
+            "POST",
+            user_path(mailbox, "events", event_id, action),
+            mailbox=mailbox,
+            json=dict(body),
+            idempotent=idempotent,
+            absent_after_retry_ok=absent_ok,
+        )
+
+    async def cancel(self, organizer: str, event_id: str, *, comment: str = "") -> None:
+        """The organizer cancels a meeting (or one occurrence): every attendee gets a cancellation
+        and rooms free their copy (event-cancel.md; 202). Only the organizer may: 400 otherwise."""
+        await self._action(
+            organizer,
+            event_id,
+            "cancel",
+            {"comment": comment},
+            idempotent=False,
+            absent_ok=False,
+        )
+
+    async def decline(
+        self, mailbox: str, event_id: str, *, comment: str = "", send_response: bool = True
+    ) -> None:
+        """Decline as the attendee (roomd: as the room, for a no-show or a rejected approval);
+        the organizer's copy shows the room declined (event-decline.md; 202)."""
+        body = {"comment": comment, "sendResponse": send_response}
+        await self._action(mailbox, event_id, "decline", body, idempotent=True, absent_ok=True)
+
+    async def accept(
+        self, mailbox: str, event_id: str, *, comment: str = "", send_response: bool = True
+    ) -> None:
+        """Accept as the attendee (event-accept.md; 202)."""
+        body = {"comment": comment, "sendResponse": send_response}
+        await self._action(mailbox, event_id, "accept", body, idempotent=True, absent_ok=False)
+
+    async def tentatively_accept(
+        self, mailbox: str, event_id: str, *, comment: str = "", send_response: bool = True
+    ) -> None:
+        """Answer "tentative" as the attendee, e.g. a room awaiting approval
+        (event-tentativelyaccept.md; 202)."""
+        body = {"comment": comment, "sendResponse": send_response}
+        await self._action(
+            mailbox, event_id, "tentativelyAccept", body, idempotent=True, absent_ok=False
+        )
+
+    async def delete(self, mailbox: str, event_id: str) -> bool:
+        """Delete an event (event-delete.md; 204). On the organizer's calendar this sends the
+        attendees a cancellation. Returns ``False`` if it was already gone."""
+        try:
+            response = await self.http.request(
+                "DELETE",
+                user_path(mailbox, "events", event_id),
+                mailbox=mailbox,
+                absent_after_retry_ok=True,
+            )
+        except NotFound:
+            return False
+        return response is not None
+
+    async def instances(
+        self,
+        mailbox: str,
+        master_id: str,
+        *,
+        start: datetime,
+        end: datetime,
+        select: Sequence[str] = (),
+        page_size: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Occurrences and exceptions of a series in ``[start, end)``, all pages
+        (event-list-instances.md). Cancelled occurrences are not listed (event.md)."""
+        params = {"startDateTime": _utc("start", start), "endDateTime": _utc("end", end)}
+        if select:
+            params["$select"] = ",".join(select)
+        prefer = (f"odata.maxpagesize={page_size}",) if page_size else ()
+        return await self.http.collect(
+            user_path(mailbox, "events", master_id, "instances"),
+            mailbox=mailbox,
+            params=params,
+            prefer=prefer,
+        )
+
+    async def find_by_ical_uid(
+        self, mailbox: str, ical_uid: str, *, select: Sequence[str] = ()
+    ) -> list[dict[str, Any]]:
+        """The mailbox's copies of a meeting: ``$filter=iCalUId eq '...'`` on ``/events``, which
+        lists single instances and series masters (graph-behaviour.md 2.2). Used to read the real
+        subject from the organizer's copy of a room booking."""
+        if not ical_uid:
+            raise ValueError("ical_uid: must not be empty")
+        params = {"$filter": f"iCalUId eq {_odata_string(ical_uid)}"}
+        if select:
+            params["$select"] = ",".join(select)
+        return await self.http.collect(user_path(mailbox, "events"), mailbox=mailbox, params=params)
+
+    async def find_by_tag(
+        self, mailbox: str, value: str, *, property_id: str = ROOMD_TAG_PROPERTY_ID
+    ) -> list[dict[str, Any]]:
+        """Events carrying roomd's tag with ``value`` (``singleValueExtendedProperties/Any``,
+        singlevaluelegacyextendedproperty-get.md): the crash-recovery check before re-creating."""
+        flt = (
+            "singleValueExtendedProperties/Any(ep: ep/id eq "
+            f"{_odata_string(property_id)} and ep/value eq {_odata_string(value)})"
+        )
+        return await self.http.collect(
+            user_path(mailbox, "events"), mailbox=mailbox, params={"$filter": flt}
+        )
