@@ -102,13 +102,15 @@ async def open_store(
         version = await current_version(writer, path)
         if version > latest:
             raise SchemaTooNew(path, version, latest)
-        rows = list(await writer.execute_fetchall("PRAGMA journal_mode = WAL"))
-        mode = str(rows[0][0]).lower() if rows else "unknown"
-        if mode != "wal":
-            raise StoreError(path, f"cannot switch to WAL journal mode (SQLite answered {mode!r})")
+        await _enable_wal(writer, path)
         await writer.execute("PRAGMA synchronous = FULL")
         await migrate(writer, path, migrations, clock)
         reader = await _connect(path, readonly=True)
+    except sqlite3.Error as exc:
+        if reader is not None:
+            await reader.close()
+        await writer.close()
+        raise StoreError(path, f"cannot open it ({exc})") from None
     except BaseException:
         if reader is not None:
             await reader.close()
@@ -374,6 +376,26 @@ def _create_file(path: Path) -> None:
     except OSError as exc:
         raise StoreError(path, f"cannot create it ({exc.strerror})") from None
     os.close(fd)
+
+
+async def _enable_wal(conn: aiosqlite.Connection, path: Path) -> None:
+    """Switch the database to WAL, waiting out other processes that are opening it too.
+
+    The switch needs a moment with no other connection holding a lock, and SQLite reports
+    "database is locked" at once instead of calling its busy handler, so wait here.
+    """
+    deadline = asyncio.get_running_loop().time() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            rows = list(await conn.execute_fetchall("PRAGMA journal_mode = WAL"))
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or asyncio.get_running_loop().time() > deadline:
+                raise StoreError(path, f"cannot switch to WAL journal mode ({exc})") from None
+            await asyncio.sleep(0.02)
+    mode = str(rows[0][0]).lower() if rows else "unknown"
+    if mode != "wal":
+        raise StoreError(path, f"cannot switch to WAL journal mode (SQLite answered {mode!r})")
 
 
 def _uri(path: Path, *, readonly: bool) -> str:
