@@ -121,7 +121,7 @@ class Daemon:
         while not self._stop.is_set():
             stop = asyncio.ensure_future(self._stop.wait())
             reload = asyncio.ensure_future(self._reload_requested.wait())
-            done, pending = await asyncio.wait(
+            _, pending = await asyncio.wait(
                 {stop, reload}, timeout=watchdog, return_when=asyncio.FIRST_COMPLETED
             )
             for task in pending:
@@ -210,7 +210,7 @@ class Daemon:
             duration = time.monotonic() - started
             outcome = "ok" if error is None else "error"
             async with self.store.write(room.mailbox.lower()) as tx:
-                await tx.record_round(ok=error is None, error=error, at=time.time())
+                await tx.record_round(ok=error is None, error=error, at=_now_dt())
             observe.ROUNDS.labels(room=room.mailbox, outcome=outcome).inc()
             observe.ROUND_DURATION.labels(room=room.mailbox).observe(duration)
             if error is None:

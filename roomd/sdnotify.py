@@ -9,6 +9,7 @@ Outside systemd every call is a no-op, so the daemon can call it unconditionally
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from collections.abc import Mapping
@@ -34,11 +35,9 @@ class Notifier:
         if self._sock is None:
             self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         payload = "\n".join(f"{key}={value}" for key, value in fields.items())
-        try:
+        # systemd gone or socket full: a missed status line must never stop the daemon.
+        with contextlib.suppress(OSError):
             self._sock.sendto(payload.encode(), self._address)
-        except OSError:
-            # systemd gone or socket full: a missed status line must never stop the daemon.
-            pass
 
     def ready(self, status: str) -> None:
         self.send(READY=1, STATUS=status)
