@@ -86,7 +86,7 @@ def _toml_error(exc: tomllib.TOMLDecodeError) -> str:
 
 def _table(
     resolver: _resolve.Resolver, name: str, raw: Any, model: type[BaseModel]
-) -> tuple[Any, bool]:
+) -> tuple[Any, _resolve.Written]:
     """Validate one table, recording its problems: (table, whether it is complete).
 
     A table with bad keys still comes back, built from its good keys only, so that the checks
@@ -94,35 +94,38 @@ def _table(
     """
     if not isinstance(raw, dict):
         resolver.add((name,), f"must be a table ([{name}]) (found {found(raw)})")
-        return None, False
+        return None, _resolve.Written(frozenset(), complete=False)
+    written = frozenset(raw)
     try:
-        return model.model_validate(raw), True
+        return model.model_validate(raw), _resolve.Written(written, complete=True)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         resolver.problems.extend(from_pydantic((name,), errors))
         bad = {error["loc"][0] for error in errors if error["loc"]}
         good = {k: v for k, v in raw.items() if k in model.model_fields and k not in bad}
-        return model.model_construct(**good), False
+        return model.model_construct(**good), _resolve.Written(written, complete=False)
 
 
 def _settings(document: dict[str, Any], resolver: _resolve.Resolver) -> Settings | None:
     for name in document:
         if name not in SECTIONS and name != "rooms":
             resolver.add((name,), "unknown key")
-    tables: dict[str, tuple[Any, bool]] = {}
+    tables: dict[str, tuple[Any, _resolve.Written]] = {}
     for name, model in SECTIONS.items():
         if name in document:
             tables[name] = _table(resolver, name, document[name], model)
         elif name in REQUIRED_SECTIONS:
             resolver.problems.append(Problem((name,), f"missing (add a [{name}] table)", False))
-            tables[name] = (None, False)
+            tables[name] = (None, _resolve.Written(frozenset(), complete=False))
         else:
-            tables[name] = (model(), True)
+            tables[name] = (model(), _resolve.Written(frozenset(), complete=True))
     rooms = _rooms(resolver, document.get("rooms"))
 
-    def resolved(name: str, resolve: Callable[[_resolve.Resolver, Any, bool], T]) -> T | None:
-        table, complete = tables[name]
-        return None if table is None else resolve(resolver, table, complete)
+    def resolved(
+        name: str, resolve: Callable[[_resolve.Resolver, Any, _resolve.Written], T]
+    ) -> T | None:
+        table, written = tables[name]
+        return None if table is None else resolve(resolver, table, written)
 
     graph = resolved("graph", _resolve.graph)
     hybrid = resolved("hybrid", _resolve.hybrid)

@@ -75,6 +75,8 @@ def found(value: Any) -> str:
 
 def _bound(ctx: Mapping[str, Any], name: str) -> str:
     value = ctx.get(name)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # "at least 5", as written in the docs, not "at least 5.0"
     return found(value) if value is not None else "?"
 
 

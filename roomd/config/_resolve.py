@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,19 @@ from roomd.config._settings import (
 
 _MAX_SECRET_BYTES = 64 * 1024
 _MAX_PEM_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Written:
+    """Which keys the table had in the file, and whether all of them were valid.
+
+    An incomplete table still gets its file and credential checks (on its valid keys), but no
+    settings are built from it; ``keys`` lets "give exactly one credential" count a credential
+    that was written but invalid, instead of reporting it missing as well.
+    """
+
+    keys: frozenset[str]
+    complete: bool
 
 
 def _reason(exc: OSError) -> str:
@@ -132,9 +146,9 @@ class Resolver:
 
 
 def _exactly_one(
-    resolver: Resolver, section: str, table: Any, names: tuple[str, ...], required: bool
+    resolver: Resolver, section: str, written: Written, names: tuple[str, ...], required: bool
 ) -> bool:
-    given = [name for name in names if getattr(table, name) is not None]
+    given = [name for name in names if name in written.keys]
     if len(given) > 1:
         resolver.add(
             (section,),
@@ -149,14 +163,14 @@ def _exactly_one(
     return True
 
 
-def graph(resolver: Resolver, table: GraphTable, complete: bool) -> GraphSettings | None:
+def graph(resolver: Resolver, table: GraphTable, written: Written) -> GraphSettings | None:
     """Graph settings; with an incomplete table (bad keys), only its checks run."""
     section = "graph"
     if table.certificate_password_file is not None and table.certificate_file is None:
         resolver.add((section, "certificate_password_file"), "is set, but certificate_file is not")
     ca_bundle = resolver.ca_bundle(section, table.ca_bundle)
     names = ("client_secret_file", "client_secret", "certificate_file")
-    if not _exactly_one(resolver, section, table, names, required=True):
+    if not _exactly_one(resolver, section, written, names, required=True):
         return None
     client_secret = resolver.secret(
         section, "client_secret", table.client_secret_file, table.client_secret
@@ -170,7 +184,7 @@ def graph(resolver: Resolver, table: GraphTable, complete: bool) -> GraphSetting
             return None
     elif client_secret is None:
         return None
-    if not complete:
+    if not written.complete:
         return None
     return GraphSettings(
         tenant_id=table.tenant_id,
@@ -208,17 +222,17 @@ def _certificate(
     )
 
 
-def hybrid(resolver: Resolver, table: HybridTable, complete: bool) -> HybridSettings | None:
+def hybrid(resolver: Resolver, table: HybridTable, written: Written) -> HybridSettings | None:
     """Hybrid settings; with an incomplete table (bad keys), only its checks run."""
     section = "hybrid"
     ca_bundle = resolver.ca_bundle(section, table.ca_bundle)
     client_secret = webhook_secret = None
-    if _exactly_one(resolver, section, table, ("client_secret_file", "client_secret"), True):
+    if _exactly_one(resolver, section, written, ("client_secret_file", "client_secret"), True):
         client_secret = resolver.secret(
             section, "client_secret", table.client_secret_file, table.client_secret
         )
     webhook_names = ("webhook_secret_file", "webhook_secret")
-    webhook_ok = _exactly_one(resolver, section, table, webhook_names, required=False)
+    webhook_ok = _exactly_one(resolver, section, written, webhook_names, required=False)
     if webhook_ok:
         webhook_secret = resolver.secret(
             section, "webhook_secret", table.webhook_secret_file, table.webhook_secret
@@ -226,7 +240,7 @@ def hybrid(resolver: Resolver, table: HybridTable, complete: bool) -> HybridSett
         webhook_ok = webhook_secret is not None or (
             table.webhook_secret_file is None and table.webhook_secret is None
         )
-    if client_secret is None or not webhook_ok or not complete:
+    if client_secret is None or not webhook_ok or not written.complete:
         return None
     return HybridSettings(
         base_url=table.base_url,
@@ -240,9 +254,9 @@ def hybrid(resolver: Resolver, table: HybridTable, complete: bool) -> HybridSett
     )
 
 
-def sync(resolver: Resolver, table: SyncTable, complete: bool) -> SyncSettings | None:
+def sync(resolver: Resolver, table: SyncTable, written: Written) -> SyncSettings | None:
     """Sync settings with the staleness bound resolved; nothing to compare in a broken table."""
-    if not complete:
+    if not written.complete:
         return None
     poll = table.poll_interval_seconds
     stale = table.stale_after_seconds
@@ -258,9 +272,9 @@ def sync(resolver: Resolver, table: SyncTable, complete: bool) -> SyncSettings |
     return SyncSettings(**{**table.model_dump(), "stale_after_seconds": stale})
 
 
-def state(resolver: Resolver, table: StateTable, complete: bool) -> StateSettings | None:
+def state(resolver: Resolver, table: StateTable, written: Written) -> StateSettings | None:
     """Default: systemd's ``$STATE_DIRECTORY`` (the first one when several are listed)."""
-    if not complete:
+    if not written.complete:
         return None
     if table.path is not None:
         path = resolver.path(table.path)
