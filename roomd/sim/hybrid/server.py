@@ -31,7 +31,7 @@ from roomd.sim.hybrid.webhooks import WebhookDispatcher
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 API_PREFIX = "/api/v2/organizations/{org}"
-SCOPE = "flex.space."
+CLIENT_ID = web.RequestKey("client_id", str)
 
 
 def json_response(
@@ -164,7 +164,7 @@ class HybridApp:
             org = request.match_info["org"]
             if org != self.store.org:
                 raise not_found(f"organization {org!r} not found")
-            request["client_id"] = grant.client_id
+            request[CLIENT_ID] = grant.client_id
             return await handler(request)
 
         return guarded
@@ -250,7 +250,7 @@ def _booking_key(booking: Booking) -> tuple[str, str]:
 
 
 def _actor(request: web.Request) -> str:
-    return f"integration:{request['client_id']}"
+    return f"integration:{request[CLIENT_ID]}"
 
 
 class SimRoutes:
