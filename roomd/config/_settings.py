@@ -48,11 +48,14 @@ class GraphCertificate(_Frozen):
     password: Secret | None = None
 
     def msal_credential(self) -> dict[str, str]:
-        """The ``client_credential`` dict for msal. Contains the key: never log it."""
+        """The ``client_credential`` dict for msal. Contains the key: never log it.
+
+        Without ``public_certificate``: with it msal also sends the ``x5c`` header, which only
+        Subject Name/Issuer authentication wants.
+        """
         credential = {
             "private_key": self.private_key_pem.reveal(),
             "thumbprint": self.thumbprint,
-            "public_certificate": self.certificate_pem,
         }
         if self.password is not None:
             credential["passphrase"] = self.password.reveal()
