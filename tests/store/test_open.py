@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,7 @@ MIGRATION_2 = Migration(
 
 
 def applied_versions(path: Path) -> list[int]:
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         return [row[0] for row in conn.execute("SELECT version FROM schema_migrations")]
 
 
@@ -47,7 +48,7 @@ async def schema_version_of_new_store(path: Path) -> int:
 
 def test_new_database_is_created_at_the_latest_schema(db_path: Path) -> None:
     assert asyncio.run(schema_version_of_new_store(db_path)) == latest_version() == len(MIGRATIONS)
-    with sqlite3.connect(db_path) as conn:
+    with closing(sqlite3.connect(db_path)) as conn, conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db_path.stat().st_mode & 0o007 == 0  # not readable by every local user
 
@@ -66,7 +67,7 @@ async def test_older_database_is_upgraded_and_keeps_its_rows(db_path: Path) -> N
     finally:
         await new.close()
     assert applied_versions(db_path) == [1, 2]
-    with sqlite3.connect(db_path) as conn:
+    with closing(sqlite3.connect(db_path)) as conn, conn:
         assert conn.execute("SELECT note FROM links").fetchall() == [("",)]
 
 
@@ -79,7 +80,7 @@ async def test_a_failing_migration_leaves_the_previous_version_intact(db_path: P
     assert str(db_path) in str(info.value)
 
     assert applied_versions(db_path) == [1]
-    with sqlite3.connect(db_path) as conn:
+    with closing(sqlite3.connect(db_path)) as conn, conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "half_done" not in tables
 
@@ -122,7 +123,7 @@ def test_missing_directory_is_named(tmp_path: Path) -> None:
 
 
 def test_another_applications_database_is_refused_untouched(db_path: Path) -> None:
-    with sqlite3.connect(db_path) as conn:
+    with closing(sqlite3.connect(db_path)) as conn, conn:
         conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
     before = db_path.read_bytes()
 
@@ -143,7 +144,7 @@ def test_a_file_that_is_not_sqlite_is_refused(db_path: Path) -> None:
 
 async def test_a_damaged_migration_history_is_refused(db_path: Path) -> None:
     await (await open_store(db_path)).close()
-    with sqlite3.connect(db_path) as conn:
+    with closing(sqlite3.connect(db_path)) as conn, conn:
         conn.execute("INSERT INTO schema_migrations VALUES (3, '2026-11-25T09:00:00.000000Z')")
     with pytest.raises(StoreError, match=r"schema history is damaged: applied versions \[1, 3\]"):
         await open_store(db_path)
