@@ -137,3 +137,24 @@ def test_sighup_removes_a_room(tmp_path: Path, daemons: list[DaemonProcess]) -> 
     assert daemon.events("rooms_changed")[-1]["removed"] == [ROOM_B.mailbox]
     rooms = httpx.get(f"http://127.0.0.1:{port}/readyz").json()["rooms"]
     assert set(rooms) == {ROOM_A.mailbox}
+
+
+def test_metrics_pass_promtool_lint(tmp_path: Path, daemons: list[DaemonProcess]) -> None:
+    import os
+    import shutil
+    import subprocess
+
+    import pytest
+
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI"):
+            raise AssertionError("promtool missing in CI (.ci/run installs Debian's prometheus)")
+        pytest.skip("promtool not installed (Debian package prometheus)")
+    daemon = start(tmp_path, daemons, rooms=[ROOM_A])
+    daemon.wait_log(lambda x: x.get("event") == "room_round")
+    text = httpx.get(daemon.url("/metrics")).text
+    proc = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
