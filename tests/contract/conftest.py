@@ -20,6 +20,8 @@ random days years ahead and canceled when each test ends, so runs do not collide
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import secrets
 import ssl
@@ -30,6 +32,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
 
 from roomd.sim.hybrid import HybridSimulator
 from roomd.sim.tls import LocalCA
@@ -234,3 +237,51 @@ async def _external_api() -> AsyncIterator[Api]:
             yield target
         finally:
             await target.cleanup()
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    """A webhook endpoint on 127.0.0.1 that records what it is sent and answers 200."""
+
+    url: str
+    received: list[Received]
+    arrived: asyncio.Condition
+
+    async def wait_for(self, count: int, within: float = 5.0) -> list[Received]:
+        async with asyncio.timeout(within), self.arrived:
+            await self.arrived.wait_for(lambda: len(self.received) >= count)
+        return self.received
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    received: list[Received] = []
+    arrived = asyncio.Condition()
+
+    async def hook(request: web.Request) -> web.Response:
+        body = await request.read()
+        async with arrived:
+            received.append(Received(dict(request.headers), body))
+            arrived.notify_all()
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/hooks/hybrid", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield Receiver(f"http://127.0.0.1:{port}/hooks/hybrid", received, arrived)
+    finally:
+        await runner.cleanup()
