@@ -236,6 +236,18 @@ class RoomTx:
     async def due_outbox(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
         return await queries.due_outbox(self._check(), self.room, now, limit)
 
+    async def prune_outbox(self, done_before: datetime) -> int:
+        """Delete this room's ``done`` items last touched before ``done_before``; return how many.
+
+        A pruned intent can be planned again, so keep ``done_before`` far behind anything that
+        can still be replayed (a delta page or webhook is replayed within minutes; days are
+        safe). ``failed`` and ``dead`` items are never pruned: they are owed or need a person.
+        """
+        return await self._run(
+            "DELETE FROM outbox WHERE room = ? AND state = 'done' AND updated_at < ?",
+            (self.room, to_db(done_before, "done_before")),
+        )
+
     # --- links -------------------------------------------------------------------------------
 
     async def upsert_link(self, link: Link) -> None:
@@ -366,6 +378,12 @@ class RoomTx:
         await self._run(
             "INSERT INTO audit (at, room, booking, side, action, reason) VALUES (?, ?, ?, ?, ?, ?)",
             (when, self.room, booking, side, action, reason),
+        )
+
+    async def prune_audit(self, before: datetime) -> int:
+        """Delete this room's audit entries older than ``before``; return how many."""
+        return await self._run(
+            "DELETE FROM audit WHERE room = ? AND at < ?", (self.room, to_db(before, "before"))
         )
 
 

@@ -3,7 +3,9 @@ the test moves by hand, so times in assertions are exact."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -47,3 +49,17 @@ async def store(db_path: Path, clock: Clock) -> AsyncIterator[Store]:
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture(autouse=True)
+def no_threads_left_behind() -> Iterator[None]:
+    """Every test closes what it opened: each aiosqlite connection owns a thread."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 2
+    while True:
+        left = [t for t in set(threading.enumerate()) - before if t.is_alive()]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    assert not left, f"threads left running: {left}"

@@ -89,6 +89,24 @@ async def test_long_error_texts_are_cut(store: Store) -> None:
     assert len(item.last_error) == 1000
 
 
+async def test_pruning_keeps_what_is_owed_or_needs_a_person(store: Store, clock: Clock) -> None:
+    async with store.write(ROOM) as tx:
+        for intent, state in (("done", "done"), ("failed", "failed"), ("dead", "dead")):
+            await tx.enqueue(intent, "graph.update", {})
+            await tx.mark_outbox(intent, state=state)  # type: ignore[arg-type]
+        await tx.enqueue("pending", "graph.update", {})
+        await tx.audit("h-1", "outlook", "update", "old entry")
+    clock.advance(86400)
+    async with store.write(ROOM) as tx:
+        await tx.audit("h-1", "outlook", "update", "new entry")
+        assert await tx.prune_outbox(clock.now) == 1
+        assert await tx.prune_audit(clock.now) == 1
+        assert await tx.outbox_item("done") is None
+    [status] = await store.room_statuses()
+    assert (status.outbox_depth, status.outbox_dead) == (2, 1)
+    assert [e.reason for e in await store.audit_for(ROOM)] == ["new entry"]
+
+
 # --- property: depth == distinct intents still owed --------------------------------------------
 
 INTENTS = st.sampled_from([f"i-{n}" for n in range(6)])
