@@ -8,9 +8,19 @@ lenient; when a key cannot be placed (inline tables, say) the nearest enclosing 
 
 from __future__ import annotations
 
+import tomllib
+
 from roomd.config._problems import KeyPath
 
 _QUOTES = "\"'"
+
+
+def _unescape(quoted: str) -> str:
+    """A basic-string key's value, escapes decoded the way tomllib decodes them."""
+    try:
+        return str(tomllib.loads(f"k = {quoted}")["k"])
+    except tomllib.TOMLDecodeError:
+        return quoted[1:-1]
 
 
 def _split_key(text: str) -> list[str]:
@@ -18,19 +28,25 @@ def _split_key(text: str) -> list[str]:
     parts: list[str] = []
     current = ""
     quote = ""
-    for char in text:
+    start = 0
+    i = 0
+    while i < len(text):
+        char = text[i]
         if quote:
-            if char == quote:
+            if char == "\\" and quote == '"':
+                i += 1
+            elif char == quote:
+                quoted = text[start : i + 1]
+                current += _unescape(quoted) if quote == '"' else quoted[1:-1]
                 quote = ""
-            else:
-                current += char
         elif char in _QUOTES:
-            quote = char
+            quote, start = char, i
         elif char == ".":
             parts.append(current.strip())
             current = ""
-        else:
+        elif not char.isspace():
             current += char
+        i += 1
     parts.append(current.strip())
     return parts
 

@@ -7,6 +7,8 @@ pydantic error is translated here into one line in TOML's words (table, array, i
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +18,7 @@ from pydantic_core import ErrorDetails
 KeyPath = tuple[str | int, ...]
 
 _MAX_SHOWN = 60
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class ConfigError(Exception):
@@ -34,6 +37,13 @@ class Problem:
     locate: bool = True
 
 
+def _bare(part: str) -> str:
+    """A key part as TOML would write it: bare when it can be, else quoted (one line, always)."""
+    if _BARE_KEY.fullmatch(part):
+        return part
+    return json.dumps(part, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
 def key_text(key: KeyPath) -> str:
     """``("rooms", 2, "mailbox")`` -> ``rooms[2].mailbox``, the way TOML arrays count."""
     text = ""
@@ -41,7 +51,7 @@ def key_text(key: KeyPath) -> str:
         if isinstance(part, int):
             text += f"[{part}]"
         else:
-            text += f".{part}" if text else part
+            text += f".{_bare(part)}" if text else _bare(part)
     return text
 
 

@@ -58,7 +58,7 @@ def toml_value(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(toml_value(item) for item in value) + "]"
     if isinstance(value, Mapping):
-        items = ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items())
+        items = ", ".join(f"{toml_value(k)} = {toml_value(v)}" for k, v in value.items())
         return "{" + items + "}"
     raise TypeError(type(value))
 
@@ -67,17 +67,30 @@ def to_toml(document: Mapping[str, Any]) -> str:
     """Top-level tables as [name], lists of tables as [[name]], anything else inline."""
     head, body = [], []
     for name, value in document.items():
-        key = json.dumps(name)
+        key = toml_value(name)
         if isinstance(value, Mapping):
             body.append(f"[{key}]")
-            body.extend(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items())
+            body.extend(f"{toml_value(k)} = {toml_value(v)}" for k, v in value.items())
         elif isinstance(value, list) and value and all(isinstance(item, Mapping) for item in value):
             for item in value:
                 body.append(f"[[{key}]]")
-                body.extend(f"{json.dumps(k)} = {toml_value(v)}" for k, v in item.items())
+                body.extend(f"{toml_value(k)} = {toml_value(v)}" for k, v in item.items())
         else:
             head.append(f"{key} = {toml_value(value)}")
     return "\n".join([*head, *body]) + "\n"
+
+
+@pytest.fixture
+def serialize() -> Callable[[Mapping[str, Any]], str]:
+    """Turn a document (dict) into TOML text."""
+    return to_toml
+
+
+@pytest.fixture
+def valid_document() -> dict[str, Any]:
+    import tomllib
+
+    return tomllib.loads(VALID)
 
 
 @pytest.fixture

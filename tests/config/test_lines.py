@@ -56,3 +56,14 @@ def test_rooms_are_counted_like_the_array(
 def test_quoted_keys(write: Write, valid_text: str, env: dict[str, str]) -> None:
     text = valid_text + '\n[ "sync" ]\n"window_back_days" = 999\n'
     assert line_of(check_config(write(text), env), "sync.window_back_days") == 22
+
+
+def test_odd_keys_are_quoted_and_stay_on_one_line(
+    write: Write, valid_text: str, env: dict[str, str]
+) -> None:
+    text = valid_text + "\n[sync]\n\"poll\\ninterval\" = 1\n'a.b' = 2\n"
+    problems = check_config(write(text), env)
+    assert [p.split(": ", 1)[1] for p in problems] == [
+        'sync."poll\\ninterval": unknown key (line 22)',
+        'sync."a.b": unknown key (line 23)',
+    ]
