@@ -150,10 +150,8 @@ def _exactly_one(
 ) -> bool:
     given = [name for name in names if name in written.keys]
     if len(given) > 1:
-        resolver.add(
-            (section,),
-            "give exactly one credential (found " + " and ".join(given) + ")",
-        )
+        wanted = "exactly one credential" if required else "only one of " + " or ".join(names)
+        resolver.add((section,), f"give {wanted} (found " + " and ".join(given) + ")")
         return False
     if not given and required:
         shown = [f'{n} = "${{ENV_NAME}}"' if n.endswith("secret") else n for n in names]

@@ -210,12 +210,12 @@ def test_settings_built_directly_keep_the_same_rules() -> None:
         {"hybrid_id": "b", "mailbox": "X@CONTOSO.COM"},
     ]
     with pytest.raises(pydantic.ValidationError, match="mapped twice"):
-        Settings(graph=graph, hybrid=hybrid, state={"path": "/tmp/x"}, rooms=rooms)  # type: ignore[arg-type]
+        Settings(graph=graph, hybrid=hybrid, state={"path": "/tmp/x"}, rooms=rooms)
     fast = Settings(
-        graph=graph,  # type: ignore[arg-type]
-        hybrid=hybrid,  # type: ignore[arg-type]
-        state={"path": "/tmp/x"},  # type: ignore[arg-type]
-        sync={"poll_interval_seconds": 0.2},  # type: ignore[arg-type]
-        rooms=rooms[:1],  # type: ignore[arg-type]
+        graph=graph,
+        hybrid=hybrid,
+        state={"path": "/tmp/x"},
+        sync={"poll_interval_seconds": 0.2},
+        rooms=rooms[:1],
     )
     assert fast.sync.stale_after_seconds == pytest.approx(1.0)

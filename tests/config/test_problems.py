@@ -308,7 +308,7 @@ def test_webhook_secret_given_twice(check: Check, edit: Edit) -> None:
         )
     )
     assert only(check(text)).endswith(
-        ": hybrid: give exactly one credential "
+        ": hybrid: give only one of webhook_secret_file or webhook_secret "
         "(found webhook_secret_file and webhook_secret) (line 6)"
     )
 

@@ -20,7 +20,7 @@ SHARED = settings(
     max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
-_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
+_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=20)
 toml_values = st.recursive(
     st.booleans()
     | st.integers(min_value=-(2**63), max_value=2**63 - 1)
