@@ -1,0 +1,353 @@
+"""roomd's Hybrid client against the Hybrid simulator over HTTPS: auth, paging, retries, errors,
+idempotent creates, bookings, rooms and members."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from roomd.hybrid import (
+    AuthError,
+    DoubleBooking,
+    HybridClient,
+    HybridError,
+    NotFound,
+    ValidationError,
+    booking_payload,
+)
+from roomd.hybrid.model import format_datetime
+from roomd.observe import HYBRID_REQUESTS, HYBRID_RETRIES
+from roomd.sim.hybrid import HybridSimulator
+
+from .conftest import BOARDROOM, HARBOUR, NOW, ROOM_4A, ROOM_4B, DropProxy, make_config
+
+TOMORROW_9 = NOW.replace(hour=9) + timedelta(days=1)
+ICAL_UID = "040000008200E00074C5B7101A82E00800000000D0F1B2C3"
+
+
+def retries(reason: str) -> float:
+    return HYBRID_RETRIES.labels(reason=reason)._value.get()
+
+
+def requests_total() -> float:
+    return sum(
+        s.value for m in HYBRID_REQUESTS.collect() for s in m.samples if s.name.endswith("_total")
+    )
+
+
+def payload(sim: HybridSimulator, room: str = ROOM_4A, hours: int = 0, **kw: object) -> dict:
+    start = TOMORROW_9 + timedelta(hours=hours)
+    return booking_payload(
+        resource_id=room,
+        start=start,
+        end=start + timedelta(minutes=30),
+        summary="Planning",
+        member=sim.control.member_id("adelev@contoso.com"),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+# --- authentication ---------------------------------------------------------------------------
+
+
+async def test_a_wrong_secret_is_an_auth_error_that_never_shows_the_secret(
+    sim: HybridSimulator, ca_bundle: Path
+) -> None:
+    wrong = "not-the-secret-9b1c7e"
+    config = make_config(sim, ca_bundle, client_secret=wrong)
+    assert wrong not in repr(config)
+    async with HybridClient(config) as client:
+        with pytest.raises(AuthError) as info:
+            await client.list_resources()
+    assert info.value.status == 401
+    assert "invalid_client" in str(info.value)  # the server's own words
+    assert wrong not in str(info.value) and wrong not in repr(info.value)
+    assert sim.client_secret not in str(info.value)
+
+
+async def test_a_revoked_token_is_replaced_once_and_the_request_succeeds(
+    sim: HybridSimulator, hybrid: HybridClient
+) -> None:
+    await hybrid.list_resources()
+    sim.control.revoke_tokens()
+    before = retries("401")
+    assert len(await hybrid.list_resources()) == 4
+    assert retries("401") == before + 1
+
+
+async def test_an_expired_token_is_refreshed_after_an_hour(
+    sim: HybridSimulator, hybrid: HybridClient
+) -> None:
+    await hybrid.list_resources()
+    sim.control.advance_clock(3600)
+    assert len(await hybrid.list_resources()) == 4
+
+
+async def test_the_token_is_reused_between_requests(hybrid: HybridClient) -> None:
+    await hybrid.list_resources()  # fetches the token
+    before = requests_total()
+    assert requests_total() == before + 1  # one API request, no token request
+
+
+async def test_a_token_endpoint_outage_is_retried(
+    sim: HybridSimulator, hybrid: HybridClient
+) -> None:
+    sim.control.set_faults(token_5xx=2)
+    assert len(await hybrid.list_resources()) == 4
+
+
+async def test_missing_scope_is_an_auth_error_naming_it(
+    sim: HybridSimulator, ca_bundle: Path
+) -> None:
+    config = make_config(sim, ca_bundle, scope="flex.space.resources.read")
+    async with HybridClient(config) as client:
+        assert len(await client.list_resources()) == 4
+        with pytest.raises(AuthError) as info:
+            await client.get_booking("65a000000000000000000001")
+    assert info.value.status == 403
+    assert "flex.space.bookings.read" in info.value.message
+
+
+# --- retries --------------------------------------------------------------------------------
+
+
+async def test_a_429_is_retried_after_the_servers_retry_after(
+    sim: HybridSimulator, hybrid: HybridClient
+) -> None:
+    sim.control.set_faults(api_429=1, retry_after_seconds=1)
+    before = retries("429")
+    started = time.monotonic()
+    assert len(await hybrid.list_resources()) == 4
+    assert time.monotonic() - started >= 0.95
+    assert retries("429") == before + 1
+
+
+async def test_server_errors_are_retried_with_backoff(
+    sim: HybridSimulator, hybrid: HybridClient
+) -> None:
+    sim.control.set_faults(api_5xx=2, api_5xx_status=502)
+    before = retries("5xx")
+    assert len(await hybrid.list_resources()) == 4
+    assert retries("5xx") == before + 2
+
+
+async def test_a_persistent_outage_ends_in_an_error_with_the_servers_message(
+    sim: HybridSimulator, hybrid: HybridClient
+) -> None:
+    sim.control.set_faults(api_5xx=50)
+    with pytest.raises(HybridError) as info:
+        await hybrid.list_resources()
+    assert info.value.status == 503
+    assert "temporarily unavailable" in info.value.message
+
+
+async def test_an_unreachable_server_is_an_error_after_a_few_tries(
+    sim: HybridSimulator, ca_bundle: Path
+) -> None:
+    config = make_config(sim, ca_bundle, base_url="https://127.0.0.1:1")
+    before = retries("connection")
+    async with HybridClient(config) as client:
+        with pytest.raises(HybridError) as info:
+            await client.list_resources()
+    assert info.value.status == 0
+    assert "cannot reach" in str(info.value)
+    assert retries("connection") == before + 3  # FAST_RETRY: 4 attempts
+
+
+async def test_a_slow_server_is_timed_out_and_retried(
+    sim: HybridSimulator, ca_bundle: Path
+) -> None:
+    from roomd.hybrid import Timeouts
+
+    sim.control.set_faults(api_slow=1, api_slow_seconds=1.0)
+    config = make_config(sim, ca_bundle, timeouts=Timeouts(read=0.3))
+    before = retries("timeout")
+    async with HybridClient(config) as client:
+        assert len(await client.list_resources()) == 4
+    assert retries("timeout") == before + 1
+
+
+# --- typed errors -----------------------------------------------------------------------------
+
+
+async def test_a_double_booking_is_refused_with_the_servers_reason(
+    sim: HybridSimulator, hybrid: HybridClient
+) -> None:
+    await hybrid.create_booking(payload(sim), reference="first")
+    with pytest.raises(DoubleBooking) as info:
+        await hybrid.create_booking(payload(sim), reference="second")
+    assert info.value.status == 409
+    assert info.value.message
+    assert len(sim.control.bookings(ROOM_4A)) == 1
+
+
+async def test_an_end_before_start_is_a_validation_error(
+    sim: HybridSimulator, hybrid: HybridClient
+) -> None:
+    body = payload(sim)
+    body["start"], body["end"] = body["end"], body["start"]
+    with pytest.raises(ValidationError) as info:
+        await hybrid.create_booking(body, reference="backwards")
+    assert info.value.status == 422
+    assert "end" in info.value.message
+
+
+async def test_an_unknown_room_is_a_validation_error(
+    sim: HybridSimulator, hybrid: HybridClient
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        await hybrid.create_booking(payload(sim, room="000000000000000000000000"), reference="x")
+    assert "resourceId" in info.value.message or "resource" in info.value.message
+
+
+async def test_an_unknown_booking_is_not_found(hybrid: HybridClient) -> None:
+    with pytest.raises(NotFound):
+        await hybrid.get_booking("65a0000000000000000000ff")
+
+
+# --- idempotent create ------------------------------------------------------------------------
+
+
+async def test_creating_twice_with_one_reference_makes_one_booking(
+    sim: HybridSimulator, hybrid: HybridClient
+) -> None:
+    first = await hybrid.create_booking(payload(sim), reference=ICAL_UID)
+    again = await hybrid.create_booking(payload(sim), reference=ICAL_UID)
+    assert again.id == first.id
+    assert first.reference == ICAL_UID
+    assert len(sim.control.bookings()) == 1
+
+
+async def test_a_create_whose_answer_is_lost_is_retried_into_one_booking(
+    sim: HybridSimulator, ca_bundle: Path, drop_proxy: DropProxy
+) -> None:
+    drop_proxy.drops = 1
+    config = make_config(sim, ca_bundle, base_url=drop_proxy.url)
+    before = retries("create_unsure")
+    async with HybridClient(config) as client:
+        booking = await client.create_booking(payload(sim), reference=ICAL_UID)
+    assert drop_proxy.dropped == 1  # the first answer really was lost
+    assert retries("create_unsure") == before + 1
+    stored = sim.control.bookings()
+    assert [b["_id"] for b in stored] == [booking.id]
+    assert stored[0]["reference"] == ICAL_UID
+
+
+async def test_a_create_refused_by_a_5xx_is_retried_into_one_booking(
+    sim: HybridSimulator, hybrid: HybridClient
+) -> None:
+    sim.control.set_faults(api_5xx=1, api_path_contains="/bookings")
+    booking = await hybrid.create_booking(payload(sim), reference=ICAL_UID)
+    assert [b["_id"] for b in sim.control.bookings()] == [booking.id]
+
+
+async def test_a_cancelled_booking_does_not_answer_a_new_create(
+    sim: HybridSimulator, hybrid: HybridClient
+) -> None:
+    old = await hybrid.create_booking(payload(sim), reference=ICAL_UID)
+    await hybrid.cancel_booking(old.id)
+    new = await hybrid.create_booking(payload(sim, hours=2), reference=ICAL_UID)
+    assert new.id != old.id and not new.canceled
+
+
+async def test_an_exception_is_not_mistaken_for_its_series(
+    sim: HybridSimulator, hybrid: HybridClient
+) -> None:
+    series = await hybrid.create_booking(
+        payload(sim, rrule="FREQ=DAILY;COUNT=5"), reference=ICAL_UID
+    )
+    moved_from = series.start + timedelta(days=1)
+    child_body = booking_payload(
+        resource_id=ROOM_4A,
+        start=moved_from + timedelta(hours=3),
+        end=moved_from + timedelta(hours=3, minutes=30),
+        member=series.member,
+    )
+    child_body["parent"] = series.id
+    child_body["originalStart"] = format_datetime(moved_from)
+    child = await hybrid.create_booking(child_body, reference=ICAL_UID)
+    assert child.id != series.id
+    assert child.parent == series.id and child.original_start == moved_from
+    assert await hybrid.find_by_reference(ICAL_UID) == series
+
+
+# --- bookings ---------------------------------------------------------------------------------
+
+
+async def test_listing_pages_through_every_booking(
+    sim: HybridSimulator, hybrid: HybridClient
+) -> None:
+    for i in range(120):
+        start = TOMORROW_9 + timedelta(hours=i)
+        sim.control.create_booking(
+            HARBOUR, start, start + timedelta(minutes=30), member="adelev@contoso.com"
+        )
+    ids = [b.id async for b in hybrid.iter_bookings(resourceId=HARBOUR)]
+    assert len(ids) == len(set(ids)) == 120
+
+
+async def test_a_booking_is_patched_and_cancelled(
+    sim: HybridSimulator, hybrid: HybridClient
+) -> None:
+    booking = await hybrid.create_booking(payload(sim), reference=ICAL_UID)
+    patched = await hybrid.patch_booking(booking.id, {"summary": "Retro"})
+    assert patched.summary == "Retro" and patched.modified_at > booking.modified_at  # type: ignore[operator]
+    canceled = await hybrid.cancel_booking(booking.id)
+    assert canceled.canceled and not canceled.no_show
+    assert (await hybrid.cancel_booking(booking.id)).canceled  # cancelling again is harmless
+    assert sim.control.booking(booking.id)["canceled"] is True
+
+
+async def test_a_booking_on_an_approval_room_is_tentative(
+    sim: HybridSimulator, hybrid: HybridClient
+) -> None:
+    booking = await hybrid.create_booking(payload(sim, room=ROOM_4B), reference=ICAL_UID)
+    assert booking.tentative
+    sim.control.approve(booking.id)
+    assert not (await hybrid.get_booking(booking.id)).tentative
+
+
+async def test_a_no_show_is_visible_as_such(sim: HybridSimulator, hybrid: HybridClient) -> None:
+    start = NOW + timedelta(minutes=30)
+    made = sim.control.create_booking(
+        BOARDROOM, start, start + timedelta(hours=1), member="adelev@contoso.com"
+    )
+    sim.control.advance_clock(3600)
+    sim.control.run_noshow_sweep()
+    booking = await hybrid.get_booking(made["_id"])
+    assert booking.canceled and booking.no_show
+
+
+# --- rooms and members ------------------------------------------------------------------------
+
+
+async def test_rooms_come_with_their_time_zone_and_policy(hybrid: HybridClient) -> None:
+    rooms = {r.id: r for r in await hybrid.list_resources()}
+    assert rooms[HARBOUR].timezone == "America/New_York"
+    assert rooms[ROOM_4B].requires_approval is True
+    assert rooms[BOARDROOM].requires_checkin is True
+    assert rooms[ROOM_4A].requires_approval is False
+
+
+async def test_a_member_is_found_by_email_in_any_case_and_by_id(
+    sim: HybridSimulator, hybrid: HybridClient
+) -> None:
+    member = await hybrid.member_by_email("AdeleV@Contoso.COM")
+    assert member is not None
+    assert member.id == sim.control.member_id("adelev@contoso.com")
+    assert (await hybrid.member_by_id(member.id)).email == member.email
+    assert await hybrid.member_by_email("nobody@contoso.com") is None
+    with pytest.raises(NotFound):
+        await hybrid.member_by_id("0000000000000000000000ff")
+
+
+async def test_member_lookups_are_cached(hybrid: HybridClient) -> None:
+    member = await hybrid.member_by_email("meganb@contoso.com")
+    assert member is not None
+    before = requests_total()
+    assert await hybrid.member_by_email("MeganB@contoso.com") == member
+    assert await hybrid.member_by_id(member.id) == member
+    assert requests_total() == before
