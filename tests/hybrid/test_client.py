@@ -89,6 +89,7 @@ async def test_an_expired_token_is_refreshed_after_an_hour(
 async def test_the_token_is_reused_between_requests(hybrid: HybridClient) -> None:
     await hybrid.list_resources()  # fetches the token
     before = requests_total()
+    await hybrid.list_resources()
     assert requests_total() == before + 1  # one API request, no token request
 
 
