@@ -158,7 +158,7 @@ EnvRef = Annotated[str, AfterValidator(_env_ref)]
 
 
 class _Table(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class GraphTable(_Table):

@@ -57,6 +57,22 @@ def test_wrong_type_names_type_and_value(check: Check, edit: Edit) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("poll_interval_seconds = true", "must be a number (found true)"),
+        ("window_back_days = 1.5", "must be an integer (found 1.5)"),
+        ("shutdown_grace_seconds = nan", "must be a finite number (found nan)"),
+        ("stale_after_seconds = inf", "must be a finite number (found inf)"),
+    ],
+)
+def test_numbers_of_the_wrong_kind(check: Check, edit: Edit, line: str, expected: str) -> None:
+    key = line.split(" = ")[0]
+    assert only(check(edit(append=f"[sync]\n{line}\n"))).endswith(
+        f": sync.{key}: {expected} (line 21)"
+    )
+
+
 def test_section_that_is_not_a_table(check: Check, edit: Edit) -> None:
     text = 'log = "debug"\n' + edit()
     assert only(check(text)).endswith(": log: must be a table ([log]) (found 'debug') (line 1)")
@@ -263,6 +279,9 @@ def test_rooms_missing_empty_or_not_tables(check: Check, valid_text: str) -> Non
     )
     assert only(check("rooms = []\n" + head)).endswith(
         ": rooms: is empty: map at least one room with a [[rooms]] table (line 1)"
+    )
+    assert only(check(head + '[rooms]\nhybrid_id = "r1"\n')).endswith(
+        ": rooms: must be an array of tables ([[rooms]]) (found a table) (line 13)"
     )
     assert only(check('rooms = ["room-1@contoso.com"]\n' + head)).endswith(
         ": rooms[0]: must be a table ([[rooms]]) (found 'room-1@contoso.com') (line 1)"
