@@ -201,10 +201,8 @@ def _certificate(
     password = None
     if password_text is not None:
         password = resolver.secret("graph", "certificate_password", password_text, None)
-        if password is None:
-            return None
     pem = resolver.read_file(("graph", "certificate_file"), file_text, _MAX_PEM_BYTES)
-    if pem is None:
+    if pem is None or (password_text is not None and password is None):
         return None
     password_bytes = password.reveal().encode() if password is not None else None
     try:

@@ -170,3 +170,20 @@ def test_key_without_certificate(
     [problem] = check_config(with_certificate(key_pem(rsa_key)), env)
     assert problem.endswith("graph.pem holds no PEM certificate (line 4)")
     assert "BEGIN" not in problem
+
+
+def test_unreadable_password_and_certificate_files_are_both_reported(
+    edit: Edit, write: Write, env: dict[str, str]
+) -> None:
+    text = edit(
+        (
+            'client_secret = "${GRAPH_SECRET}"\n',
+            'certificate_file = "absent.pem"\ncertificate_password_file = "absent.pass"\n',
+        )
+    )
+    path = write(text)
+    assert [p.split(": ", 1)[1] for p in check_config(path, env)] == [
+        f"graph.certificate_file: cannot read {path.parent / 'absent.pem'} (no such file) (line 4)",
+        f"graph.certificate_password_file: cannot read {path.parent / 'absent.pass'} "
+        "(no such file) (line 5)",
+    ]
