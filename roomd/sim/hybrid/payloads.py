@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from roomd.sim.hybrid.errors import unprocessable
-from roomd.sim.hybrid.times import parse_instant
+from roomd.sim.hybrid.times import parse_instant, truncate_ms
 
 READ_ONLY = {
     "_id": "it is assigned by the server",
@@ -141,7 +141,7 @@ def _date_time(value: object, where: str) -> datetime:
         raise unprocessable(
             f'{where}: expected {{"dateTime": "<ISO-8601 UTC>"}}, got {value!r}', "invalid_date"
         )
-    return parse_instant(value["dateTime"], f"{where}.dateTime")
+    return truncate_ms(parse_instant(value["dateTime"], f"{where}.dateTime"))
 
 
 def _recurrence(value: object) -> tuple[str, list[datetime]] | None:
