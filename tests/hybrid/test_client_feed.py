@@ -1,0 +1,108 @@
+"""The change feed against the simulator: whatever happens between two reads, each change to a
+booking is reported once, per room or for the whole organization."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from roomd.hybrid import HybridClient
+from roomd.sim.hybrid import HybridSimulator
+
+from .conftest import HARBOUR, NOW, ROOM_4A
+
+START = NOW.replace(hour=9) + timedelta(days=2)
+
+
+async def test_changes_since_reports_new_changes_once(
+    sim: HybridSimulator, hybrid: HybridClient
+) -> None:
+    a = sim.control.create_booking(
+        ROOM_4A, START, START + timedelta(hours=1), member="adelev@contoso.com"
+    )
+    changes, cursor = await hybrid.changes_since(None)
+    assert [b.id for b in changes] == [a["_id"]]
+    assert cursor == changes[0].modified_at
+    again, same = await hybrid.changes_since(cursor)
+    assert again == [] and same == cursor  # the overlap re-reads, nothing is repeated
+    sim.control.update_booking(a["_id"], summary="Renamed")
+    changes, cursor = await hybrid.changes_since(cursor)
+    assert [(b.id, b.summary) for b in changes] == [(a["_id"], "Renamed")]
+
+
+async def test_changes_since_can_follow_one_room(
+    sim: HybridSimulator, hybrid: HybridClient
+) -> None:
+    sim.control.create_booking(
+        ROOM_4A, START, START + timedelta(hours=1), member="adelev@contoso.com"
+    )
+    h = sim.control.create_booking(
+        HARBOUR, START, START + timedelta(hours=1), member="adelev@contoso.com"
+    )
+    changes, _ = await hybrid.changes_since(None, resource_id=HARBOUR)
+    assert [b.id for b in changes] == [h["_id"]]
+
+
+STEP = st.one_of(
+    st.tuples(st.just("create"), st.integers(0, 5)),
+    st.tuples(st.just("update"), st.integers(0, 5)),
+    st.tuples(st.just("cancel"), st.integers(0, 5)),
+    st.tuples(st.just("tick"), st.integers(0, 3)),
+    st.tuples(st.just("read"), st.just(0)),
+)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(steps=st.lists(STEP, max_size=14))
+async def test_every_change_is_seen_whatever_the_interleaving(
+    sim: HybridSimulator, hybrid: HybridClient, steps: list[tuple[str, int]]
+) -> None:
+    # Each example works in its own week of the calendar and its own feed position.
+    sim.control.advance_clock(7 * 24 * 3600)
+    base = sim.control.now().replace(hour=9, minute=0, second=0, microsecond=0)
+    _, cursor = await hybrid.changes_since(None)
+    mine: dict[int, str] = {}
+    latest: dict[str, tuple[Any, ...]] = {}
+    delivered: dict[str, tuple[Any, ...]] = {}
+    reported: list[tuple[Any, ...]] = []
+
+    def version(b: dict[str, Any]) -> tuple[Any, ...]:
+        return (b["_id"], b["modifiedAt"], b["summary"], b["canceled"])
+
+    async def read(cursor: datetime | None) -> datetime | None:
+        changes, cursor = await hybrid.changes_since(cursor)
+        for b in changes:
+            v = (b.id, b.raw["modifiedAt"], b.summary, b.canceled)
+            reported.append(v)
+            delivered[b.id] = v
+        assert delivered == latest
+        return cursor
+
+    for kind, slot in [*steps, ("read", 0)]:
+        if kind == "create" and slot not in mine:
+            start = base + timedelta(days=1, hours=slot)
+            made = sim.control.create_booking(
+                ROOM_4A, start, start + timedelta(minutes=30), member="adelev@contoso.com"
+            )
+            mine[slot] = made["_id"]
+            latest[made["_id"]] = version(made)
+        elif kind == "update" and slot in mine:
+            current = sim.control.booking(mine[slot])
+            if not current["canceled"]:
+                changed = sim.control.update_booking(mine[slot], summary=f"v{len(reported)}")
+                latest[changed["_id"]] = version(changed)
+        elif kind == "cancel" and slot in mine:
+            canceled = sim.control.cancel_booking(mine[slot])
+            latest[canceled["_id"]] = version(canceled)
+        elif kind == "tick":
+            sim.control.advance_clock(slot)
+        elif kind == "read":
+            cursor = await read(cursor)
+    assert len(reported) == len(set(reported))
