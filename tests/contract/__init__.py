@@ -1,0 +1,1 @@
+"""Contract suite: the API a booking system must serve for roomd (see docs/hybrid-api.md)."""

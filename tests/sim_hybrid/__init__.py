@@ -1,0 +1,1 @@
+"""Tests of the Hybrid simulator's own behaviour: policies, webhooks, faults, control."""
