@@ -187,7 +187,7 @@ class HybridTable(_Table):
 
 
 class SyncTable(_Table):
-    poll_interval_seconds: float = Field(default=DEFAULT_POLL_INTERVAL_SECONDS, ge=5, le=3600)
+    poll_interval_seconds: float = Field(default=DEFAULT_POLL_INTERVAL_SECONDS, ge=1, le=3600)
     window_back_days: int = Field(default=90, ge=0, le=365)
     window_ahead_days: int = Field(default=365, ge=1, le=1825)
     conflict: Conflict = "outlook_wins"

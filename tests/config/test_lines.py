@@ -17,7 +17,7 @@ def line_of(problems: list[str], key: str) -> int:
 
 def test_dotted_keys_and_inline_tables(write: Write, valid_text: str, env: dict[str, str]) -> None:
     text = (
-        "sync.poll_interval_seconds = 1\n"  # line 1
+        "sync.poll_interval_seconds = 0.5\n"  # line 1
         'http = { listen = "nowhere", port = 1 }\n' + valid_text  # line 2
     )
     problems = check_config(write(text), env)

@@ -166,7 +166,7 @@ def test_unknown_time_zone(check: Check, edit: Edit) -> None:
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
-        ("poll_interval_seconds = 4", "sync.poll_interval_seconds: must be at least 5 (found 4)"),
+        ("poll_interval_seconds = 0.5", "sync.poll_interval_seconds: must be at least 1 (found 0.5)"),
         (
             "poll_interval_seconds = 3601",
             "sync.poll_interval_seconds: must be at most 3600 (found 3601)",
@@ -374,7 +374,7 @@ def test_every_problem_is_reported_at_once(check: Check, edit: Edit) -> None:
         ('"contoso"', '"con/toso"'),
         ('"room-2@contoso.com"', '"room-2"'),
         ('hybrid_id = "r2"', 'hybrid_id = "r1"'),
-        append="[sync]\npoll_interval_seconds = 1\nextra = 2\n[http]\nlisten = 'x'\n",
+        append="[sync]\npoll_interval_seconds = 0\nextra = 2\n[http]\nlisten = 'x'\n",
     )
     keys = [p.split(": ")[1] for p in check(text)]
     assert keys == [

@@ -34,7 +34,7 @@ def write_config(
     client_id: str = "11111111-2222-3333-4444-555555555555",
     client_secret: str = "graph-s3cret-value",
     ca_bundle: Path | None = None,
-    poll_interval: float = 5,
+    poll_interval: float = 1,
     stale_after: float | None = None,
     extra_sync: str = "",
     name: str = "roomd.toml",
