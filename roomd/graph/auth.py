@@ -26,6 +26,7 @@ import ssl
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import msal
@@ -34,7 +35,10 @@ from roomd.graph.config import GraphClientConfig
 from roomd.graph.errors import AuthError
 from roomd.observe import GRAPH_TOKEN_REFRESHES, get_logger
 
-_log = get_logger(component="graph.auth")
+
+def _log() -> Any:
+    """Looked up per call so that logging configured after import (the daemon, tests) applies."""
+    return get_logger(component="graph.auth")
 
 
 def ssl_context_for(config: GraphClientConfig) -> ssl.SSLContext:
@@ -66,11 +70,14 @@ class _MsalHttpClient:
         headers: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
-        if isinstance(data, str | bytes):
-            return self._client.post(
-                url, params=params, content=data, headers=self._headers(headers)
-            )
-        return self._client.post(url, params=params, data=data, headers=self._headers(headers))
+        sent = self._headers(headers)
+        if isinstance(data, Mapping):
+            # Form-encode here: msal passes the client assertion as bytes, which httpx would
+            # render as "b'...'"; urlencode handles bytes and str alike (as requests does).
+            data = urlencode({k: v for k, v in data.items() if v is not None}, doseq=True)
+            if not any(k.lower() == "content-type" for k in sent):
+                sent["Content-Type"] = "application/x-www-form-urlencoded"
+        return self._client.post(url, params=params, content=data, headers=sent)
 
     def get(
         self,
@@ -167,7 +174,7 @@ class TokenProvider:
         except Exception as exc:  # msal raises ValueError/OSError/httpx errors
             GRAPH_TOKEN_REFRESHES.labels(outcome="error").inc()
             message = _redact(f"{type(exc).__name__}: {exc}", self._secrets)
-            _log.warning("graph_token_failed", error=message)
+            _log().warning("graph_token_failed", error=message)
             raise AuthError(
                 None, "token_request_failed", f"cannot get a token from msal: {message}"
             ) from None
@@ -176,11 +183,11 @@ class TokenProvider:
             GRAPH_TOKEN_REFRESHES.labels(outcome="error").inc()
             code = str(result.get("error") or "no_access_token")
             description = _redact(str(result.get("error_description") or ""), self._secrets)
-            _log.warning("graph_token_failed", error=code, description=description)
+            _log().warning("graph_token_failed", error=code, description=description)
             raise AuthError(None, code, description or "the token response had no access_token")
         if result.get("token_source") != "cache":
             GRAPH_TOKEN_REFRESHES.labels(outcome="ok").inc()
-            _log.info(
+            _log().info(
                 "graph_token_acquired",
                 expires_in=result.get("expires_in"),
                 after_rejection=rejected is not None,

@@ -186,7 +186,12 @@ class DeltaReader:
                 )
                 for n, (mailbox, link) in enumerate(chunk, start=1)
             ]
-            answers = await run_batch(self.http, items, max_item_attempts=max_item_attempts)
+            try:
+                answers = await run_batch(self.http, items, max_item_attempts=max_item_attempts)
+            except GraphError as exc:  # the batch itself failed: every room in it did
+                for mailbox, _link in chunk:
+                    results[mailbox] = exc
+                return
             follow: list[tuple[str, DeltaPage]] = []
             for item, (mailbox, _link) in zip(items, chunk, strict=True):
                 answer = answers[item.id]

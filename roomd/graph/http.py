@@ -4,8 +4,9 @@ What every request gets, and why:
 
 * ``Prefer: outlook.timezone="UTC"`` (times come back in UTC; event-get.md) and
   ``Prefer: IdType="ImmutableId"`` (ids survive moves between folders; outlook-immutable-id.md),
-  each on its own ``Prefer`` line as Microsoft's samples write them (event-delta.md), plus a fresh
-  ``client-request-id`` (best-practices-concept.md).
+  in one comma-separated ``Prefer`` header (RFC 7240 section 2 allows either form; one header
+  also fits a ``$batch`` item's headers object), plus a fresh ``client-request-id``
+  (best-practices-concept.md).
 * At most ``max_per_mailbox`` (4) requests in flight per mailbox and ``max_concurrent`` overall
   (throttling.md / throttling-limits.md, "4 concurrent requests").
 * Retries with capped, jittered exponential backoff (stamina) for 429, 503, 504 and connection
@@ -45,7 +46,11 @@ from roomd.graph.errors import (
 )
 from roomd.observe import GRAPH_REQUESTS, GRAPH_RETRIES, GRAPH_THROTTLED, get_logger
 
-_log = get_logger(component="graph.http")
+
+def _log() -> Any:
+    """Looked up per call so that logging configured after import (the daemon, tests) applies."""
+    return get_logger(component="graph.http")
+
 
 BASE_PREFER = ('outlook.timezone="UTC"', 'IdType="ImmutableId"')
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
@@ -261,7 +266,7 @@ class GraphHttp:
                 with attempt:
                     if attempt.num > 1:
                         GRAPH_RETRIES.labels(reason=state.reason).inc()
-                        _log.info(
+                        _log().info(
                             "graph_retry",
                             method=method,
                             path=path,
@@ -365,7 +370,7 @@ class GraphHttp:
             ("Authorization", f"Bearer {token}"),
             ("client-request-id", str(uuid.uuid4())),
         ]
-        lines += [("Prefer", p) for p in (*BASE_PREFER, *prefer)]
+        lines.append(("Prefer", ", ".join((*BASE_PREFER, *prefer))))
         lines += list((headers or {}).items())
         try:
             response = await self._client.request(

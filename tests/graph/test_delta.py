@@ -1,0 +1,102 @@
+"""A delta round pages through nextLinks to a deltaLink; an expired token is reported distinctly."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from roomd.graph import GraphClient, SyncStateExpired
+from roomd.sim.graph import GraphSimulator
+
+from .conftest import BOARDROOM, HARBOUR, ROOM, ROOM_B, event_body, tomorrow_at, window
+from .control import expire_delta_tokens, fail_next_batch_item
+
+
+async def _book_directly(graph: GraphClient, room: str, n: int, hour: int = 8) -> list[str]:
+    """Events written straight into a room calendar (no RBA), enough to page through."""
+    ids = []
+    for i in range(n):
+        created = await graph.events.create(
+            room,
+            event_body(f"block {i}", tomorrow_at(hour + i), room=None),
+            idempotency_key=f"{room}-block-{i}",
+        )
+        ids.append(created["id"])
+    return ids
+
+
+async def test_initial_round_pages_to_a_delta_link(graph: GraphClient) -> None:
+    ids = await _book_directly(graph, ROOM, 5)
+    start, end = window()
+    result = await graph.delta.round(
+        ROOM, window_start=start, window_end=end, delta_link=None, page_size=2
+    )
+    assert result.pages >= 3
+    assert {c["id"] for c in result.changes} >= set(ids)
+    assert "$deltatoken=" in result.delta_link or "deltatoken" in result.delta_link.lower()
+
+
+async def test_next_round_reports_only_what_changed(graph: GraphClient) -> None:
+    ids = await _book_directly(graph, ROOM, 2)
+    start, end = window()
+    first = await graph.delta.round(ROOM, window_start=start, window_end=end, delta_link=None)
+    quiet = await graph.delta.round(
+        ROOM, window_start=start, window_end=end, delta_link=first.delta_link
+    )
+    assert quiet.changes == []
+    await graph.events.delete(ROOM, ids[0])
+    after = await graph.delta.round(
+        ROOM, window_start=start, window_end=end, delta_link=quiet.delta_link
+    )
+    removed = [c for c in after.changes if "@removed" in c]
+    assert [c["id"] for c in removed] == [ids[0]]
+
+
+async def test_expired_delta_link_raises_sync_state_expired(
+    sim: GraphSimulator, graph: GraphClient
+) -> None:
+    start, end = window()
+    first = await graph.delta.round(ROOM, window_start=start, window_end=end, delta_link=None)
+    expire_delta_tokens(sim, ROOM)
+    with pytest.raises(SyncStateExpired) as caught:
+        await graph.delta.round(
+            ROOM, window_start=start, window_end=end, delta_link=first.delta_link
+        )
+    assert caught.value.status == 410
+    assert caught.value.has_code("syncStateNotFound")
+
+
+async def test_window_must_be_aware_and_ordered(graph: GraphClient) -> None:
+    naive = datetime(2026, 1, 1)
+    with pytest.raises(ValueError, match="window_start"):
+        await graph.delta.round(ROOM, window_start=naive, window_end=naive, delta_link=None)
+    later = datetime(2026, 1, 2, tzinfo=UTC)
+    with pytest.raises(ValueError, match="window_end"):
+        await graph.delta.round(
+            ROOM, window_start=later, window_end=later - timedelta(days=1), delta_link=None
+        )
+
+
+async def test_idle_rooms_are_polled_in_one_batch_with_per_item_results(
+    sim: GraphSimulator, graph: GraphClient
+) -> None:
+    rooms = [ROOM, ROOM_B, BOARDROOM, HARBOUR]
+    start, end = window()
+    links = {}
+    for room in rooms:
+        links[room] = (
+            await graph.delta.round(room, window_start=start, window_end=end, delta_link=None)
+        ).delta_link
+    new_id = (await _book_directly(graph, ROOM_B, 1, hour=15))[0]
+    expire_delta_tokens(sim, BOARDROOM)
+    fail_next_batch_item(sim, mailbox=HARBOUR, status=429, retry_after="0.05")
+    results = await graph.delta.rounds(links)
+    assert set(results) == set(rooms)
+    assert isinstance(results[BOARDROOM], SyncStateExpired)
+    room_b = results[ROOM_B]
+    assert not isinstance(room_b, Exception)
+    assert [c["id"] for c in room_b.changes] == [new_id]
+    for room in (ROOM, HARBOUR):
+        quiet = results[room]
+        assert not isinstance(quiet, Exception) and quiet.changes == []

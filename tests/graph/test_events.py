@@ -1,0 +1,135 @@
+"""Event operations against the simulated Exchange: idempotent creates, conditional updates,
+answers as the room, cancel, delete, instances, series masters and iCalUId look-ups."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from roomd.graph import GraphClient, NotFound, PreconditionFailed, tag_value
+from roomd.graph.events import transaction_id_for
+
+from .conftest import ORGANIZER, ROOM, event_body, tomorrow_at
+
+
+async def test_repeated_create_with_the_same_key_makes_one_meeting(graph: GraphClient) -> None:
+    body = event_body("Quarterly planning", tomorrow_at(9))
+    first = await graph.events.create(ORGANIZER, body, idempotency_key="booking-123")
+    again = await graph.events.create(ORGANIZER, body, idempotency_key="booking-123")
+    assert again["id"] == first["id"]
+    assert first["transactionId"] == transaction_id_for("booking-123")
+    copies = await graph.events.find_by_ical_uid(ORGANIZER, first["iCalUId"])
+    assert [c["id"] for c in copies] == [first["id"]]
+
+
+async def test_different_keys_make_different_meetings(graph: GraphClient) -> None:
+    a = await graph.events.create(
+        ORGANIZER, event_body("A", tomorrow_at(9), room=None), idempotency_key="k-a"
+    )
+    b = await graph.events.create(
+        ORGANIZER, event_body("A", tomorrow_at(9), room=None), idempotency_key="k-b"
+    )
+    assert a["id"] != b["id"]
+
+
+async def test_update_with_stale_etag_is_refused(graph: GraphClient) -> None:
+    # No room: the room's answer would itself change the organizer copy's etag.
+    created = await graph.events.create(
+        ORGANIZER, event_body("Design review", tomorrow_at(11), room=None), idempotency_key="dr-1"
+    )
+    stale = created["@odata.etag"]
+    updated = await graph.events.update(
+        ORGANIZER, created["id"], {"subject": "Design review (moved)"}, etag=stale
+    )
+    assert updated["subject"] == "Design review (moved)"
+    with pytest.raises(PreconditionFailed) as caught:
+        await graph.events.update(ORGANIZER, created["id"], {"subject": "lost"}, etag=stale)
+    assert caught.value.status == 412
+    current = await graph.events.get(ORGANIZER, created["id"])
+    assert current["subject"] == "Design review (moved)"
+
+
+async def test_room_copy_is_found_by_ical_uid_and_can_be_declined(graph: GraphClient) -> None:
+    created = await graph.events.create(
+        ORGANIZER, event_body("Offsite prep", tomorrow_at(13)), idempotency_key="op-1"
+    )
+    room_copies = await graph.events.find_by_ical_uid(ROOM, created["iCalUId"])
+    assert len(room_copies) == 1 and room_copies[0]["id"] != created["id"]
+    await graph.events.decline(ROOM, room_copies[0]["id"], comment="no-show", send_response=True)
+    organizer_copy = await graph.events.get(ORGANIZER, created["id"])
+    statuses = {
+        a["emailAddress"]["address"].lower(): a["status"]["response"]
+        for a in organizer_copy["attendees"]
+    }
+    assert statuses[ROOM] == "declined"
+
+
+async def test_organizer_cancel_frees_the_room(graph: GraphClient) -> None:
+    created = await graph.events.create(
+        ORGANIZER, event_body("All hands", tomorrow_at(15)), idempotency_key="ah-1"
+    )
+    assert await graph.events.find_by_ical_uid(ROOM, created["iCalUId"])
+    await graph.events.cancel(ORGANIZER, created["id"], comment="moved online")
+    remaining = [
+        e
+        for e in await graph.events.find_by_ical_uid(ROOM, created["iCalUId"])
+        if not e.get("isCancelled")
+    ]
+    assert remaining == []
+
+
+async def test_delete_reports_whether_anything_was_there(graph: GraphClient) -> None:
+    created = await graph.events.create(
+        ORGANIZER, event_body("1:1", tomorrow_at(16), room=None), idempotency_key="11-1"
+    )
+    assert await graph.events.delete(ORGANIZER, created["id"]) is True
+    assert await graph.events.delete(ORGANIZER, created["id"]) is False
+    with pytest.raises(NotFound):
+        await graph.events.get(ORGANIZER, created["id"])
+
+
+async def test_tag_is_only_visible_when_expanded(graph: GraphClient) -> None:
+    created = await graph.events.create(
+        ORGANIZER,
+        event_body("Tagged", tomorrow_at(8)),
+        idempotency_key="tag-1",
+        tag="booking-000123",
+    )
+    plain = await graph.events.get(ORGANIZER, created["id"])
+    assert tag_value(plain) is None
+    tagged = await graph.events.get(ORGANIZER, created["id"], tagged=True)
+    assert tag_value(tagged) == "booking-000123"
+    found = await graph.events.find_by_tag(ORGANIZER, "booking-000123")
+    assert [e["id"] for e in found] == [created["id"]]
+
+
+async def test_series_instances_and_master(graph: GraphClient) -> None:
+    start = tomorrow_at(9)
+    body = event_body("Weekly sync", start)
+    body["recurrence"] = {
+        "pattern": {
+            "type": "weekly",
+            "interval": 1,
+            "daysOfWeek": [start.strftime("%A").lower()],
+            "firstDayOfWeek": "sunday",
+        },
+        "range": {
+            "type": "numbered",
+            "startDate": start.date().isoformat(),
+            "numberOfOccurrences": 5,
+        },
+    }
+    master = await graph.events.create(ORGANIZER, body, idempotency_key="weekly-1")
+    assert master["type"] == "seriesMaster"
+    instances = await graph.events.instances(
+        ORGANIZER,
+        master["id"],
+        start=start - timedelta(days=1),
+        end=start + timedelta(weeks=10),
+        page_size=2,
+    )
+    assert len(instances) == 5
+    assert all(i["seriesMasterId"] == master["id"] for i in instances)
+    again = await graph.events.series_master(ORGANIZER, instances[2])
+    assert again["id"] == master["id"] and again["subject"] == "Weekly sync"
