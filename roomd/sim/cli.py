@@ -1,0 +1,52 @@
+"""``roomd sim``: both simulators, standalone, with a roomd config that points at them."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+from roomd.sim.graph import GraphSimulator
+from roomd.sim.hybrid import HybridSimulator
+from roomd.sim.roomd_config import write_roomd_config
+from roomd.sim.tenant import default_tenant
+from roomd.sim.tls import LocalCA
+
+
+async def serve_simulators(
+    config_out: Path, *, host: str, graph_port: int, hybrid_port: int
+) -> None:
+    tenant = default_tenant()
+    ca = LocalCA()
+    graph = GraphSimulator(tenant, ca=ca)
+    hybrid = HybridSimulator(tenant, ca=ca)
+    await graph.start(host=host, port=graph_port)
+    await hybrid.start(host=host, port=hybrid_port)
+    try:
+        path = write_roomd_config(config_out, tenant=tenant, ca=ca, graph=graph, hybrid=hybrid)
+        print(f"Microsoft Graph simulator: {graph.base_url} (authority {graph.authority_host})")
+        print(f"Hybrid simulator:          {hybrid.base_url} (org {hybrid.org})")
+        print(f"roomd config written to:   {path}")
+        print(f"Run roomd against them:    roomd run -c {path}")
+        print("Press Ctrl-C to stop.", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    finally:
+        await hybrid.stop()
+        await graph.stop()
+
+
+def run_sim(config_out: Path, *, host: str, graph_port: int, hybrid_port: int) -> int:
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"roomd: sim: --host {host}: the simulators serve loopback only", file=sys.stderr)
+        return 2
+    asyncio.run(
+        serve_simulators(
+            config_out.resolve(), host=host, graph_port=graph_port, hybrid_port=hybrid_port
+        )
+    )
+    return 0
