@@ -57,6 +57,22 @@ async def test_paging_with_a_small_limit_visits_every_booking_once(api: Api) -> 
     assert sorted(ids) == sorted(b["_id"] for b in made)
 
 
+async def test_cursor_prev_returns_to_the_previous_page(api: Api) -> None:
+    """``$cursorPrev`` from the second page gives back the first page."""
+    await book_hours(api, api.day(), range(5), reference="paging-back")
+    query = {"$limit": "2", "reference": "paging-back"}
+    first = (await api.get("/bookings", params=query)).json()
+    second = (
+        await api.get("/bookings", params={**query, "$cursorNext": first["cursorNext"]})
+    ).json()
+    assert second["cursorPrev"]
+    back = (
+        await api.get("/bookings", params={**query, "$cursorPrev": second["cursorPrev"]})
+    ).json()
+    assert [b["_id"] for b in back["results"]] == [b["_id"] for b in first["results"]]
+    assert not set(b["_id"] for b in second["results"]) & set(b["_id"] for b in first["results"])
+
+
 async def test_limit_above_50_is_capped_at_50(api: Api) -> None:
     """``$limit`` above the maximum gives at most 50 results per page (OfficeRnD caps it)."""
     await book_hours(api, api.day(), range(24), reference="paging-cap")

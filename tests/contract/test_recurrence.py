@@ -183,6 +183,21 @@ async def test_invalid_rule_is_422_naming_the_field(api: Api) -> None:
         assert "recurrence" in answer.json()["message"]
 
 
+async def test_series_must_start_on_its_first_occurrence(api: Api) -> None:
+    """A series whose ``start`` is not produced by its own rule (a Tuesday start for a Mondays
+    rule) is refused with 422: RFC 5545 leaves such a series undefined."""
+    zone = await room_zone(api)
+    start = api.day().replace(hour=9)
+    weekday = start.astimezone(zone).weekday()
+    other_day = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"][(weekday + 1) % 7]
+    body = api.booking_body(
+        start, start + HOUR, recurrence={"rrule": f"FREQ=WEEKLY;BYDAY={other_day};COUNT=3"}
+    )
+    answer = await api.post("/bookings", json=body)
+    assert answer.status_code == 422
+    assert "start" in answer.json()["message"]
+
+
 async def test_series_keeps_local_time_across_daylight_saving(api: Api) -> None:
     """A weekly 09:00 series in a room whose zone changes to summer time keeps 09:00 local, so
     its UTC start moves by an hour after the change (RFC 5545 DTSTART with a time zone)."""

@@ -28,6 +28,16 @@ async def test_tentative_booking_still_holds_the_room(client: Client) -> None:
     assert (await client.book(ROOM_4B, NOW + timedelta(days=1))).status_code == 409
 
 
+async def test_moving_a_booking_into_an_approval_room_makes_it_pending(
+    sim: HybridSimulator, client: Client
+) -> None:
+    made = (await client.book(ROOM_4A, NOW + timedelta(days=1))).json()
+    moved = await client.call("PATCH", f"/bookings/{made['_id']}", json={"resourceId": ROOM_4B})
+    assert moved.status_code == 200
+    assert moved.json()["tentative"] is True
+    assert moved.json()["timezone"] == "Europe/London"
+
+
 async def test_rejected_booking_is_canceled_with_reason_rejected(
     sim: HybridSimulator, client: Client
 ) -> None:

@@ -157,7 +157,7 @@ class Store:
         if booking.parent is not None or booking.original_start is not None:
             self._check_exception(booking)
         if booking.rrule is not None:
-            recurrence.parse_rule(booking.rrule, booking.start, booking.time_zone)
+            self._check_rule(booking)
             if booking.parent is not None:
                 raise unprocessable("recurrence: an exception of a series cannot recur itself")
         self._check_free(booking)
@@ -176,7 +176,9 @@ class Store:
         if fields.has("resource_id"):
             resource = self._known_resource(fields.resource_id)
             candidate.resource_id = resource.id
-            candidate.time_zone = resource.time_zone
+            if resource.id != current.resource_id:
+                candidate.time_zone = resource.time_zone
+                candidate.tentative = resource.requires_approval
         self._check_people(fields)
         self._assign(candidate, fields)
         if fields.has("start"):
@@ -187,7 +189,7 @@ class Store:
         if candidate.rrule is not None:
             if candidate.parent is not None:
                 raise unprocessable("recurrence: an exception of a series cannot recur itself")
-            recurrence.parse_rule(candidate.rrule, candidate.start, candidate.time_zone)
+            self._check_rule(candidate)
         if candidate.parent is not None and candidate.original_start is not None:
             parent = self.bookings.get(candidate.parent)
             if parent is not None and parent.resource_id != candidate.resource_id:
@@ -305,6 +307,19 @@ class Store:
                 booking.rrule, booking.exdates = None, []
             else:
                 booking.rrule, booking.exdates = fields.recurrence[0], list(fields.recurrence[1])
+
+    @staticmethod
+    def _check_rule(series: Booking) -> None:
+        """The rule parses, and ``start`` is its first occurrence: RFC 5545 leaves a DTSTART
+        that the rule does not produce undefined, so we refuse it instead of guessing."""
+        assert series.rrule is not None
+        rule = recurrence.parse_rule(series.rrule, series.start, series.time_zone)
+        if not recurrence.is_occurrence(rule, series.start):
+            raise unprocessable(
+                f"start.dateTime: {format_instant(series.start)} is not an occurrence of "
+                f"recurrence.rrule {series.rrule!r}; start the series on its first occurrence",
+                "invalid_recurrence",
+            )
 
     def _check_exception(self, child: Booking) -> None:
         """An exception child names a live series in the same room and one of its occurrences."""
