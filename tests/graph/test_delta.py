@@ -10,7 +10,7 @@ from roomd.graph import GraphClient, SyncStateExpired
 from roomd.sim.graph import GraphSimulator
 
 from .conftest import BOARDROOM, HARBOUR, ROOM, ROOM_B, event_body, tomorrow_at, window
-from .control import expire_delta_tokens, fail_next_batch_item
+from .control import expire_delta_tokens, fail_next_batch_item, faults_left, requests_seen
 
 
 async def _book_directly(graph: GraphClient, room: str, n: int, hour: int = 8) -> list[str]:
@@ -91,7 +91,10 @@ async def test_idle_rooms_are_polled_in_one_batch_with_per_item_results(
     new_id = (await _book_directly(graph, ROOM_B, 1, hour=15))[0]
     expire_delta_tokens(sim, BOARDROOM)
     fail_next_batch_item(sim, mailbox=HARBOUR, status=429, retry_after="0.05")
+    sent = requests_seen(sim)
     results = await graph.delta.rounds(links)
+    assert requests_seen(sim) - sent == 2  # one $batch, and one more for the throttled item
+    assert faults_left(sim) == 0
     assert set(results) == set(rooms)
     assert isinstance(results[BOARDROOM], SyncStateExpired)
     room_b = results[ROOM_B]
@@ -100,3 +103,54 @@ async def test_idle_rooms_are_polled_in_one_batch_with_per_item_results(
     for room in (ROOM, HARBOUR):
         quiet = results[room]
         assert not isinstance(quiet, Exception) and quiet.changes == []
+
+
+async def test_empty_pages_and_duplicates_do_not_end_a_round_early(
+    sim: GraphSimulator, graph: GraphClient
+) -> None:
+    sim.control.set_switches(delta_empty_pages=3, delta_duplicates=True)
+    ids = await _book_directly(graph, ROOM, 3)
+    start, end = window()
+    result = await graph.delta.round(
+        ROOM, window_start=start, window_end=end, delta_link=None, page_size=2
+    )
+    assert result.pages >= 4
+    assert {c["id"] for c in result.changes} >= set(ids)
+
+
+async def test_resync_required_is_also_sync_state_expired(
+    sim: GraphSimulator, graph: GraphClient
+) -> None:
+    sim.control.set_switches(delta_resync_required=True)
+    start, end = window()
+    first = await graph.delta.round(ROOM, window_start=start, window_end=end, delta_link=None)
+    expire_delta_tokens(sim, ROOM)
+    with pytest.raises(SyncStateExpired) as caught:
+        await graph.delta.round(
+            ROOM, window_start=start, window_end=end, delta_link=first.delta_link
+        )
+    assert caught.value.has_code("resyncRequired")
+
+
+async def test_stale_next_link_mid_round_is_sync_state_expired(
+    sim: GraphSimulator, graph: GraphClient
+) -> None:
+    await _book_directly(graph, ROOM, 4)
+    start, end = window()
+    pages = graph.delta.pages(
+        ROOM, window_start=start, window_end=end, delta_link=None, page_size=1
+    )
+    first = await anext(pages)
+    assert first.next_link is not None
+    expire_delta_tokens(sim, ROOM)
+    with pytest.raises(SyncStateExpired):
+        await anext(pages)
+    await pages.aclose()
+
+
+async def test_times_come_back_in_utc(graph: GraphClient) -> None:
+    await _book_directly(graph, ROOM, 1)
+    start, end = window()
+    result = await graph.delta.round(ROOM, window_start=start, window_end=end, delta_link=None)
+    item = result.changes[0]
+    assert item["start"]["timeZone"] == "UTC" and item["end"]["timeZone"] == "UTC"

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from roomd.graph import GraphClient, NotFound, PreconditionFailed, tag_value
+from roomd.graph import GraphClient, GraphProtocolError, NotFound, PreconditionFailed, tag_value
 from roomd.graph.events import transaction_id_for
 
 from .conftest import ORGANIZER, ROOM, event_body, tomorrow_at
@@ -133,3 +133,41 @@ async def test_series_instances_and_master(graph: GraphClient) -> None:
     assert all(i["seriesMasterId"] == master["id"] for i in instances)
     again = await graph.events.series_master(ORGANIZER, instances[2])
     assert again["id"] == master["id"] and again["subject"] == "Weekly sync"
+
+
+async def test_room_answers_tentative_then_accepts(graph: GraphClient) -> None:
+    created = await graph.events.create(
+        ORGANIZER, event_body("Approval needed", tomorrow_at(17)), idempotency_key="ap-1"
+    )
+    room_copy = (await graph.events.find_by_ical_uid(ROOM, created["iCalUId"]))[0]
+
+    async def room_status() -> str:
+        event = await graph.events.get(ORGANIZER, created["id"])
+        by_address = {a["emailAddress"]["address"].lower(): a for a in event["attendees"]}
+        return str(by_address[ROOM]["status"]["response"])
+
+    await graph.events.tentatively_accept(ROOM, room_copy["id"], send_response=True)
+    assert await room_status() == "tentativelyAccepted"
+    await graph.events.accept(ROOM, room_copy["id"], send_response=True)
+    assert await room_status() == "accepted"
+
+
+async def test_prefer_headers_are_applied(graph: GraphClient) -> None:
+    created = await graph.events.create(
+        ORGANIZER, event_body("Prefs", tomorrow_at(7), room=None), idempotency_key="pf-1"
+    )
+    response = await graph.http.request(
+        "GET", f"/users/{ORGANIZER}/events/{created['id']}", mailbox=ORGANIZER
+    )
+    assert response is not None
+    applied = response.headers.get("Preference-Applied", "")
+    assert 'outlook.timezone="UTC"' in applied
+    assert response.json()["start"]["timeZone"] == "UTC"
+
+
+async def test_links_to_other_hosts_are_refused(graph: GraphClient) -> None:
+    with pytest.raises(GraphProtocolError, match="outside"):
+        await graph.http.get_json(
+            "https://attacker.example/v1.0/users/x/calendarView/delta?$deltatoken=abc",
+            mailbox=ROOM,
+        )

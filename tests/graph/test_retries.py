@@ -9,11 +9,29 @@ from pathlib import Path
 
 import pytest
 
-from roomd.graph import GraphClient, ServiceUnavailable, Throttled
+from roomd.graph import AuthError, GraphClient, ServiceUnavailable, Throttled
 from roomd.sim.graph import GraphSimulator
 
-from .conftest import ORGANIZER, ROOM, config_for, event_body, metric, tomorrow_at
-from .control import fail_next, faults_left, requests_seen, slow_down, throttled_by_sim
+from .conftest import (
+    BOARDROOM,
+    HARBOUR,
+    ORGANIZER,
+    ROOM,
+    ROOM_B,
+    config_for,
+    event_body,
+    metric,
+    tomorrow_at,
+)
+from .control import (
+    drop_next,
+    fail_next,
+    faults_left,
+    requests_seen,
+    slow_down,
+    throttled_by_sim,
+    tokens_issued,
+)
 
 
 @pytest.mark.parametrize("status", [429, 503, 504])
@@ -100,3 +118,54 @@ async def test_no_more_than_four_requests_at_once_per_mailbox(
     assert throttled_by_sim(sim) == sim_throttled  # never over Outlook's 4 per mailbox
     assert elapsed >= 3 * 0.2  # 12 requests, 4 at a time
     assert metric("roomd_graph_throttled_total") == throttled  # the sim never had to say 429
+
+
+async def test_dropped_connection_on_a_read_is_retried(
+    sim: GraphSimulator, graph: GraphClient
+) -> None:
+    await graph.http.get_json(f"/users/{ROOM}", mailbox=ROOM)
+    drop_next(sim, times=1)
+    user = await graph.http.get_json(f"/users/{ROOM}", mailbox=ROOM)
+    assert user["mail"].lower() == ROOM
+    assert faults_left(sim) == 0
+
+
+async def test_create_whose_answer_never_came_is_retried_into_one_meeting(
+    sim: GraphSimulator, ca_bundle: Path
+) -> None:
+    async with GraphClient(config_for(sim, ca_bundle, read_timeout=0.3)) as graph:
+        await graph.http.get_json(f"/users/{ORGANIZER}", mailbox=ORGANIZER)
+        # The first POST is answered after the client gave up (the server still creates the
+        # event); then a 504 and a dropped connection before the create gets through.
+        sim.control.inject_fault(kind="slow", delay_s=0.6, count=1, method="POST")
+        fail_next(sim, status=504, times=1, method="POST")
+        drop_next(sim, times=1, method="POST")
+        created = await graph.events.create(
+            ORGANIZER, event_body("Kick-off", tomorrow_at(14), room=None), idempotency_key="ko-1"
+        )
+        await asyncio.sleep(0.6)  # let the abandoned first POST finish on the server
+    assert faults_left(sim) == 0
+    kick_offs = [e for e in sim.control.events(ORGANIZER) if e["subject"] == "Kick-off"]
+    assert [e["id"] for e in kick_offs] == [created["id"]]
+
+
+async def test_second_401_is_an_auth_error_not_a_loop(
+    sim: GraphSimulator, graph: GraphClient
+) -> None:
+    await graph.http.get_json(f"/users/{ROOM}", mailbox=ROOM)
+    issued = tokens_issued(sim)
+    sim.control.revoke_tokens()  # also tokens issued in the next second are refused
+    with pytest.raises(AuthError) as caught:
+        await graph.http.get_json(f"/users/{ROOM}", mailbox=ROOM)
+    assert caught.value.status == 401
+    assert caught.value.code == "InvalidAuthenticationToken"
+    assert tokens_issued(sim) == issued + 1  # one refresh, then give up
+
+
+async def test_overall_limit_spans_mailboxes(sim: GraphSimulator, ca_bundle: Path) -> None:
+    async with GraphClient(config_for(sim, ca_bundle, max_concurrent=2)) as graph:
+        await graph.http.get_json(f"/users/{ROOM}", mailbox=ROOM)
+        slow_down(sim, seconds=0.1)
+        rooms = [ROOM, ROOM_B, BOARDROOM, HARBOUR] * 2
+        await asyncio.gather(*(graph.http.get_json(f"/users/{r}/events", mailbox=r) for r in rooms))
+        assert graph.http.total.peak == 2
