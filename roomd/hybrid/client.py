@@ -76,7 +76,13 @@ class HybridClient:
         self._config = config
         verify: ssl.SSLContext | bool = True
         if config.ca_bundle is not None:
-            verify = ssl.create_default_context(cafile=str(config.ca_bundle))
+            try:
+                verify = ssl.create_default_context(cafile=str(config.ca_bundle))
+            except (OSError, ssl.SSLError) as exc:
+                reason = getattr(exc, "strerror", None) or str(exc)
+                raise ValueError(
+                    f"hybrid.ca_bundle: cannot use {config.ca_bundle} as a CA bundle ({reason})"
+                ) from None
         t = config.timeouts
         self._http = httpx.AsyncClient(
             verify=verify,

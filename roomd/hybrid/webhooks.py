@@ -138,6 +138,7 @@ def hybrid_webhook_routes(
     tolerance_s: float = 300,
     dedupe_size: int = 4096,
     dedupe_ttl_s: float = 3600,
+    max_body: int = MAX_BODY,
     path: str = HOOK_PATH,
 ) -> list[web.RouteDef]:
     """Routes for the daemon's aiohttp app: ``app.add_routes(hybrid_webhook_routes(...))``.
@@ -154,21 +155,27 @@ def hybrid_webhook_routes(
     def refuse(status: int, outcome: str, message: str) -> web.Response:
         WEBHOOKS.labels(source="hybrid", outcome=outcome).inc()
         _log.warning("hybrid_webhook_refused", outcome=outcome, status=status)
-        return web.json_response({"error": message}, status=status)
+        resp = web.json_response({"error": message}, status=status)
+        if status == 413:
+            resp.force_close()  # do not read the rest of an oversized body to keep the connection
+        return resp
 
     async def receive(request: web.Request) -> web.Response:
-        if request.content_length is not None and request.content_length > MAX_BODY:
+        if request.content_length is not None and request.content_length > max_body:
             return refuse(413, "bad_body", "body too large")
-        body = await request.content.read(MAX_BODY + 1)
-        if len(body) > MAX_BODY:
-            return refuse(413, "bad_body", "body too large")
-        signed_at = verify_signature(secret_value(), body, request.headers.get(SIGNATURE_HEADER))
+        body = bytearray()
+        async for chunk in request.content.iter_any():  # however the sender split it
+            body += chunk
+            if len(body) > max_body:
+                return refuse(413, "bad_body", "body too large")
+        raw = bytes(body)
+        signed_at = verify_signature(secret_value(), raw, request.headers.get(SIGNATURE_HEADER))
         if signed_at is None:
             return refuse(401, "bad_signature", "signature does not verify")
         if abs(clock() - signed_at) > tolerance_s:
             return refuse(401, "stale", "signature timestamp outside the accepted window")
         try:
-            event = _parse_event(body, received_at=clock())
+            event = _parse_event(raw, received_at=clock())
         except ValueError as exc:
             return refuse(400, "bad_body", str(exc)[:300])
         if event is None:

@@ -352,3 +352,16 @@ async def test_member_lookups_are_cached(hybrid: HybridClient) -> None:
     assert await hybrid.member_by_email("MeganB@contoso.com") == member
     assert await hybrid.member_by_id(member.id) == member
     assert requests_total() == before
+
+
+async def test_an_unreadable_ca_bundle_is_named_in_the_error(
+    sim: HybridSimulator, tmp_path: Path
+) -> None:
+    missing = tmp_path / "nope.pem"
+    with pytest.raises(ValueError, match=r"hybrid.ca_bundle: cannot use .*nope.pem"):
+        HybridClient(make_config(sim, missing))
+
+
+def test_a_plain_http_api_url_is_refused(sim: HybridSimulator, ca_bundle: Path) -> None:
+    with pytest.raises(ValueError, match=r"hybrid\.base_url: expected an https:// URL"):
+        make_config(sim, ca_bundle, base_url="http://127.0.0.1:8080")

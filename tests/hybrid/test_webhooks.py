@@ -204,3 +204,44 @@ def test_verification_accepts_exactly_the_right_secret(raw: bytes, t: int, secre
     assert verify_signature(secret, raw, header) == t
     assert verify_signature(secret + "x", raw, header) is None
     assert verify_signature(secret, raw + b" ", header) is None
+
+
+async def test_a_body_sent_in_pieces_is_read_whole(receiver_factory: Any) -> None:
+    import asyncio
+
+    rx = await receiver_factory(SECRET)
+    raw = body(summary="x" * 20000)
+    header = sign(SECRET, raw, int(time.time()))
+
+    async def pieces() -> Any:
+        for i in range(0, len(raw), 4096):
+            yield raw[i : i + 4096]
+            await asyncio.sleep(0.01)
+
+    async with httpx.AsyncClient(trust_env=False) as http:
+        resp = await http.post(rx.url, content=pieces(), headers={"officernd-signature": header})
+    assert resp.status_code == 202
+    assert (await rx.next_event()).booking.summary == "x" * 20000
+
+
+async def test_an_oversized_body_is_refused_unread(receiver_factory: Any) -> None:
+    rx = await receiver_factory(SECRET, max_body=4096)
+    raw = body(summary="x" * 5000)
+    resp = await post(rx.url, raw, sign(SECRET, raw, int(time.time())))
+    assert resp.status_code == 413
+    assert rx.queue.empty()
+
+
+async def test_an_oversized_body_without_a_length_is_refused(receiver_factory: Any) -> None:
+    rx = await receiver_factory(SECRET, max_body=4096)
+    raw = body(summary="x" * 5000)
+
+    async def pieces() -> Any:
+        for i in range(0, len(raw), 1024):
+            yield raw[i : i + 1024]
+
+    header = sign(SECRET, raw, int(time.time()))
+    async with httpx.AsyncClient(trust_env=False) as http:
+        resp = await http.post(rx.url, content=pieces(), headers={"officernd-signature": header})
+    assert resp.status_code == 413
+    assert rx.queue.empty()
