@@ -115,3 +115,18 @@ def window() -> tuple[datetime, datetime]:
 
 def dump(value: Any) -> str:
     return json.dumps(value, default=str)
+
+
+@pytest.fixture(autouse=True)
+def no_thread_left_behind() -> Iterator[None]:
+    """Closing the client stops msal's worker thread (the brief: leave no thread behind)."""
+    import threading
+
+    before = {t.ident for t in threading.enumerate()}
+    yield
+    leftover = [
+        t.name
+        for t in threading.enumerate()
+        if t.ident not in before and t.name.startswith("roomd-msal") and t.is_alive()
+    ]
+    assert leftover == []

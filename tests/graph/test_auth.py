@@ -73,3 +73,26 @@ async def test_untrusted_server_certificate_is_refused(sim: GraphSimulator, tmp_
     async with GraphClient(config_for(sim, other_ca)) as graph:
         with pytest.raises(AuthError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify"):
             await graph.http.get_json(f"/users/{ROOM}", mailbox=ROOM)
+
+
+async def test_certificate_with_legacy_sha1_thumbprint(
+    sim: GraphSimulator, ca_bundle: Path
+) -> None:
+    client_id, key_pem, cert_pem, sha1 = sim.register_certificate_app()
+    config = config_for(
+        sim,
+        ca_bundle,
+        client_id=client_id,
+        client_secret=None,
+        certificate=CertificateCredential(key_pem, cert_pem, thumbprint=sha1),
+    )
+    async with GraphClient(config) as graph:
+        user = await graph.http.get_json(f"/users/{ROOM}", mailbox=ROOM)
+    assert user["mail"].lower() == ROOM
+
+
+async def test_unknown_tenant_is_an_auth_error(sim: GraphSimulator, ca_bundle: Path) -> None:
+    config = config_for(sim, ca_bundle, tenant_id="00000000-0000-0000-0000-000000000000")
+    async with GraphClient(config) as graph:
+        with pytest.raises(AuthError, match="token"):
+            await graph.http.get_json(f"/users/{ROOM}", mailbox=ROOM)
