@@ -149,7 +149,7 @@ class Receiver:
 
     @staticmethod
     def count(outcome: str) -> float:
-        return WEBHOOKS.labels(source="hybrid", outcome=outcome)._value.get()
+        return float(WEBHOOKS.labels(source="hybrid", outcome=outcome)._value.get())
 
     async def next_event(self, within: float = 5.0) -> WebhookEvent:
         async with asyncio.timeout(within):

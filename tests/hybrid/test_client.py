@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,7 +30,7 @@ ICAL_UID = "040000008200E00074C5B7101A82E00800000000D0F1B2C3"
 
 
 def retries(reason: str) -> float:
-    return HYBRID_RETRIES.labels(reason=reason)._value.get()
+    return float(HYBRID_RETRIES.labels(reason=reason)._value.get())
 
 
 def requests_total() -> float:
@@ -38,7 +39,9 @@ def requests_total() -> float:
     )
 
 
-def payload(sim: HybridSimulator, room: str = ROOM_4A, hours: int = 0, **kw: object) -> dict:
+def payload(
+    sim: HybridSimulator, room: str = ROOM_4A, hours: int = 0, **kw: object
+) -> dict[str, Any]:
     start = TOMORROW_9 + timedelta(hours=hours)
     return booking_payload(
         resource_id=room,
