@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
 
-from roomd.sim.hybrid import ApiError, HybridSimulator
+from roomd.sim.hybrid import ApiError, HybridSimulator, SimClock
+from roomd.sim.tls import LocalCA
 
 from .conftest import BOARDROOM, NOW, ROOM_4A, ROOM_4B, Client, iso
 
@@ -136,3 +138,26 @@ async def test_checked_in_occurrence_of_a_series_is_kept(
     sim.control.check_in(series["_id"])
     sim.control.advance_clock(3600)
     assert sim.control.run_noshow_sweep() == []
+
+
+async def test_background_sweep_cancels_no_shows_without_being_called(ca: LocalCA) -> None:
+    """With ``noshow_sweep_seconds`` (the demo's setting) the sweep runs on its own."""
+    sim = HybridSimulator(ca=ca, clock=SimClock(frozen_at=NOW), noshow_sweep_seconds=0.02)
+    await sim.start()
+    try:
+        made = sim.control.create_booking(
+            BOARDROOM,
+            NOW + timedelta(minutes=5),
+            NOW + timedelta(hours=1),
+            member="adelev@contoso.com",
+        )
+        removed = asyncio.Event()
+        sim.store.listeners.append(
+            lambda kind, booking: removed.set() if kind == "booking.removed" else None
+        )
+        sim.control.advance_clock(25 * 60)
+        async with asyncio.timeout(5):
+            await removed.wait()
+        assert sim.control.booking(made["_id"])["cancelReason"] == "no_show"
+    finally:
+        await sim.stop()

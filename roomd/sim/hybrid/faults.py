@@ -4,7 +4,8 @@ Each fault is counted ("the next N requests/deliveries") rather than random, so 
 exactly what happens and cannot flake. API faults answer before authentication, as a gateway in
 front of the real service would: 429 with ``Retry-After`` (the client must wait that long), a 5xx,
 or a slow answer. Webhook faults act on deliveries: lose one, hold it back, send it twice, swap it
-with the next, sign it wrongly, or stamp it with a stale timestamp.
+with the next, sign it wrongly, or stamp it with a stale timestamp. ``coarse_timestamps`` makes
+``modifiedAt`` repeat within a second, to test a client's change-feed overlap.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ class Faults:
     api_path_contains: str = ""
     # token endpoint
     token_5xx: int = 0
+    # a mode, not a count: while non-zero, createdAt/modifiedAt have whole-second resolution and
+    # repeat, as real systems' timestamps do; a client paging "modified since" must then re-read
+    # an overlap, or it misses writes that share the second of its cursor
+    coarse_timestamps: int = 0
     # webhook deliveries
     webhook_drop: int = 0
     webhook_delay: int = 0

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
 import ssl
 
 from aiohttp import web
 
+from roomd.sim.hybrid import policies
 from roomd.sim.hybrid.auth import TokenIssuer
 from roomd.sim.hybrid.clock import SimClock
 from roomd.sim.hybrid.control import Control
@@ -26,6 +29,8 @@ class HybridSimulator:
     ``await sim.start()`` serves HTTPS with a certificate from ``ca`` (a fresh LocalCA unless
     given; share one with the Graph simulator so roomd trusts a single bundle). Webhook deliveries
     trust the system store plus that CA. ``delivery`` tunes webhook retries (tests shorten them).
+    ``noshow_sweep_seconds`` runs the no-show sweep that often in the background (for the demo);
+    unset, it runs only when ``control.run_noshow_sweep()`` is called (for tests).
     """
 
     def __init__(
@@ -37,17 +42,22 @@ class HybridSimulator:
         client_secret: str | None = None,
         clock: SimClock | None = None,
         delivery: DeliveryPolicy | None = None,
+        noshow_sweep_seconds: float | None = None,
     ) -> None:
+        if noshow_sweep_seconds is not None and noshow_sweep_seconds <= 0:
+            raise ValueError(
+                f"HybridSimulator: noshow_sweep_seconds must be > 0, got {noshow_sweep_seconds}"
+            )
         self.tenant = tenant or default_tenant()
         self.ca = ca or LocalCA()
         self.clock = clock or SimClock()
-        self.store = Store(self.tenant, self.clock)
+        self.faults = Faults()
+        self.store = Store(self.tenant, self.clock, self.faults)
         self.org = self.store.org
         self.client_id = client_id
         self._issuer = TokenIssuer(
             self.clock, client_id, client_secret or secrets.token_urlsafe(24)
         )
-        self.faults = Faults()
         trust = ssl.create_default_context()
         trust.load_verify_locations(cadata=self.ca.cert_pem.decode())
         self.webhooks = WebhookDispatcher(
@@ -57,6 +67,8 @@ class HybridSimulator:
         self.control = Control(self.store, self._issuer, self.faults, self.webhooks, self.clock)
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
+        self._sweep_every = noshow_sweep_seconds
+        self._sweeper: asyncio.Task[None] | None = None
 
     @property
     def client_secret(self) -> str:
@@ -89,9 +101,21 @@ class HybridSimulator:
         self._port = _bound_port(runner)
         self._runner = runner
         await self.webhooks.start()
+        if self._sweep_every is not None:
+            self._sweeper = asyncio.create_task(self._sweep(self._sweep_every))
+
+    async def _sweep(self, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            policies.run_noshow_sweep(self.store)
 
     async def stop(self) -> None:
         """Stop serving and sending; safe to call twice."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
         await self.webhooks.stop()
         if self._runner is not None:
             await self._runner.cleanup()

@@ -17,6 +17,7 @@ from typing import Any
 from roomd.sim.hybrid import recurrence
 from roomd.sim.hybrid.clock import SimClock
 from roomd.sim.hybrid.errors import conflict, not_found, unprocessable
+from roomd.sim.hybrid.faults import Faults
 from roomd.sim.hybrid.ids import ObjectIds, stable_id
 from roomd.sim.hybrid.model import Booking, CancelReason, Member, Resource
 from roomd.sim.hybrid.payloads import BookingFields, is_set
@@ -37,9 +38,10 @@ class Interval:
 class Store:
     """In-memory state of one organization; every method either succeeds or raises ApiError."""
 
-    def __init__(self, tenant: Tenant, clock: SimClock) -> None:
+    def __init__(self, tenant: Tenant, clock: SimClock, faults: Faults | None = None) -> None:
         self.org = tenant.hybrid_org
         self.clock = clock
+        self.faults = faults or Faults()
         self.ids = ObjectIds()
         self._last_stamp: datetime | None = None
         seeded = self.stamp()
@@ -76,7 +78,14 @@ class Store:
     # ---- time and events -------------------------------------------------------------------
 
     def stamp(self) -> datetime:
-        """A server timestamp strictly after the previous one (millisecond resolution)."""
+        """A server timestamp strictly after the previous one (millisecond resolution); with the
+        ``coarse_timestamps`` fault, whole seconds that may repeat (never go back)."""
+        if self.faults.coarse_timestamps:
+            now = self.clock.now().replace(microsecond=0)
+            if self._last_stamp is not None and now < self._last_stamp:
+                now = self._last_stamp
+            self._last_stamp = now
+            return now
         now = truncate_ms(self.clock.now())
         if self._last_stamp is not None and now <= self._last_stamp:
             now = self._last_stamp + timedelta(milliseconds=1)
