@@ -94,6 +94,21 @@ async def test_time_without_zone_is_refused(api: Api) -> None:
     assert (await api.post("/bookings", json=body)).status_code == 422
 
 
+async def test_unknown_and_server_set_fields_are_refused(api: Api) -> None:
+    """A field the booking does not have, or one the server sets (``timezone``, ``tentative``),
+    is a 422 naming it: a silently dropped field would hide a client's mistake."""
+    day = api.day()
+    start, end = day.replace(hour=9), day.replace(hour=10)
+    for extra, name in (
+        ({"colour": "blue"}, "colour"),
+        ({"timezone": "Asia/Tokyo"}, "timezone"),
+        ({"tentative": False}, "tentative"),
+    ):
+        answer = await api.post("/bookings", json=api.booking_body(start, end, **extra))
+        assert answer.status_code == 422, extra
+        assert name in answer.json()["message"]
+
+
 async def test_canceled_is_read_only(api: Api) -> None:
     """``canceled`` is set only by ``POST bookings/{id}/cancel``: sending it is an error (422)."""
     day = api.day()

@@ -68,3 +68,17 @@ async def test_revoked_tokens_must_be_renewed(sim: HybridSimulator, client: Clie
     assert (await client.call("GET", "/resources")).status_code == 200
     assert (await client.http.post(f"{sim.base_url}/_sim/tokens/revoke")).status_code == 204
     assert (await client.call("GET", "/resources")).status_code == 401
+
+
+async def test_control_actions_refuse_malformed_json(sim: HybridSimulator, client: Client) -> None:
+    made = sim.control.create_booking(
+        ROOM_4B,
+        NOW + timedelta(days=1),
+        NOW + timedelta(days=1, hours=1),
+        member="alexw@contoso.com",
+    )
+    answer = await client.http.post(
+        f"{sim.base_url}/_sim/bookings/{made['_id']}/cancel", content=b"{by: admin"
+    )
+    assert answer.status_code == 400
+    assert sim.control.booking(made["_id"])["canceled"] is False

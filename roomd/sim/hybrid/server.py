@@ -56,6 +56,13 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     return body
 
 
+async def read_optional_json(request: web.Request) -> dict[str, Any]:
+    """Like read_json, but an empty body means ``{}`` (for actions with optional parameters)."""
+    if not (await request.read()).strip():
+        return {}
+    return await read_json(request)
+
+
 class HybridApp:
     """Builds the aiohttp application around the simulator's parts."""
 
@@ -314,8 +321,7 @@ class SimRoutes:
         return json_response(self.control.update_booking(request.match_info["id"], **body))
 
     async def cancel(self, request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
-        by = json.loads(raw).get("by", "member") if raw.strip() else "member"
+        by = (await read_optional_json(request)).get("by", "member")
         return json_response(self.control.cancel_booking(request.match_info["id"], by=by))
 
     async def approve(self, request: web.Request) -> web.StreamResponse:
@@ -325,8 +331,7 @@ class SimRoutes:
         return json_response(self.control.reject(request.match_info["id"]))
 
     async def check_in(self, request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
-        occurrence = json.loads(raw).get("occurrenceStart") if raw.strip() else None
+        occurrence = (await read_optional_json(request)).get("occurrenceStart")
         return json_response(self.control.check_in(request.match_info["id"], occurrence))
 
     async def sweep(self, request: web.Request) -> web.StreamResponse:
