@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from types import TracebackType
 
 from roomd.graph.config import GraphClientConfig
-from roomd.graph.delta import DeltaReader
+from roomd.graph.delta import DeltaReader, DeltaResult
+from roomd.graph.errors import GraphError
 from roomd.graph.events import EventOps
 from roomd.graph.http import GraphHttp
 
@@ -35,6 +38,30 @@ class GraphClient:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+    async def delta_round(
+        self,
+        mailbox: str,
+        *,
+        window_start: datetime,
+        window_end: datetime,
+        delta_link: str | None,
+        page_size: int | None = 50,
+    ) -> DeltaResult:
+        """One calendarView delta round of a mailbox (see :meth:`DeltaReader.round`)."""
+        return await self.delta.round(
+            mailbox,
+            window_start=window_start,
+            window_end=window_end,
+            delta_link=delta_link,
+            page_size=page_size,
+        )
+
+    async def delta_rounds(
+        self, delta_links: Mapping[str, str], *, page_size: int | None = 50
+    ) -> dict[str, DeltaResult | GraphError]:
+        """The next round of many mailboxes through ``$batch`` (see :meth:`DeltaReader.rounds`)."""
+        return await self.delta.rounds(delta_links, page_size=page_size)
 
     async def aclose(self) -> None:
         """Close every connection (Graph and the identity platform) and msal's worker thread."""

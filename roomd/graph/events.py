@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from roomd.graph.errors import NotFound
+from roomd.graph.errors import NotFound, PreconditionFailed
 from roomd.graph.http import GraphHttp, json_object, user_path
 
 ROOMD_TAG_PROPERTY_ID = "String {4f8d1f5e-6a0b-4d7c-9b7e-2c1d3a5e7f90} Name roomdBookingId"
@@ -64,6 +64,35 @@ def tag_value(event: Mapping[str, Any], property_id: str = ROOMD_TAG_PROPERTY_ID
             value = prop.get("value")
             return str(value) if value is not None else None
     return None
+
+
+_ENUM_KEYS = frozenset(
+    {"daysOfWeek", "firstDayOfWeek", "type", "index", "contentType", "showAs", "sensitivity"}
+)
+
+
+def _same(wanted: Any, current: Any, key: str = "") -> bool:
+    """Whether a value Graph holds equals the one written, allowing for Graph's normalisation:
+    ``dateTime`` with 7 fractional digits, lower-cased enum values (``"Monday"`` -> ``"monday"``,
+    event-recurring-create-response.json)."""
+    if isinstance(wanted, Mapping) and isinstance(current, Mapping):
+        return all(_same(v, current.get(k), k) for k, v in wanted.items())
+    if isinstance(wanted, list) and isinstance(current, list):
+        return len(wanted) == len(current) and all(
+            _same(w, c, key) for w, c in zip(wanted, current, strict=True)
+        )
+    if isinstance(wanted, str) and isinstance(current, str):
+        if key in _ENUM_KEYS:
+            return wanted.lower() == current.lower()
+        if key == "dateTime":
+            return _normal_time(wanted) == _normal_time(current)
+    return bool(wanted == current)
+
+
+def _normal_time(value: str) -> str:
+    head, _dot, fraction = value.partition(".")
+    fraction = fraction.rstrip("0")
+    return f"{head}.{fraction}" if fraction else head
 
 
 def _odata_string(value: str) -> str:
@@ -172,16 +201,23 @@ class EventOps:
         """PATCH an event (event-update.md); with ``etag`` (its ``@odata.etag``) the update only
         applies if nobody changed the event since: otherwise ``PreconditionFailed`` (412).
 
-        If the answer to a successful PATCH is lost and the retry meets the new etag, the retry
-        gets 412 too: the caller re-reads the event and finds its own change applied.
+        If the answer to a successful PATCH was lost, its retry meets the new etag and gets 412:
+        so on 412 the event is read again, and if it already holds every changed value the update
+        counts as done; otherwise ``PreconditionFailed`` stands (someone else changed it).
         """
         if "transactionId" in changes:
             raise ValueError("changes.transactionId: cannot be changed after create (event.md)")
         headers = {"If-Match": etag} if etag else None
         url = user_path(mailbox, "events", event_id)
-        response = await self.http.request(
-            "PATCH", url, mailbox=mailbox, json=dict(changes), headers=headers
-        )
+        try:
+            response = await self.http.request(
+                "PATCH", url, mailbox=mailbox, json=dict(changes), headers=headers
+            )
+        except PreconditionFailed:
+            current = await self.get(mailbox, event_id)
+            if all(_same(v, current.get(k)) for k, v in changes.items()):
+                return current
+            raise
         return json_object(response, "PATCH", url)
 
     async def _action(

@@ -4,13 +4,15 @@ answers as the room, cancel, delete, instances, series masters and iCalUId look-
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from roomd.graph import GraphClient, GraphProtocolError, NotFound, PreconditionFailed, tag_value
 from roomd.graph.events import transaction_id_for
+from roomd.sim.graph import GraphSimulator
 
-from .conftest import ORGANIZER, ROOM, event_body, tomorrow_at
+from .conftest import ORGANIZER, ROOM, config_for, event_body, metric, tomorrow_at
 
 
 async def test_repeated_create_with_the_same_key_makes_one_meeting(graph: GraphClient) -> None:
@@ -170,4 +172,46 @@ async def test_links_to_other_hosts_are_refused(graph: GraphClient) -> None:
         await graph.http.get_json(
             "https://attacker.example/v1.0/users/x/calendarView/delta?$deltatoken=abc",
             mailbox=ROOM,
+        )
+
+
+async def test_update_whose_answer_was_lost_is_not_reported_as_a_conflict(
+    sim: GraphSimulator, ca_bundle: Path
+) -> None:
+    async with GraphClient(config_for(sim, ca_bundle, read_timeout=0.3)) as graph:
+        created = await graph.events.create(
+            ORGANIZER, event_body("Budget", tomorrow_at(12), room=None), idempotency_key="bu-1"
+        )
+        # The PATCH is applied after the client gave up; the retry (after a 503) then meets the
+        # new etag and gets 412, although the change it carries is already there.
+        sim.control.inject_fault(kind="slow", delay_s=0.5, count=1, method="PATCH")
+        sim.control.inject_fault(
+            kind="status", status=503, retry_after="0.4", count=1, method="PATCH"
+        )
+        moved = tomorrow_at(13)
+        changes = {
+            "subject": "Budget (moved)",
+            "start": {"dateTime": moved.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"},
+            "end": {
+                "dateTime": (moved + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%S"),
+                "timeZone": "UTC",
+            },
+        }
+        refused = metric("roomd_graph_requests_total", status="412")
+        result = await graph.events.update(
+            ORGANIZER, created["id"], changes, etag=created["@odata.etag"]
+        )
+    assert metric("roomd_graph_requests_total", status="412") == refused + 1
+    assert result["subject"] == "Budget (moved)"
+    assert result["start"]["dateTime"].startswith(moved.strftime("%Y-%m-%dT%H:%M:%S"))
+
+
+async def test_update_after_someone_else_changed_it_is_a_conflict(graph: GraphClient) -> None:
+    created = await graph.events.create(
+        ORGANIZER, event_body("Roadmap", tomorrow_at(12), room=None), idempotency_key="rm-1"
+    )
+    await graph.events.update(ORGANIZER, created["id"], {"subject": "Roadmap v2"}, etag=None)
+    with pytest.raises(PreconditionFailed):
+        await graph.events.update(
+            ORGANIZER, created["id"], {"subject": "Roadmap v3"}, etag=created["@odata.etag"]
         )
