@@ -126,6 +126,7 @@ class WebhookDispatcher:
         self._queue: asyncio.Queue[tuple[Delivery, Webhook, bool, bool]] = asyncio.Queue()
         self._held: list[tuple[Delivery, Webhook, bool, bool]] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._timers: list[asyncio.TimerHandle] = []
         self._worker: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
 
@@ -199,7 +200,9 @@ class WebhookDispatcher:
                 delivery.state = "held"
                 self._held.append(item)
                 loop = asyncio.get_running_loop()
-                loop.call_later(self.policy.reorder_hold_seconds, self._release_held)
+                self._timers.append(
+                    loop.call_later(self.policy.reorder_hold_seconds, self._release_held)
+                )
             else:
                 self._queue.put_nowait(item)
                 self._release_held()
@@ -235,6 +238,9 @@ class WebhookDispatcher:
         self._worker = asyncio.create_task(self._run(), name="hybrid-sim-webhooks")
 
     async def stop(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
         tasks = [t for t in (self._worker, *self._tasks) if t is not None]
         for task in tasks:
             task.cancel()
