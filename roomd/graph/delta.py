@@ -18,7 +18,7 @@ graph-behaviour.md 1.1-1.7):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -94,7 +94,7 @@ class DeltaReader:
         window_end: datetime,
         delta_link: str | None,
         page_size: int | None = 50,
-    ) -> AsyncIterator[DeltaPage]:
+    ) -> AsyncGenerator[DeltaPage, None]:
         """Yield the round page by page, for a caller that persists each page's link as it goes
         (graph-behaviour.md 1.7: continue from the latest link, never replay an old one)."""
         prefer = _page_size_prefer(page_size)
@@ -115,7 +115,7 @@ class DeltaReader:
         url: str,
         params: dict[str, str] | None,
         prefer: tuple[str, ...],
-    ) -> AsyncIterator[DeltaPage]:
+    ) -> AsyncGenerator[DeltaPage, None]:
         for _ in range(MAX_PAGES):
             body = await self.http.get_json(url, mailbox=mailbox, params=params, prefer=prefer)
             page = parse_page(body, f"delta of {mailbox}")
