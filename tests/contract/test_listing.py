@@ -151,6 +151,40 @@ async def test_filter_by_room(api: Api) -> None:
     assert here["_id"] not in {b["_id"] for b in listed}
 
 
+async def test_time_window_finds_a_series_that_began_before_it(api: Api) -> None:
+    """``start[$lt]=<window end>&end[$gt]=<window start>`` lists bookings that touch the window,
+    including a series whose first occurrence is long before it (for a series ``end`` is that of
+    its last occurrence; an unbounded series always qualifies), so roomd's full sync finds it."""
+    day = api.day()
+    old_series = await api.book(
+        day.replace(hour=9),
+        day.replace(hour=10),
+        reference="window",
+        recurrence={"rrule": "FREQ=WEEKLY", "exdates": []},
+    )
+    ended = await api.book(
+        day.replace(hour=11),
+        day.replace(hour=12),
+        reference="window",
+        recurrence={"rrule": "FREQ=DAILY;COUNT=2", "exdates": []},
+    )
+    window_start = day + timedelta(days=21)
+    inside = await api.book(
+        window_start.replace(hour=14), window_start.replace(hour=15), reference="window"
+    )
+    listed = await walk(
+        api,
+        {
+            "reference": "window",
+            "start[$lt]": iso(window_start + timedelta(days=1)),
+            "end[$gt]": iso(window_start),
+        },
+    )
+    ids = {b["_id"] for b in listed}
+    assert ids == {old_series["_id"], inside["_id"]}
+    assert ended["_id"] not in ids
+
+
 async def test_bad_paging_parameters_are_400(api: Api) -> None:
     """A ``$limit`` that is not a positive number, a cursor the server did not issue, or a
     malformed ``modifiedAt`` bound is a 400 with a message naming the parameter."""

@@ -110,7 +110,7 @@ def series_end_of(booking: Booking) -> datetime | None:
     if booking.rrule is None:
         return booking.end
     rule = recurrence.parse_rule(booking.rrule, booking.start, booking.time_zone)
-    return recurrence.last_end(rule, booking.duration)
+    return recurrence.last_end(rule, booking.rrule, booking.duration)
 
 
 def member_filter(query: Mapping[str, str]) -> Callable[[Member], bool]:

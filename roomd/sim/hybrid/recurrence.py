@@ -91,15 +91,20 @@ def expand(
 
 
 def is_occurrence(rule: rrule, candidate: datetime) -> bool:
-    """Whether ``candidate`` (UTC) is one of the rule's starts: exceptions must name a real one."""
-    local = candidate.astimezone(rule._dtstart.tzinfo)  # type: ignore[attr-defined]
-    found = rule.after(local, inc=True)
-    return found is not None and found.astimezone(UTC) == candidate.astimezone(UTC)
+    """Whether the aware ``candidate`` is one of the rule's starts (exceptions name real ones)."""
+    found = rule.after(candidate, inc=True)
+    return found is not None and found == candidate
 
 
-def last_end(rule: rrule, duration: timedelta) -> datetime | None:
+def is_bounded(text: str) -> bool:
+    """A rule with ``UNTIL`` or ``COUNT`` ends; without either it recurs forever (RFC 5545)."""
+    parts = {p.split("=", 1)[0].strip().upper() for p in text.split(":")[-1].split(";")}
+    return bool(parts & {"UNTIL", "COUNT"})
+
+
+def last_end(rule: rrule, text: str, duration: timedelta) -> datetime | None:
     """End of the last occurrence, or None for an unbounded rule (used for window filters)."""
-    if rule._until is None and rule._count is None:  # type: ignore[attr-defined]
+    if not is_bounded(text):
         return None
     last = None
     for n, local in enumerate(rule):
