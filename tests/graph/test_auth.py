@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from roomd.graph import AuthError, CertificateCredential, GraphClient
+from roomd.graph import AccessDenied, AuthError, CertificateCredential, GraphClient
 from roomd.sim.graph import GraphSimulator
 
 from .conftest import ROOM, config_for, metric
@@ -96,3 +96,13 @@ async def test_unknown_tenant_is_an_auth_error(sim: GraphSimulator, ca_bundle: P
     async with GraphClient(config) as graph:
         with pytest.raises(AuthError, match="token"):
             await graph.http.get_json(f"/users/{ROOM}", mailbox=ROOM)
+
+
+async def test_mailbox_outside_the_access_policy_is_access_denied(
+    sim: GraphSimulator, graph: GraphClient
+) -> None:
+    sim.control.set_access_policy([ROOM])
+    await graph.http.get_json(f"/users/{ROOM}/events", mailbox=ROOM)
+    with pytest.raises(AccessDenied) as caught:
+        await graph.http.get_json("/users/adelev@contoso.com/events", mailbox="adelev@contoso.com")
+    assert caught.value.status == 403 and caught.value.code == "ErrorAccessDenied"

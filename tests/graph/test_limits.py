@@ -67,3 +67,14 @@ def test_paths_are_encoded_and_mailboxes_recognised() -> None:
     assert path == "/users/Room-4A@contoso.com/events/AAMk%2Fx%2By="
     assert mailbox_of("https://g/v1.0" + path) == "room-4a@contoso.com"
     assert mailbox_of("/places/microsoft.graph.room") is None
+
+
+@given(st.text(min_size=1), st.text(min_size=1))
+def test_transaction_ids_are_stable_per_key_and_distinct_across_keys(a: str, b: str) -> None:
+    import uuid
+
+    from roomd.graph import transaction_id_for
+
+    assert transaction_id_for(a) == transaction_id_for(a)
+    assert uuid.UUID(transaction_id_for(a)).version == 5
+    assert (transaction_id_for(a) == transaction_id_for(b)) == (a == b)
