@@ -47,7 +47,7 @@ class Tenant:
 
 
 def default_tenant() -> Tenant:
-    """Four rooms (one needing approval, one needing check-in, one in another time zone) and people."""
+    """Four rooms (one needs approval, one check-in, one in another time zone) and people."""
     rooms = (
         Room(
             "64f0a1b2c3d4e5f6a7b8c901",

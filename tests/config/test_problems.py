@@ -166,7 +166,10 @@ def test_unknown_time_zone(check: Check, edit: Edit) -> None:
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
-        ("poll_interval_seconds = 0.5", "sync.poll_interval_seconds: must be at least 1 (found 0.5)"),
+        (
+            "poll_interval_seconds = 0.5",
+            "sync.poll_interval_seconds: must be at least 1 (found 0.5)",
+        ),
         (
             "poll_interval_seconds = 3601",
             "sync.poll_interval_seconds: must be at most 3600 (found 3601)",
