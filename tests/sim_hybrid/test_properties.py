@@ -159,3 +159,58 @@ def test_weekly_series_keeps_its_local_time(
             0,
             first.astimezone(tz).weekday(),
         )
+
+
+@FAST
+@given(
+    hour=st.integers(min_value=7, max_value=18),
+    count=st.integers(min_value=1, max_value=12),
+    removed=st.sets(st.integers(min_value=0, max_value=11), max_size=4),
+    week=st.integers(min_value=0, max_value=12),
+    shift=st.sampled_from([0, 0, 0, 1]),  # mostly on an occurrence's day
+    at=st.integers(min_value=24, max_value=80),  # quarter hours: 06:00 to 20:00 UTC
+    length=st.integers(min_value=1, max_value=8),
+)
+def test_one_off_is_refused_exactly_when_it_meets_a_remaining_occurrence(
+    hour: int, count: int, removed: set[int], week: int, shift: int, at: int, length: int
+) -> None:
+    """Independent check: occurrences computed by wall-clock arithmetic in the room's zone,
+    minus exdates; a one-off conflicts iff it overlaps one of them."""
+    store = new_store()
+    tz = ZoneInfo("Europe/London")
+    first_local = datetime(2027, 2, 1, hour, tzinfo=tz)
+    starts = [
+        (first_local.replace(tzinfo=None) + timedelta(weeks=w)).replace(tzinfo=tz).astimezone(UTC)
+        for w in range(count)
+    ]
+    exdates = [starts[i] for i in sorted(removed) if i < count]
+    store.create(
+        parse_booking_body(
+            body(
+                ROOMS[0],
+                starts[0],
+                60,
+                recurrence={
+                    "rrule": f"FREQ=WEEKLY;COUNT={count}",
+                    "exdates": [format_instant(d) for d in exdates],
+                },
+            ),
+            patch=False,
+        ),
+        actor="t",
+        source="api",
+    )
+    start = datetime(2027, 2, 1, tzinfo=UTC) + timedelta(days=7 * week + shift, minutes=15 * at)
+    end = start + timedelta(minutes=15 * length)
+    expected = any(s < end and start < s + timedelta(hours=1) for s in starts if s not in exdates)
+    try:
+        store.create(
+            parse_booking_body(body(ROOMS[0], start, 15 * length), patch=False),
+            actor="t",
+            source="api",
+        )
+        refused = False
+    except ApiError as error:
+        assert error.status == 409
+        refused = True
+    assert refused == expected
