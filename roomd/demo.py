@@ -149,7 +149,7 @@ async def _run_daemon(settings: Settings, config_path: Path) -> int:
     daemon = Daemon(settings, config_path=config_path, runner_factory=factory)
     task = asyncio.create_task(daemon.run())
     started = time.monotonic()
-    ready, detail = False, {}
+    ready, detail = False, dict[str, Any]()
     while time.monotonic() - started < READY_TIMEOUT_S and not task.done():
         await asyncio.sleep(0.2)
         if daemon.store is None or daemon.web is None:

@@ -9,26 +9,14 @@ it would to Microsoft and to a real booking system.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from roomd.sim.tenant import Tenant
 from roomd.sim.tls import LocalCA
 
-
-class _GraphSim(Protocol):
-    authority_host: str
-    base_url: str
-    tenant_id: str
-    client_id: str
-    client_secret: str
-
-
-class _HybridSim(Protocol):
-    base_url: str
-    token_url: str
-    org: str
-    client_id: str
-    client_secret: str
+if TYPE_CHECKING:
+    from roomd.sim.graph import GraphSimulator
+    from roomd.sim.hybrid import HybridSimulator
 
 
 def _secret_file(path: Path, value: str) -> None:
@@ -41,8 +29,8 @@ def write_roomd_config(
     *,
     tenant: Tenant,
     ca: LocalCA,
-    graph: _GraphSim,
-    hybrid: _HybridSim,
+    graph: GraphSimulator,
+    hybrid: HybridSimulator,
     webhook_secret: str | None = None,
     http_port: int = 9478,
     poll_interval_seconds: float = 5,
