@@ -165,6 +165,7 @@ class GraphHttp:
             headers={"Accept": "application/json"},
         )
         self._mailboxes: dict[str, Slots] = {}
+        self._paused_until: dict[str, float] = {}
         self.total = Slots(config.max_concurrent)
 
     async def __aenter__(self) -> GraphHttp:
@@ -329,11 +330,13 @@ class GraphHttp:
         slots: Mapping[str, int],
         total_slots: int,
     ) -> httpx.Response:
+        keys = sorted(k.lower() for k in slots)
+        await self._wait_out_throttling(keys)
         held: list[tuple[Slots, int]] = []
         try:
             # Mailboxes in a fixed order, the overall limit last: no two requests can each hold
             # what the other waits for, and a busy mailbox does not tie up the overall limit.
-            for key in sorted(k.lower() for k in slots):
+            for key in keys:
                 limit = self.mailbox_slots(key)
                 held.append((limit, await limit.acquire(slots[key])))
             held.append((self.total, await self.total.acquire(total_slots)))
@@ -347,14 +350,35 @@ class GraphHttp:
             for limit, n in reversed(held):
                 limit.release(n)
         if response.status_code >= 400:
-            raise error_from_parts(
+            error = error_from_parts(
                 response.status_code,
                 response.headers,
                 response.content,
                 method=method,
                 path=urlsplit(url).path,
             )
+            if isinstance(error, Throttled) and error.retry_after:
+                self.pause(keys, error.retry_after)
+            raise error
         return response
+
+    def pause(self, mailboxes: Sequence[str], seconds: float) -> None:
+        """Hold every request to these mailboxes for ``seconds``: Graph "continues to log resource
+        usage while a client is being throttled" (throttling.md), so the other requests queued for
+        a throttled mailbox wait out its ``Retry-After`` too instead of drawing more 429s."""
+        until = asyncio.get_running_loop().time() + min(seconds, self.config.max_retry_after)
+        for key in mailboxes:
+            key = key.lower()
+            self._paused_until[key] = max(self._paused_until.get(key, 0.0), until)
+
+    async def _wait_out_throttling(self, keys: Sequence[str]) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            until = max((self._paused_until.get(k, 0.0) for k in keys), default=0.0)
+            delay = until - loop.time()
+            if delay <= 0:
+                return
+            await asyncio.sleep(delay)
 
     async def _send(
         self,

@@ -169,3 +169,22 @@ async def test_overall_limit_spans_mailboxes(sim: GraphSimulator, ca_bundle: Pat
         rooms = [ROOM, ROOM_B, BOARDROOM, HARBOUR] * 2
         await asyncio.gather(*(graph.http.get_json(f"/users/{r}/events", mailbox=r) for r in rooms))
         assert graph.http.total.peak == 2
+
+
+async def test_a_throttled_mailbox_is_left_alone_for_its_retry_after(
+    sim: GraphSimulator, graph: GraphClient
+) -> None:
+    await graph.http.get_json(f"/users/{ROOM}", mailbox=ROOM)
+    fail_next(sim, status=429, times=1, retry_after="0.8")
+    first = asyncio.create_task(graph.http.get_json(f"/users/{ROOM}/events", mailbox=ROOM))
+    await asyncio.sleep(0.15)  # the first request has been throttled by now
+
+    async def timed(mailbox: str) -> float:
+        started = time.monotonic()
+        await graph.http.get_json(f"/users/{mailbox}", mailbox=mailbox)
+        return time.monotonic() - started
+
+    same, other = await asyncio.gather(timed(ROOM), timed(ROOM_B))
+    await first
+    assert same >= 0.5  # waited out the rest of the mailbox's Retry-After
+    assert other < same  # another mailbox was not held
