@@ -20,7 +20,8 @@ async def serve_simulators(
     tenant = default_tenant()
     ca = LocalCA()
     graph = GraphSimulator(tenant, ca=ca)
-    hybrid = HybridSimulator(tenant, ca=ca)
+    # no-shows are released on the simulated clock, as the Hybrid app's own sweep would
+    hybrid = HybridSimulator(tenant, ca=ca, noshow_sweep_seconds=30)
     await graph.start(host=host, port=graph_port)
     await hybrid.start(host=host, port=hybrid_port)
     try:
