@@ -130,3 +130,45 @@ def no_thread_left_behind() -> Iterator[None]:
         if t.ident not in before and t.name.startswith("roomd-msal") and t.is_alive()
     ]
     assert leftover == []
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any attempt to resolve or reach a non-loopback address: msal must do no instance
+    discovery at login.microsoftonline.com and no region probe at 169.254.169.254."""
+    import ipaddress
+    import socket
+
+    def check_host(host: object) -> None:
+        if isinstance(host, bytes):
+            host = host.decode()
+        if host in ("localhost", None):
+            return
+        try:
+            loopback = ipaddress.ip_address(str(host)).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise AssertionError(f"test tried to reach non-loopback host {host!r}")
+
+    real_getaddrinfo = socket.getaddrinfo
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        check_host(host)
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    def connect(self: socket.socket, address: Any) -> Any:
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            check_host(address[0])
+        return real_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> Any:
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            check_host(address[0])
+        return real_connect_ex(self, address)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
