@@ -199,13 +199,7 @@ class Store:
                     await rollback_quietly(writer)
                     raise
                 tx._end()
-                try:
-                    await writer.execute("COMMIT")
-                except sqlite3.Error as exc:
-                    await rollback_quietly(writer)
-                    raise StoreError(
-                        self.path, f"commit for room {room} failed, nothing was saved ({exc})"
-                    ) from None
+                await self._commit(writer, room)
             finally:
                 self._writer_task = None
 
@@ -217,6 +211,25 @@ class Store:
                 self.path,
                 f"cannot start a write transaction ({exc}); is another roomd using this file?",
             ) from None
+        except BaseException:
+            # Cancelled while waiting: the statement was already handed to the connection's
+            # thread and may still open a transaction, which would wedge the next writer.
+            await rollback_quietly(writer)
+            raise
+
+    async def _commit(self, writer: aiosqlite.Connection, room: str) -> None:
+        try:
+            await writer.execute("COMMIT")
+        except sqlite3.Error as exc:
+            await rollback_quietly(writer)
+            raise StoreError(
+                self.path, f"commit for room {room} failed, nothing was saved ({exc})"
+            ) from None
+        except BaseException:
+            # Cancelled while waiting: COMMIT still runs in the connection's thread. If it
+            # failed there, do not leave its transaction open; if it succeeded, this is a no-op.
+            await rollback_quietly(writer)
+            raise
 
     def _require_writer(self) -> aiosqlite.Connection:
         self._require_open()
@@ -250,10 +263,13 @@ class Store:
                     "UPDATE schema_migrations SET applied_at = applied_at "
                     "WHERE version = (SELECT MAX(version) FROM schema_migrations)"
                 )
-                await writer.execute("COMMIT")
             except sqlite3.Error as exc:
                 await rollback_quietly(writer)
                 raise StoreError(self.path, f"cannot write ({exc})") from None
+            except BaseException:
+                await rollback_quietly(writer)
+                raise
+            await self._commit(writer, "(writability check)")
         finally:
             self._write_lock.release()
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -208,3 +210,30 @@ async def test_closing_twice_is_harmless_and_use_after_close_is_clear(db_path: P
     with pytest.raises(StoreError, match="closed"):
         async with opened.write(ROOM):
             pass
+
+
+async def test_cancelling_rounds_at_any_moment_never_splits_or_wedges_them(store: Store) -> None:
+    rng = random.Random()
+
+    async def one_round(n: int) -> None:
+        async with store.write(ROOM) as tx:
+            for k in range(3):
+                await tx.enqueue(f"round-{n}-{k}", "graph.update", {})
+            await tx.save_delta(*WINDOW, f"https://graph.example/delta?$deltatoken={n}")
+
+    finished: set[int] = set()
+    for n in range(60):
+        task = asyncio.create_task(one_round(n))
+        for _ in range(rng.randrange(12)):
+            await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+            finished.add(n)
+
+    async with store.write(ROOM) as tx:  # the writer is usable: no transaction left open
+        await tx.enqueue("after", "graph.update", {})
+    planned = {i.intent_id for i in await store.due_outbox(ROOM, T0, limit=1000)} - {"after"}
+    rounds = {int(i.split("-")[1]) for i in planned}
+    assert planned == {f"round-{n}-{k}" for n in rounds for k in range(3)}
+    assert finished <= rounds
