@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_EXAMPLE = "2026-11-25T09:00:01.000000Z"
+_WIDTH = len(_EXAMPLE)
 
 
 def utcnow() -> datetime:
@@ -29,7 +30,12 @@ def to_db(value: datetime, field: str) -> str:
         raise TypeError(f"{field}: expected a timezone-aware datetime, got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{field}: datetime {value.isoformat()} has no time zone; pass it in UTC")
-    return value.astimezone(UTC).strftime(_FORMAT)
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{field}: datetime {value.isoformat()} is out of range") from None
+    # isoformat (unlike strftime's %Y) pads the year to four digits on every platform.
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def opt_to_db(value: datetime | None, field: str) -> str | None:
@@ -39,7 +45,9 @@ def opt_to_db(value: datetime | None, field: str) -> str | None:
 
 def from_db(text: str) -> datetime:
     """Decode a stored timestamp."""
-    return datetime.strptime(text, _FORMAT).replace(tzinfo=UTC)
+    if len(text) != _WIDTH or not text.endswith("Z"):
+        raise ValueError(f"stored timestamp {text!r} is not in the form {_EXAMPLE}")
+    return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
 
 
 def opt_from_db(text: str | None) -> datetime | None:

@@ -114,3 +114,17 @@ async def test_forgetting_a_room_removes_only_that_room(store: Store) -> None:
     assert await store.audit_for(OTHER_ROOM) != []
     cursor = await store.get_hybrid_cursor(OTHER_ROOM)
     assert cursor is not None and cursor.modified_since == T0
+
+
+async def test_reprs_show_identifiers_not_tokens_or_payloads(store: Store) -> None:
+    token = "https://graph.example/delta?$deltatoken=SECRET-LOOKING-STATE"
+    async with store.write(ROOM) as tx:
+        await tx.save_delta(T0, T0 + timedelta(days=1), token)
+        await tx.enqueue("i-1", "graph.create", {"body": "private agenda"})
+        text = repr(tx) + repr(store)
+    delta = await store.get_delta(ROOM)
+    item = await store.outbox_item(ROOM, "i-1")
+    text += repr(delta) + repr(item)
+    assert "SECRET-LOOKING-STATE" not in text
+    assert "private agenda" not in text
+    assert ROOM in text and "i-1" in text
