@@ -330,6 +330,20 @@ class RoomTx:
                 )
         return f"room {self.room}: link {link.link_id} violates a constraint ({exc})"
 
+    async def delete_link(self, link_id: str) -> bool:
+        """Remove a link that should never have existed; returns False if there was none.
+
+        Not for cancellations: a cancelled booking keeps its link with ``state='canceled'``, so a
+        late echo of it is recognised instead of being created again. This is for a link planned
+        for a write that was given up (``dead``) before anything was created remotely.
+        """
+        return (
+            await self._run(
+                "DELETE FROM links WHERE room = ? AND link_id = ?", (self.room, link_id)
+            )
+            == 1
+        )
+
     async def get_link(self, link_id: str) -> Link | None:
         return await queries.get_link(self._check(), self.room, link_id)
 
@@ -371,7 +385,12 @@ class RoomTx:
         ``booking`` is whatever an operator will search by (the Hybrid booking id, or the iCalUId
         when no booking exists yet); ``side`` is the system written to (``hybrid``/``outlook``).
         """
-        for name, value in (("booking", booking), ("side", side), ("action", action)):
+        for name, value in (
+            ("booking", booking),
+            ("side", side),
+            ("action", action),
+            ("reason", reason),
+        ):
             if not isinstance(value, str) or not value:
                 raise ValueError(f"audit: {name} must be a non-empty string")
         when = to_db(at if at is not None else self._clock(), "at")

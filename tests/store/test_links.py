@@ -124,3 +124,15 @@ async def test_updating_a_link_keeps_when_it_was_created(store: Store, clock: Cl
     assert (link.created_at, link.updated_at) == (created, clock.now)
     assert await store.links(ROOM, state="active") == []
     assert [lk.link_id for lk in await store.links(ROOM, state="canceled")] == ["l-1"]
+
+
+async def test_a_link_given_up_on_can_be_removed(store: Store) -> None:
+    async with store.write(ROOM) as tx:
+        await tx.upsert_link(Link("l-1", hybrid_id="h-1"))
+    async with store.write(ROOM) as tx:
+        assert await tx.delete_link("l-1") is True
+        assert await tx.delete_link("l-1") is False
+        # The identity is free again: a later, correct link can claim it.
+        await tx.upsert_link(Link("l-2", hybrid_id="h-1"))
+    link = await store.link_by_hybrid_id(ROOM, "h-1")
+    assert link is not None and link.link_id == "l-2"
