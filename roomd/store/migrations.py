@@ -35,12 +35,14 @@ CREATE TABLE rooms (
     rounds_total         INTEGER NOT NULL DEFAULT 0
 );
 
--- One calendarView delta link per room; a new window replaces the old token.
+-- One calendarView delta link per room; a new window replaces the old token. complete = 0
+-- while a round is still paging (delta_link is the latest nextLink), 1 for the deltaLink.
 CREATE TABLE delta_state (
     room         TEXT PRIMARY KEY,
     window_start TEXT NOT NULL,
     window_end   TEXT NOT NULL,
     delta_link   TEXT NOT NULL,
+    complete     INTEGER NOT NULL DEFAULT 1 CHECK (complete IN (0, 1)),
     updated_at   TEXT NOT NULL,
     CHECK (window_start < window_end)
 );

@@ -148,7 +148,7 @@ async def links(
 async def get_delta(conn: aiosqlite.Connection, room: str) -> DeltaState | None:
     row = await fetch_one(
         conn,
-        "SELECT room, window_start, window_end, delta_link, updated_at FROM delta_state "
+        "SELECT room, window_start, window_end, delta_link, complete, updated_at FROM delta_state "
         "WHERE room = ?",
         (room,),
     )
@@ -159,6 +159,7 @@ async def get_delta(conn: aiosqlite.Connection, room: str) -> DeltaState | None:
         window_start=from_db(row["window_start"]),
         window_end=from_db(row["window_end"]),
         delta_link=row["delta_link"],
+        complete=bool(row["complete"]),
         updated_at=from_db(row["updated_at"]),
     )
 

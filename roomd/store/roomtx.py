@@ -109,13 +109,22 @@ class RoomTx:
     # --- cursors -----------------------------------------------------------------------------
 
     async def save_delta(
-        self, window_start: datetime, window_end: datetime, delta_link: str
+        self,
+        window_start: datetime,
+        window_end: datetime,
+        delta_link: str,
+        *,
+        complete: bool = True,
     ) -> None:
-        """Store the delta link for this room's window, replacing any earlier window's token.
+        """Store the link to continue this room's delta query from, replacing any earlier one.
 
         Call it in the same transaction as the outbox rows planned from the page that returned
         the link: then a crash either keeps both or neither, and the page is simply re-read
-        (design.md section 3, invariant 2).
+        (design.md section 3, invariant 2). Graph's nextLinks go stale as a round pages forward,
+        so the latest link is stored after every page ("Always continue from the latest link,
+        and persist it after each page is applied", graph-behaviour.md section 1.7):
+        ``complete=False`` for an ``@odata.nextLink`` (the round is still paging),
+        ``complete=True`` for the ``@odata.deltaLink`` that ends it.
         """
         start = to_db(window_start, "window_start")
         end = to_db(window_end, "window_end")
@@ -124,11 +133,13 @@ class RoomTx:
         if not isinstance(delta_link, str) or not delta_link:
             raise ValueError("save_delta: delta_link must be a non-empty string")
         await self._run(
-            "INSERT INTO delta_state (room, window_start, window_end, delta_link, updated_at) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (room) DO UPDATE SET "
+            "INSERT INTO delta_state "
+            "(room, window_start, window_end, delta_link, complete, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (room) DO UPDATE SET "
             "window_start = excluded.window_start, window_end = excluded.window_end, "
-            "delta_link = excluded.delta_link, updated_at = excluded.updated_at",
-            (self.room, start, end, delta_link, self._now()),
+            "delta_link = excluded.delta_link, complete = excluded.complete, "
+            "updated_at = excluded.updated_at",
+            (self.room, start, end, delta_link, 1 if complete else 0, self._now()),
         )
 
     async def clear_delta(self) -> None:

@@ -97,10 +97,13 @@ class AuditEntry:
 
 @dataclass(frozen=True, slots=True)
 class DeltaState:
-    """The calendarView delta link for one room and the window it was started with.
+    """Where one room's calendarView delta query continues, and the window it was started with.
 
-    The delta link is bound to the window it was requested with (Graph: "Get incremental changes
-    to events in a calendar view"); a new window means a new token, so one row per room.
+    The window is frozen into the token ("These tokens are state tokens which encode the
+    startDateTime and endDateTime parameters", Graph: delta-query-events); a new window means a
+    new initial round, so one row per room. ``complete`` is False while a round is still paging
+    (``delta_link`` is then the latest ``@odata.nextLink``), True once it holds the
+    ``@odata.deltaLink``.
     """
 
     room: str
@@ -108,6 +111,7 @@ class DeltaState:
     window_end: datetime
     delta_link: str = field(repr=False)
     updated_at: datetime
+    complete: bool = True
 
 
 @dataclass(frozen=True, slots=True)

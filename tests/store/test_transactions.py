@@ -37,6 +37,23 @@ async def test_delta_link_and_planned_writes_commit_together(store: Store) -> No
     assert due[0].payload == {"subject": "Standup"}
 
 
+async def test_a_round_stores_its_latest_link_after_every_page(store: Store) -> None:
+    async with store.write(ROOM) as tx:
+        await tx.enqueue("page-1-item", "hybrid.create", {})
+        await tx.save_delta(*WINDOW, "https://graph.example/delta?$skiptoken=p2", complete=False)
+    paging = await store.get_delta(ROOM)
+    assert paging is not None and not paging.complete
+
+    async with store.write(ROOM) as tx:
+        await tx.save_delta(*WINDOW, "https://graph.example/delta?$deltatoken=d1")
+    done = await store.get_delta(ROOM)
+    assert done is not None and done.complete and done.delta_link.endswith("d1")
+
+    async with store.write(ROOM) as tx:
+        await tx.clear_delta()  # Graph answered 410 SyncStateNotFound: start over
+    assert await store.get_delta(ROOM) is None
+
+
 async def test_an_exception_in_the_block_leaves_nothing_behind(store: Store) -> None:
     async with store.write(ROOM) as tx:
         await tx.save_delta(*WINDOW, "https://graph.example/delta?$deltatoken=page-1")
