@@ -86,11 +86,15 @@ class TokenSource:
         }
 
         async def send() -> httpx.Response:
-            resp = await self._http.post(
-                self._config.token_url,
-                data=form,
-                headers={"Accept": "application/json"},
-            )
+            try:
+                resp = await self._http.post(
+                    self._config.token_url,
+                    data=form,
+                    headers={"Accept": "application/json"},
+                )
+            except httpx.TransportError:
+                HYBRID_REQUESTS.labels(status="error").inc()
+                raise
             HYBRID_REQUESTS.labels(status=str(resp.status_code)).inc()
             return resp
 

@@ -141,13 +141,17 @@ class HybridClient:
         url = self._config.api_root + path
         token = await self._tokens.token()
         for refreshed in (False, True):
-            resp = await self._http.request(
-                method,
-                url,
-                params=params,
-                json=body,
-                headers={"Authorization": f"Bearer {token}"},
-            )
+            try:
+                resp = await self._http.request(
+                    method,
+                    url,
+                    params=params,
+                    json=body,
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+            except httpx.TransportError:
+                HYBRID_REQUESTS.labels(status="error").inc()  # no answer at all
+                raise
             HYBRID_REQUESTS.labels(status=str(resp.status_code)).inc()
             if resp.status_code != 401 or refreshed:
                 return resp

@@ -3,6 +3,7 @@ idempotent creates, bookings, rooms and members."""
 
 from __future__ import annotations
 
+import socket
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -151,14 +152,19 @@ async def test_a_persistent_outage_ends_in_an_error_with_the_servers_message(
 async def test_an_unreachable_server_is_an_error_after_a_few_tries(
     sim: HybridSimulator, ca_bundle: Path
 ) -> None:
-    config = make_config(sim, ca_bundle, base_url="https://127.0.0.1:1")
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = make_config(sim, ca_bundle, base_url=f"https://127.0.0.1:{port}")
     before = retries("connection")
+    unanswered = HYBRID_REQUESTS.labels(status="error")._value.get()
     async with HybridClient(config) as client:
         with pytest.raises(HybridError) as info:
-            await client.list_resources()
+            await client.get_booking("65a000000000000000000001")
     assert info.value.status == 0
     assert "cannot reach" in str(info.value)
     assert retries("connection") == before + 3  # FAST_RETRY: 4 attempts
+    assert HYBRID_REQUESTS.labels(status="error")._value.get() == unanswered + 4
 
 
 async def test_a_slow_server_is_timed_out_and_retried(
