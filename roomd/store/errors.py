@@ -7,6 +7,7 @@ contents beyond identifiers (no payloads, no delta links), so secrets cannot lea
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 
@@ -46,3 +47,26 @@ class LinkConflict(StoreError):
 
 class UnknownIntent(StoreError):
     """``mark_outbox`` named an intent that this room's outbox does not hold."""
+
+
+_HINTS = {
+    sqlite3.SQLITE_CORRUPT: "the file is damaged; restore it from a backup",
+    sqlite3.SQLITE_CANTOPEN: (
+        "check that this user may read the file and write its directory "
+        "(SQLite keeps -wal and -shm files next to it)"
+    ),
+    sqlite3.SQLITE_READONLY: "the file, its directory or the file system is read-only",
+    sqlite3.SQLITE_BUSY: "another process holds the database lock",
+    sqlite3.SQLITE_LOCKED: "another connection holds the database lock",
+}
+
+
+def sqlite_problem(exc: sqlite3.Error) -> str:
+    """SQLite's own message, plus what to check when that message alone is cryptic.
+
+    Uses the primary result code (https://www.sqlite.org/rescode.html), which Python exposes as
+    ``sqlite_errorcode`` since 3.11; SQLite messages never contain row values.
+    """
+    code = getattr(exc, "sqlite_errorcode", None)
+    hint = _HINTS.get(code & 0xFF) if isinstance(code, int) else None
+    return f"{exc}; {hint}" if hint else str(exc)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from .errors import SchemaTooNew, StoreError
+from .errors import SchemaTooNew, StoreError, sqlite_problem
 from .migrations import Migration, latest_version, statements
 from .times import to_db
 
@@ -35,7 +35,7 @@ async def current_version(conn: aiosqlite.Connection, path: Path) -> int:
         app_id = await _scalar(conn, "PRAGMA application_id")
         rows = await conn.execute_fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
     except sqlite3.DatabaseError as exc:
-        raise StoreError(path, f"cannot read it as a SQLite database ({exc})") from None
+        raise StoreError(path, f"cannot read it ({sqlite_problem(exc)})") from None
     tables = sorted(str(row[0]) for row in rows)
     if not tables and app_id == 0:
         return 0
@@ -54,7 +54,7 @@ async def current_version(conn: aiosqlite.Connection, path: Path) -> int:
             )
         ]
     except sqlite3.DatabaseError as exc:
-        raise StoreError(path, f"cannot read schema_migrations ({exc})") from None
+        raise StoreError(path, f"cannot read schema_migrations ({sqlite_problem(exc)})") from None
     if versions != list(range(1, len(versions) + 1)):
         raise StoreError(path, f"schema history is damaged: applied versions {versions}")
     return len(versions)
@@ -97,8 +97,9 @@ async def migrate(
                 )
                 await conn.execute("COMMIT")
             except sqlite3.Error as exc:
+                problem = sqlite_problem(exc)
                 raise StoreError(
-                    path, f"migration to schema version {migration.version} failed ({exc})"
+                    path, f"migration to schema version {migration.version} failed ({problem})"
                 ) from None
         except BaseException:
             await rollback_quietly(conn)
@@ -120,4 +121,4 @@ async def _exec(conn: aiosqlite.Connection, path: Path, sql: str, what: str) -> 
     try:
         await conn.execute(sql)
     except sqlite3.OperationalError as exc:
-        raise StoreError(path, f"{what} ({exc})") from None
+        raise StoreError(path, f"{what} ({sqlite_problem(exc)})") from None

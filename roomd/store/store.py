@@ -30,7 +30,7 @@ from pathlib import Path
 import aiosqlite
 
 from . import queries
-from .errors import SchemaTooNew, StoreError
+from .errors import SchemaTooNew, StoreError, sqlite_problem
 from .migrations import MIGRATIONS, Migration, check_sequence, latest_version
 from .roomtx import RoomTx
 from .rows import (
@@ -110,7 +110,7 @@ async def open_store(
         if reader is not None:
             await reader.close()
         await writer.close()
-        raise StoreError(path, f"cannot open it ({exc})") from None
+        raise StoreError(path, f"cannot open it ({sqlite_problem(exc)})") from None
     except BaseException:
         if reader is not None:
             await reader.close()
@@ -193,7 +193,9 @@ class Store:
                 except sqlite3.Error as exc:
                     tx._end()
                     await rollback_quietly(writer)
-                    raise StoreError(self.path, f"write for room {room} failed ({exc})") from None
+                    raise StoreError(
+                        self.path, f"write for room {room} failed ({sqlite_problem(exc)})"
+                    ) from None
                 except BaseException:
                     tx._end()
                     await rollback_quietly(writer)
@@ -209,7 +211,7 @@ class Store:
         except sqlite3.OperationalError as exc:
             raise StoreError(
                 self.path,
-                f"cannot start a write transaction ({exc}); is another roomd using this file?",
+                f"cannot start a write transaction ({sqlite_problem(exc)})",
             ) from None
         except BaseException:
             # Cancelled while waiting: the statement was already handed to the connection's
@@ -223,7 +225,8 @@ class Store:
         except sqlite3.Error as exc:
             await rollback_quietly(writer)
             raise StoreError(
-                self.path, f"commit for room {room} failed, nothing was saved ({exc})"
+                self.path,
+                f"commit for room {room} failed, nothing was saved ({sqlite_problem(exc)})",
             ) from None
         except BaseException:
             # Cancelled while waiting: COMMIT still runs in the connection's thread. If it
@@ -265,7 +268,7 @@ class Store:
                 )
             except sqlite3.Error as exc:
                 await rollback_quietly(writer)
-                raise StoreError(self.path, f"cannot write ({exc})") from None
+                raise StoreError(self.path, f"cannot write ({sqlite_problem(exc)})") from None
             except BaseException:
                 await rollback_quietly(writer)
                 raise
@@ -293,7 +296,7 @@ class Store:
         try:
             yield self._reader
         except sqlite3.Error as exc:
-            raise StoreError(self.path, f"{what} failed ({exc})") from None
+            raise StoreError(self.path, f"{what} failed ({sqlite_problem(exc)})") from None
 
     async def schema_version(self) -> int:
         with self._reading("reading the schema version") as conn:
@@ -407,7 +410,9 @@ async def _enable_wal(conn: aiosqlite.Connection, path: Path) -> None:
             break
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or asyncio.get_running_loop().time() > deadline:
-                raise StoreError(path, f"cannot switch to WAL journal mode ({exc})") from None
+                raise StoreError(
+                    path, f"cannot switch to WAL journal mode ({sqlite_problem(exc)})"
+                ) from None
             await asyncio.sleep(0.02)
     mode = str(rows[0][0]).lower() if rows else "unknown"
     if mode != "wal":
@@ -426,8 +431,7 @@ async def _connect(path: Path, *, readonly: bool) -> aiosqlite.Connection:
             uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_S, check_same_thread=False
         )
     except sqlite3.Error as exc:
-        hint = "" if os.access(path, os.R_OK) else "; this user cannot read it"
-        raise StoreError(path, f"cannot open it ({exc}{hint})") from None
+        raise StoreError(path, f"cannot open it ({sqlite_problem(exc)})") from None
     conn.row_factory = sqlite3.Row
     if readonly:
         await conn.execute("PRAGMA query_only = ON")

@@ -136,10 +136,33 @@ def test_another_applications_database_is_refused_untouched(db_path: Path) -> No
 
 def test_a_file_that_is_not_sqlite_is_refused(db_path: Path) -> None:
     db_path.write_bytes(b"this is a config file, not a database\n" * 200)
-    with pytest.raises(StoreError, match="cannot read it as a SQLite database"):
+    with pytest.raises(StoreError, match=r"cannot read it \(file is not a database"):
         asyncio.run(open_store(db_path))
-    with pytest.raises(StoreError, match="cannot read it as a SQLite database"):
+    with pytest.raises(StoreError, match=r"cannot read it \(file is not a database"):
         asyncio.run(open_store(db_path, readonly=True))
+
+
+async def fill_a_store(path: Path) -> None:
+    store = await open_store(path)
+    try:
+        for n in range(200):
+            async with store.write(f"room-{n}@contoso.com") as tx:
+                await tx.upsert_link(Link(f"l-{n}", hybrid_id=f"h-{n}", ical_uid=f"uid-{n}"))
+    finally:
+        await store.close()
+
+
+def test_a_damaged_database_is_refused_with_what_to_do(db_path: Path) -> None:
+    asyncio.run(fill_a_store(db_path))
+    data = bytearray(db_path.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    data[page:] = b"\xa5" * (len(data) - page)  # every page but the schema page
+    db_path.write_bytes(bytes(data))
+
+    with pytest.raises(
+        StoreError, match="malformed; the file is damaged; restore it from a backup"
+    ):
+        asyncio.run(open_store(db_path))
 
 
 async def test_a_damaged_migration_history_is_refused(db_path: Path) -> None:
