@@ -2,7 +2,8 @@
 the delta link and the outbox rows planned from the same page are both there or both absent.
 
 This is design.md section 3, invariant 2 ("nothing lost") under the harshest crash a daemon sees:
-no exception handler, no rollback, no close; only SQLite's WAL recovery on the next open.
+no exception handler, no rollback, no close; only SQLite's WAL recovery on the next open. The
+same writer process also shows `roomd status` reading beside a daemon that holds a round open.
 """
 
 from __future__ import annotations
@@ -159,3 +160,26 @@ def test_kill_at_random_moments_never_splits_a_round(tmp_path: Path) -> None:
         done = asyncio.run(committed_round(db, rows=20))
         assert done >= proc.last_committed, f"attempt {attempt}: a reported commit was lost"
         seen = done
+
+
+async def read_status(db: Path) -> tuple[int, int]:
+    """What `roomd status` sees: (rounds recorded, outbox depth) for the writer's room."""
+    store = await open_store(db, readonly=True)
+    try:
+        [status] = await store.room_statuses()
+        return status.rounds_total, status.outbox_depth
+    finally:
+        await store.close()
+
+
+def test_status_reads_beside_a_writer_process_holding_a_round(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    rows = 5
+    with writer(db, rows, hold=0) as proc:
+        proc.wait_for("committed 2")
+        proc.kill()
+    with writer(db, rows, hold=60) as proc:
+        proc.wait_for("mid 3")  # round 3 holds the write lock, uncommitted
+        started = time.monotonic()
+        assert asyncio.run(read_status(db)) == (2, 2 * rows)
+        assert time.monotonic() - started < 2  # did not wait for the writer
