@@ -9,6 +9,7 @@ from roomd.hybrid.config import HybridClientConfig, RetryPolicy, Timeouts
 from roomd.hybrid.errors import (
     AuthError,
     BookingParseError,
+    Conflict,
     DoubleBooking,
     HybridError,
     NotFound,
@@ -29,6 +30,7 @@ __all__ = [
     "AuthError",
     "BookingParseError",
     "ChangeFeed",
+    "Conflict",
     "DoubleBooking",
     "HybridBooking",
     "HybridClient",

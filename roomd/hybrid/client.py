@@ -161,7 +161,8 @@ class HybridClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _fail(self, resp: httpx.Response) -> HybridError:
-        return error_for_status(resp.status_code, self._scrub(_server_message(resp)))
+        message, code = _server_message(resp)
+        return error_for_status(resp.status_code, self._scrub(message), code)
 
     async def _call(
         self,
@@ -451,17 +452,21 @@ def _created(data: Any) -> Any:
     return data
 
 
-def _server_message(resp: httpx.Response) -> str:
-    """The server's own explanation: ``message``/``error``/``error_description`` or the text."""
+def _server_message(resp: httpx.Response) -> tuple[str, str | None]:
+    """The server's own explanation (``message``/``error_description``/``error`` or the text)
+    and its machine-readable ``code`` if it sent one."""
     try:
         body = resp.json()
     except ValueError:
-        return resp.text.strip()[:500] or resp.reason_phrase
-    if isinstance(body, Mapping):
-        for key in ("message", "error_description", "error", "detail", "title"):
-            value = body.get(key)
-            if isinstance(value, Mapping):
-                value = value.get("message")
-            if isinstance(value, str) and value:
-                return value
-    return str(body)[:500]
+        return resp.text.strip()[:500] or resp.reason_phrase, None
+    if not isinstance(body, Mapping):
+        return str(body)[:500], None
+    code = body.get("code")
+    code = code if isinstance(code, str) else None
+    for key in ("message", "error_description", "error", "detail", "title"):
+        value = body.get(key)
+        if isinstance(value, Mapping):
+            value = value.get("message")
+        if isinstance(value, str) and value:
+            return value, code
+    return str(body)[:500], code

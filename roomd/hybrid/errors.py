@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "AuthError",
     "BookingParseError",
+    "Conflict",
     "DoubleBooking",
     "HybridError",
     "NotFound",
@@ -20,18 +21,28 @@ _MAX_MESSAGE = 500
 
 
 class HybridError(Exception):
-    """A request to the Hybrid API failed; ``status`` is the HTTP status (0: no answer)."""
+    """A request to the Hybrid API failed; ``status`` is the HTTP status (0: no answer) and
+    ``code`` the server's machine-readable error code when it sends one."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
         self.status = status
         self.message = message[:_MAX_MESSAGE]
+        self.code = code
         super().__init__(f"Hybrid API answered {status}: {self.message}" if status else message)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(status={self.status}, message={self.message!r})"
+        return (
+            f"{type(self).__name__}(status={self.status}, code={self.code!r}, "
+            f"message={self.message!r})"
+        )
 
 
-class DoubleBooking(HybridError):
+class Conflict(HybridError):
+    """409 for another reason than an overlap: the booking is canceled and cannot change, or the
+    occurrence already has an exception (the server's ``code`` says which)."""
+
+
+class DoubleBooking(Conflict):
     """409: the room is already booked for (part of) that time."""
 
 
@@ -54,14 +65,21 @@ class BookingParseError(ValueError):
     (``start.dateTime``), what was expected and what was found."""
 
 
-def error_for_status(status: int, message: str) -> HybridError:
+# 409 codes that are not an overlap (documented in docs/hybrid-api.md). A 409 without a code, or
+# with any other code, is read as a double booking: that is what OfficeRnD's 409 means.
+_NOT_OVERLAP = frozenset({"booking_canceled", "exception_exists", "not_pending", "not_now"})
+
+
+def error_for_status(status: int, message: str, code: str | None = None) -> HybridError:
     """The typed error for an HTTP status, so callers can ``except DoubleBooking``."""
     if status == 409:
-        return DoubleBooking(status, message)
+        if code in _NOT_OVERLAP:
+            return Conflict(status, message, code)
+        return DoubleBooking(status, message, code)
     if status in (400, 422):
-        return ValidationError(status, message)
+        return ValidationError(status, message, code)
     if status in (401, 403):
-        return AuthError(status, message)
+        return AuthError(status, message, code)
     if status == 404:
-        return NotFound(status, message)
-    return HybridError(status, message)
+        return NotFound(status, message, code)
+    return HybridError(status, message, code)

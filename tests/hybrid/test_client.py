@@ -13,6 +13,7 @@ import pytest
 
 from roomd.hybrid import (
     AuthError,
+    Conflict,
     DoubleBooking,
     HybridClient,
     HybridError,
@@ -192,6 +193,18 @@ async def test_a_double_booking_is_refused_with_the_servers_reason(
     assert info.value.status == 409
     assert info.value.message
     assert len(sim.control.bookings(ROOM_4A)) == 1
+
+
+async def test_changing_a_cancelled_booking_is_a_conflict_not_a_double_booking(
+    sim: HybridSimulator, hybrid: HybridClient
+) -> None:
+    booking = await hybrid.create_booking(payload(sim), reference=ICAL_UID)
+    await hybrid.cancel_booking(booking.id)
+    with pytest.raises(Conflict) as info:
+        await hybrid.patch_booking(booking.id, {"summary": "Too late"})
+    assert not isinstance(info.value, DoubleBooking)
+    assert info.value.code == "booking_canceled"
+    assert "canceled" in info.value.message
 
 
 async def test_an_end_before_start_is_a_validation_error(

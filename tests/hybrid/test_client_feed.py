@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -55,6 +56,7 @@ STEP = st.one_of(
 )
 
 
+@pytest.mark.parametrize("coarse", [0, 1], ids=["ms-timestamps", "coarse-repeating-timestamps"])
 @settings(
     max_examples=25,
     deadline=None,
@@ -62,8 +64,10 @@ STEP = st.one_of(
 )
 @given(steps=st.lists(STEP, max_size=14))
 async def test_every_change_is_seen_whatever_the_interleaving(
-    sim: HybridSimulator, hybrid: HybridClient, steps: list[tuple[str, int]]
+    sim: HybridSimulator, hybrid: HybridClient, coarse: int, steps: list[tuple[str, int]]
 ) -> None:
+    # Coarse: whole-second modifiedAt that repeats between writes, as real systems stamp them.
+    sim.control.set_faults(coarse_timestamps=coarse)
     # Each example works in its own week of the calendar and its own feed position.
     sim.control.advance_clock(7 * 24 * 3600)
     base = sim.control.now().replace(hour=9, minute=0, second=0, microsecond=0)
