@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
 import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -22,7 +24,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from roomd import observe
 from roomd.config import ConfigError, RoomSettings, Settings, load_config
 from roomd.sdnotify import Notifier
-from roomd.store import Store, open_store
+from roomd.store import Store, StoreError, open_store
 from roomd.web import WebServer
 
 
@@ -73,6 +75,7 @@ class Daemon:
         self.web: WebServer | None = None
         self._runner: RoundRunner | None = None
         self._scheduler: AsyncIOScheduler | None = None
+        self._lock_fd: int | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
     async def run(self) -> int:
@@ -95,6 +98,7 @@ class Daemon:
 
     async def _start(self) -> None:
         s = self.settings
+        self._lock_fd = _lock_state(s.state.path)
         self.store = await open_store(s.state.path)
         self._runner = await self._runner_factory(s, self.store)
         self.web = WebServer(self, self._extra_routes())
@@ -158,6 +162,9 @@ class Daemon:
         if self.store is not None:
             await self.store.close()
         self._notifier.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
         self._log.info("stopped")
 
     # --- scheduling ----------------------------------------------------------------------------
@@ -215,6 +222,7 @@ class Daemon:
             observe.ROUND_DURATION.labels(room=room.mailbox).observe(duration)
             if error is None:
                 observe.LAST_SUCCESS.labels(room=room.mailbox).set(time.time())
+            await self._export_outbox_gauges()
             log = self._log.bind(room=room.mailbox)
             fields: dict[str, Any] = {
                 "inbound": stats.inbound,
@@ -229,6 +237,20 @@ class Daemon:
                 log.info("room_round", **fields)
             else:
                 log.warning("room_round", error=error, **fields)
+
+    async def _export_outbox_gauges(self) -> None:
+        assert self.store is not None
+        now = time.time()
+        configured = {r.mailbox.lower(): r.mailbox for r in self.settings.rooms}
+        for st in await self.store.room_statuses():
+            label = configured.get(st.room)
+            if label is None:
+                continue
+            observe.OUTBOX_DEPTH.labels(room=label).set(st.outbox_depth)
+            oldest = _epoch(st.oldest_pending_at)
+            observe.OUTBOX_OLDEST_AGE.labels(room=label).set(
+                max(0.0, now - oldest) if oldest is not None else 0.0
+            )
 
     # --- reload --------------------------------------------------------------------------------
     async def reload(self) -> bool:
@@ -307,6 +329,22 @@ class Daemon:
             detail["rooms"][room.mailbox] = entry
         detail["ready"] = ready
         return ready, detail
+
+
+def _lock_state(db_path: Path) -> int:
+    """One daemon per state database: two would both write the same rooms' delta links and
+    outbox. An flock on a sidecar file is released by the kernel however the process ends."""
+    lock_path = db_path.with_name(db_path.name + ".lock")
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise StoreError(db_path, f"cannot create {lock_path} ({exc.strerror})") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StoreError(db_path, "another roomd is already running with this database") from None
+    return fd
 
 
 def describe_error(exc: BaseException) -> str:

@@ -158,3 +158,17 @@ def test_metrics_pass_promtool_lint(tmp_path: Path, daemons: list[DaemonProcess]
         [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_second_daemon_on_the_same_state_database_is_refused(
+    tmp_path: Path, daemons: list[DaemonProcess]
+) -> None:
+    first = start(tmp_path, daemons, rooms=[ROOM_A])
+    first.wait_log(lambda x: x.get("event") == "started")
+    second = DaemonProcess(tmp_path / "roomd.toml").start()
+    daemons.append(second)
+    assert second.wait_exit() == 1
+    out = "".join(second.raw)
+    assert "another roomd is already running" in out
+    assert "state.sqlite3" in out
+    assert first.proc is not None and first.proc.poll() is None
