@@ -428,6 +428,16 @@ class HybridClient:
             secret=data["secret"],
         )
 
+    async def list_webhooks(self) -> list[dict[str, Any]]:
+        """Registered webhooks (``GET /webhooks``; needs scope ``flex.settings.webhooks.read``),
+        so the daemon can find the registration it made on an earlier start."""
+        return [dict(item) async for page in self._pages("/webhooks") for item in page]
+
+    async def delete_webhook(self, webhook_id: str) -> None:
+        """Remove a registration (``DELETE /webhooks/{id}``; scope
+        ``flex.settings.webhooks.delete``); an unknown id is ``NotFound``."""
+        await self._call("DELETE", f"/webhooks/{_seg(webhook_id)}")
+
 
 def _seg(value: str) -> str:
     """A path segment, so an id can never change the path it is put into."""

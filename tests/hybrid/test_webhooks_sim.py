@@ -119,3 +119,20 @@ async def test_a_lost_delivery_is_still_picked_up_by_the_listing(
     assert subscribed.queue.empty()  # the fast path lost it ...
     changes, _ = await hybrid.changes_since(cursor)
     assert [b.id for b in changes] == [lost["_id"]]  # ... the listing did not
+
+
+async def test_an_old_registration_can_be_found_and_replaced(
+    sim: HybridSimulator, ca_bundle: Any, receiver_factory: Any
+) -> None:
+    from roomd.hybrid.config import DEFAULT_SCOPE
+
+    from .conftest import make_config
+
+    scope = DEFAULT_SCOPE + " flex.settings.webhooks.read flex.settings.webhooks.delete"
+    async with HybridClient(make_config(sim, ca_bundle, scope=scope)) as client:
+        old = await client.register_webhook("https://roomd.example.com/hooks/hybrid")
+        listed = await client.list_webhooks()
+        assert [w["_id"] for w in listed] == [old.id]
+        assert all("secret" not in w for w in listed)
+        await client.delete_webhook(old.id)
+        assert await client.list_webhooks() == []
