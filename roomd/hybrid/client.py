@@ -11,6 +11,7 @@ creates guarded by a look-up by ``reference``.
 from __future__ import annotations
 
 import ssl
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -72,7 +73,10 @@ class HybridClient:
         config: HybridClientConfig,
         *,
         feed_overlap: timedelta = timedelta(seconds=10),
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``feed_overlap``: how far ``changes_since`` re-reads behind its cursor; ``clock``:
+        seconds on a monotonic clock, for token expiry."""
         self._config = config
         verify: ssl.SSLContext | bool = True
         if config.ca_bundle is not None:
@@ -95,7 +99,7 @@ class HybridClient:
             follow_redirects=False,
             trust_env=False,
         )
-        self._tokens = TokenSource(config, self._http, self._retrying)
+        self._tokens = TokenSource(config, self._http, self._retrying, clock=clock)
         self._feed_overlap = feed_overlap
         self._feeds: dict[str | None, ChangeFeed] = {}
         self._members_by_id: TTLCache[str, HybridMember] = TTLCache(

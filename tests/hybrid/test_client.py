@@ -3,6 +3,7 @@ idempotent creates, bookings, rooms and members."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from datetime import timedelta
@@ -96,6 +97,29 @@ async def test_the_token_is_reused_between_requests(hybrid: HybridClient) -> Non
     before = requests_total()
     await hybrid.list_resources()
     assert requests_total() == before + 1  # one API request, no token request
+
+
+async def test_a_token_about_to_expire_is_replaced_before_use(
+    sim: HybridSimulator, ca_bundle: Path
+) -> None:
+    now = [1000.0]
+    async with HybridClient(make_config(sim, ca_bundle), clock=lambda: now[0]) as client:
+        await client.list_resources()
+        before, refused = requests_total(), retries("401")
+        now[0] += 3600 - 60  # inside the refresh margin (120 s by default)
+        await client.list_resources()
+        assert requests_total() == before + 2  # one token request, one API request
+        assert retries("401") == refused  # nothing was sent with the old token
+
+
+async def test_concurrent_requests_share_one_token_refresh(
+    sim: HybridSimulator, hybrid: HybridClient
+) -> None:
+    await hybrid.list_resources()
+    sim.control.revoke_tokens()
+    before = requests_total()
+    await asyncio.gather(*(hybrid.list_resources() for _ in range(10)))
+    assert requests_total() == before + 10 + 1 + 10  # ten 401s, one token, ten answers
 
 
 async def test_a_token_endpoint_outage_is_retried(
