@@ -24,7 +24,7 @@ import stamina
 
 from roomd.hybrid.auth import TokenSource
 from roomd.hybrid.config import HybridClientConfig
-from roomd.hybrid.errors import HybridError, NotFound, error_for_status
+from roomd.hybrid.errors import BookingParseError, HybridError, NotFound, error_for_status
 from roomd.hybrid.feed import ChangeFeed
 from roomd.hybrid.model import (
     HybridBooking,
@@ -35,7 +35,7 @@ from roomd.hybrid.model import (
     parse_member,
     parse_resource,
 )
-from roomd.hybrid.transport import TRANSIENT_STATUSES, with_retries
+from roomd.hybrid.transport import TRANSIENT_STATUSES, retry_after_seconds, with_retries
 from roomd.hybrid.ttlcache import TTLCache
 from roomd.observe import HYBRID_REQUESTS, HYBRID_RETRIES, get_logger
 
@@ -63,6 +63,11 @@ class WebhookSubscription:
 
 class _Unsure(Exception):
     """A create whose outcome is unknown (no answer, or a transient one): look up, then retry."""
+
+    def __init__(self, reason: str, status: int = 0, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.retry_after = retry_after
 
 
 class HybridClient:
@@ -215,10 +220,20 @@ class HybridClient:
 
     async def iter_bookings(self, **filters: str) -> AsyncIterator[HybridBooking]:
         """Every booking matching OfficeRnD list filters (``resourceId=``, ``modifiedAt[$gte]=``),
-        across all pages."""
+        across all pages.
+
+        A booking roomd cannot read is logged (``hybrid_booking_unreadable``, naming the booking
+        and the field) and skipped, so one malformed record cannot stop the sync of every other
+        booking; ``get_booking`` on it raises the same ``BookingParseError``.
+        """
         async for page in self._pages("/bookings", filters):
             for item in page:
-                yield parse_booking(item)
+                try:
+                    booking = parse_booking(item)
+                except BookingParseError as exc:
+                    _log.error("hybrid_booking_unreadable", problem=str(exc))
+                    continue
+                yield booking
 
     async def get_booking(self, booking_id: str) -> HybridBooking:
         """One booking; ``NotFound`` if it does not exist."""
@@ -266,8 +281,12 @@ class HybridClient:
         parent_id = parent if isinstance(parent, str) else None
         policy = self._config.retry
 
-        def hook(exc: Exception) -> bool:
-            return isinstance(exc, _Unsure)
+        def hook(exc: Exception) -> bool | float:
+            if not isinstance(exc, _Unsure):
+                return False
+            if exc.retry_after is not None:
+                return min(exc.retry_after, policy.retry_after_max)
+            return True
 
         last: _Unsure | None = None
         try:
@@ -292,7 +311,8 @@ class HybridClient:
                         last = _Unsure(type(exc).__name__)
                         raise last from None
                     if resp.status_code in TRANSIENT_STATUSES:
-                        last = _Unsure(f"HTTP {resp.status_code}")
+                        after = retry_after_seconds(resp.headers.get("retry-after"))
+                        last = _Unsure(f"HTTP {resp.status_code}", resp.status_code, after)
                         raise last
                     if resp.status_code == 409 and last is not None:
                         # An earlier attempt whose answer was lost may have committed after our
@@ -302,10 +322,10 @@ class HybridClient:
                             return existing
                     if not resp.is_success:
                         raise self._fail(resp)
-                    return parse_booking(_created(resp.json()))
+                    return parse_booking(_created(_json_or_none(resp)))
         except _Unsure as exc:
             raise HybridError(
-                0, f"create of booking {reference!r} did not complete: {exc}"
+                exc.status, f"create of booking {reference!r} did not complete: {exc}"
             ) from None
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -91,6 +92,13 @@ class DropProxy:
     drops: int = 0
     forwarded: int = 0
     dropped: int = 0
+    # Answer the next ``refusals`` matching requests with ``refuse_status`` (and a Retry-After
+    # of ``retry_after`` seconds) without passing them on, as a gateway in front would.
+    refusals: int = 0
+    refuse_status: int = 429
+    retry_after: int = 1
+    # Rewrite JSON answers to GET requests (to serve a record the simulator would never serve).
+    rewrite: Callable[[Any], Any] | None = None
 
 
 @pytest.fixture
@@ -100,6 +108,14 @@ async def drop_proxy(sim: HybridSimulator, ca: LocalCA) -> AsyncIterator[DropPro
 
     async def forward(request: web.Request) -> web.StreamResponse:
         body = await request.read()
+        matches = request.method == state.method and request.path.endswith(state.path_end)
+        if matches and state.refusals > 0:
+            state.refusals -= 1
+            return web.json_response(
+                {"message": "Too many requests"},
+                status=state.refuse_status,
+                headers={"Retry-After": str(state.retry_after)},
+            )
         headers = {
             k: v
             for k, v in request.headers.items()
@@ -109,16 +125,14 @@ async def drop_proxy(sim: HybridSimulator, ca: LocalCA) -> AsyncIterator[DropPro
             request.method, sim.base_url + request.path_qs, content=body, headers=headers
         )
         state.forwarded += 1
-        if (
-            state.drops > 0
-            and request.method == state.method
-            and request.path.endswith(state.path_end)
-        ):
+        if state.drops > 0 and matches:
             state.drops -= 1
             state.dropped += 1
             assert request.transport is not None
             request.transport.abort()  # the work is done; the answer is lost
             return web.Response(status=204)
+        if state.rewrite is not None and request.method == "GET" and answer.is_success:
+            return web.json_response(state.rewrite(answer.json()), status=answer.status_code)
         return web.Response(
             status=answer.status_code,
             body=answer.content,

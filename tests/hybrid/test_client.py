@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from roomd.hybrid import (
     AuthError,
@@ -282,6 +283,42 @@ async def test_a_create_whose_answer_is_lost_is_retried_into_one_booking(
     stored = sim.control.bookings()
     assert [b["_id"] for b in stored] == [booking.id]
     assert stored[0]["reference"] == ICAL_UID
+
+
+async def test_a_create_answered_429_waits_as_told_and_makes_one_booking(
+    sim: HybridSimulator, ca_bundle: Path, drop_proxy: DropProxy
+) -> None:
+    drop_proxy.refusals, drop_proxy.retry_after = 1, 1
+    config = make_config(sim, ca_bundle, base_url=drop_proxy.url)
+    started = time.monotonic()
+    async with HybridClient(config) as client:
+        booking = await client.create_booking(payload(sim), reference=ICAL_UID)
+    assert time.monotonic() - started >= 0.95
+    assert [b["_id"] for b in sim.control.bookings()] == [booking.id]
+
+
+async def test_one_unreadable_booking_does_not_hide_the_others(
+    sim: HybridSimulator, ca_bundle: Path, drop_proxy: DropProxy
+) -> None:
+    for hours in (0, 2):
+        start = TOMORROW_9 + timedelta(hours=hours)
+        sim.control.create_booking(
+            ROOM_4A, start, start + timedelta(minutes=30), member="adelev@contoso.com"
+        )
+
+    def break_first(page: Any) -> Any:
+        if isinstance(page, dict) and page.get("results"):
+            page["results"][0]["start"] = {"dateTime": "yesterday"}
+        return page
+
+    drop_proxy.rewrite = break_first
+    config = make_config(sim, ca_bundle, base_url=drop_proxy.url)
+    with capture_logs() as logs:
+        async with HybridClient(config) as client:
+            changes, _ = await client.changes_since(None)
+    assert len(changes) == 1
+    problems = [e for e in logs if e["event"] == "hybrid_booking_unreadable"]
+    assert len(problems) == 1 and "start.dateTime" in problems[0]["problem"]
 
 
 async def test_a_create_refused_by_a_5xx_is_retried_into_one_booking(
