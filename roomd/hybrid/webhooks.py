@@ -182,7 +182,10 @@ def hybrid_webhook_routes(
             WEBHOOKS.labels(source="hybrid", outcome="ignored").inc()
             return web.json_response({"status": "ignored"}, status=202)
         modified = event.booking.raw.get("modifiedAt")
-        key = (event.booking.id, str(modified), event.event_type)
+        if not isinstance(modified, str) or not modified:
+            # Without a version stamp only an identical body is known to be the same delivery.
+            modified = "body:" + hashlib.sha256(raw).hexdigest()
+        key = (event.booking.id, modified, event.event_type)
         if key in seen:
             WEBHOOKS.labels(source="hybrid", outcome="duplicate").inc()
             return web.json_response({"status": "duplicate"}, status=200)

@@ -245,3 +245,14 @@ async def test_an_oversized_body_without_a_length_is_refused(receiver_factory: A
         resp = await http.post(rx.url, content=pieces(), headers={"officernd-signature": header})
     assert resp.status_code == 413
     assert rx.queue.empty()
+
+
+async def test_without_modified_at_only_identical_deliveries_are_duplicates(
+    receiver_factory: Any,
+) -> None:
+    rx = await receiver_factory(SECRET)
+    first = body("booking.updated", modifiedAt=None, summary="one")
+    second = body("booking.updated", modifiedAt=None, summary="two")
+    for raw in (first, first, second):
+        await post(rx.url, raw, sign(SECRET, raw, int(time.time())))
+    assert rx.queue.qsize() == 2
