@@ -23,6 +23,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from roomd import observe
 from roomd.config import ConfigError, RoomSettings, Settings, load_config
+from roomd.hybrid import WebhookEvent, hybrid_webhook_routes
 from roomd.sdnotify import Notifier
 from roomd.store import Store, StoreError, open_store
 from roomd.web import WebServer
@@ -30,7 +31,12 @@ from roomd.web import WebServer
 
 @dataclass
 class RoundStats:
-    """What one room's round did; the fields of the canonical ``room_round`` log line."""
+    """What one room's round did; the fields of the canonical ``room_round`` log line.
+
+    ``inbound`` counts changes that flow from Outlook towards Hybrid (read from the room's
+    calendarView delta), ``outbound`` those that flow from Hybrid towards Outlook (read from the
+    Hybrid listing).
+    """
 
     inbound: int = 0
     outbound: int = 0
@@ -43,6 +49,9 @@ class RoundRunner(Protocol):
     """Does one room's sync round. The daemon owns scheduling, locking, recording and logging."""
 
     async def run_round(self, room: RoomSettings) -> RoundStats: ...
+
+    def reconfigure(self, settings: Settings) -> None:
+        """Take new settings that keep the same connections (rooms, sync tuning)."""
 
     async def aclose(self) -> None: ...
 
@@ -118,7 +127,23 @@ class Daemon:
 
     def _extra_routes(self) -> list[Any]:
         """Webhook receivers; mounted only when their secret is configured."""
-        return []
+        secret = self.settings.hybrid.webhook_secret
+        if secret is None:
+            return []
+        return hybrid_webhook_routes(secret, self._on_hybrid_webhook)
+
+    def _on_hybrid_webhook(self, event: WebhookEvent) -> None:
+        """The fast path: a verified Hybrid change brings its room's next round forward.
+
+        The round reads the Hybrid listing, which stays the truth; a lost webhook only means
+        the change waits for the next scheduled round.
+        """
+        room = self.settings.room_by_hybrid_id(event.booking.resource_id)
+        if room is None or self._scheduler is None or not self._accepting:
+            return
+        job = self._scheduler.get_job(room.mailbox)
+        if job is not None:
+            job.modify(next_run_time=_now_dt())
 
     async def _serve(self) -> None:
         watchdog = self._notifier.watchdog_interval
@@ -222,6 +247,9 @@ class Daemon:
             observe.ROUND_DURATION.labels(room=room.mailbox).observe(duration)
             if error is None:
                 observe.LAST_SUCCESS.labels(room=room.mailbox).set(time.time())
+                changes = observe.CHANGES
+                changes.labels(room=room.mailbox, direction="outlook_to_hybrid").inc(stats.inbound)
+                changes.labels(room=room.mailbox, direction="hybrid_to_outlook").inc(stats.outbound)
             await self._export_outbox_gauges()
             log = self._log.bind(room=room.mailbox)
             fields: dict[str, Any] = {
@@ -288,10 +316,14 @@ class Daemon:
         changed = sorted(k for k in after.keys() & before.keys() if after[k] != before[k])
         if added or removed or changed:
             self._log.info("rooms_changed", added=added, removed=removed, changed=changed)
-        if self._runner is not None:
-            await self._runner.aclose()
         assert self.store is not None
-        self._runner = await self._runner_factory(new, self.store)
+        if self._runner is None or (old.graph, old.hybrid) != (new.graph, new.hybrid):
+            # new endpoints or credentials: new clients (and a new token)
+            if self._runner is not None:
+                await self._runner.aclose()
+            self._runner = await self._runner_factory(new, self.store)
+        else:
+            self._runner.reconfigure(new)
         self._schedule_rooms(new.rooms, new.sync.poll_interval_seconds)
 
     # --- readiness -----------------------------------------------------------------------------

@@ -65,6 +65,9 @@ class _Recorder:
         entry.last_error = None
         return stats
 
+    def reconfigure(self, settings: Settings) -> None:
+        self._inner.reconfigure(settings)
+
     async def aclose(self) -> None:
         await self._inner.aclose()
 

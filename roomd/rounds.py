@@ -1,9 +1,11 @@
-"""What a room's round does today: read the room mailbox's calendarView delta and keep the link.
+"""What a room's round does today: read both sides' change feeds and keep their positions.
 
-This is the inbound half of design.md's shape without the sync engine: each round walks the room's
-delta from its stored link to a new one and stores that link in one transaction (where the sync
-engine will also plan its outbox rows). It proves the credentials, the permissions and the
-mailbox mapping on every round, so ``/readyz`` means "this room can be synced right now".
+This is design.md's shape without the sync engine: each round walks the room mailbox's
+calendarView delta from its stored link to a new one, and the Hybrid ``modifiedAt`` listing for
+the room's resource from its stored cursor, and stores each position in one transaction (where
+the sync engine will also plan its outbox rows). It proves credentials, permissions and the room
+mapping on both sides every round, so ``/readyz`` means "this room can be synced right now".
+Hybrid webhooks only make a round come sooner; the listing is the truth.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from roomd.config import RoomSettings, Settings
 from roomd.daemon import RoundRunner, RoundStats
 from roomd.graph import CertificateCredential, GraphClient, GraphClientConfig, SyncStateExpired
+from roomd.hybrid import HybridClient, HybridClientConfig
 from roomd.store import Store
 
 
@@ -38,6 +41,20 @@ def graph_client_config(settings: Settings) -> GraphClientConfig:
     )
 
 
+def hybrid_client_config(settings: Settings) -> HybridClientConfig:
+    """Map roomd's validated settings onto the Hybrid client's own config."""
+    h = settings.hybrid
+    return HybridClientConfig(
+        base_url=h.base_url,
+        org=h.org,
+        token_url=h.token_url,
+        client_id=h.client_id,
+        client_secret=h.client_secret.reveal(),
+        scope=h.scope,
+        ca_bundle=h.ca_bundle,
+    )
+
+
 def sync_window(settings: Settings, now: datetime) -> tuple[datetime, datetime]:
     """The calendarView window, on whole UTC days so that it (and so the token) keeps for a day.
 
@@ -55,12 +72,29 @@ class DeltaPoller:
     """Walks each room's calendarView delta; re-baselines when the window moves or the token
     expires (410 SyncStateNotFound and friends, graph-behaviour.md 1.7)."""
 
-    def __init__(self, settings: Settings, store: Store, graph: GraphClient) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, graph: GraphClient, hybrid: HybridClient
+    ) -> None:
         self._settings = settings
         self._store = store
         self._graph = graph
+        self._hybrid = hybrid
 
     async def run_round(self, room: RoomSettings) -> RoundStats:
+        stats = await self._outlook_changes(room)
+        stats.outbound = await self._hybrid_changes(room)
+        return stats
+
+    async def _hybrid_changes(self, room: RoomSettings) -> int:
+        stored = await self._store.get_hybrid_cursor(room.mailbox)
+        cursor = stored.modified_since if stored is not None else None
+        bookings, new_cursor = await self._hybrid.changes_since(cursor, resource_id=room.hybrid_id)
+        if new_cursor is not None and new_cursor != cursor:
+            async with self._store.write(room.mailbox) as tx:
+                await tx.save_hybrid_cursor(new_cursor)
+        return len(bookings)
+
+    async def _outlook_changes(self, room: RoomSettings) -> RoundStats:
         start, end = sync_window(self._settings, datetime.now(UTC))
         stored = await self._store.get_delta(room.mailbox)
         link = None
@@ -84,9 +118,17 @@ class DeltaPoller:
             extra={"baseline": rebaselined},
         )
 
+    def reconfigure(self, settings: Settings) -> None:
+        self._settings = settings
+
     async def aclose(self) -> None:
-        await self._graph.aclose()
+        try:
+            await self._graph.aclose()
+        finally:
+            await self._hybrid.aclose()
 
 
 async def make_runner(settings: Settings, store: Store) -> RoundRunner:
-    return DeltaPoller(settings, store, GraphClient(graph_client_config(settings)))
+    graph = GraphClient(graph_client_config(settings))
+    hybrid = HybridClient(hybrid_client_config(settings))
+    return DeltaPoller(settings, store, graph, hybrid)

@@ -108,3 +108,83 @@ def test_sigterm_during_a_hung_round_exits_0_within_the_grace_period(
     assert stopping and stopping[0]["inflight"] >= 1
     assert daemon.events("abandoned_rounds")
     assert daemon.events("stopped")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_hybrid_webhook_brings_the_rooms_round_forward_and_listing_catches_lost_ones(
+    tmp_path: Path, world: SimWorld, daemons: list[DaemonProcess]
+) -> None:
+    import dataclasses
+    from datetime import UTC, datetime, timedelta
+
+    from roomd.hybrid import HybridClient
+    from roomd.rounds import hybrid_client_config
+
+    port = _free_port()
+    world.ca.write_ca_bundle(tmp_path / "ca.pem")
+
+    async def register() -> str:
+        from roomd.config import load_config
+
+        cfg0 = world.write_config(tmp_path)
+        config = hybrid_client_config(load_config(cfg0))
+        admin = dataclasses.replace(config, scope=config.scope + " flex.settings.webhooks.create")
+        async with HybridClient(admin) as client:
+            hook = await client.register_webhook(f"http://127.0.0.1:{port}/hooks/hybrid")
+            return hook.reveal()
+
+    secret = world.run(register())
+    cfg = world.write_config(tmp_path, poll_interval=3600, webhook_secret=secret)
+    cfg.write_text(cfg.read_text().replace("port = 0", f"port = {port}"))
+    daemon = DaemonProcess(cfg).start()
+    daemons.append(daemon)
+    wait_ready(daemon)
+    room = world.tenant.rooms[0]
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+
+    def book(hours: int) -> None:
+        world.hybrid.control.create_booking(
+            room.hybrid_id,
+            start + timedelta(hours=hours),
+            start + timedelta(hours=hours, minutes=30),
+            member=world.tenant.people[0].email,
+            summary="Stand-up",
+        )
+
+    mark = daemon.mark()
+    world.call(lambda: book(0))
+    # the hourly schedule would not come round for an hour: the webhook brought it forward
+    line = daemon.wait_log(
+        lambda x: (
+            x.get("event") == "room_round"
+            and x.get("room") == room.email
+            and x.get("outbound") == 1
+        ),
+        timeout=15,
+    )
+    assert line["outcome"] == "ok"
+    assert "Stand-up" not in "".join(daemon.raw)  # booking contents are not logged
+    metrics = httpx.get(daemon.url("/metrics")).text
+    assert 'roomd_webhooks_total{outcome="accepted",source="hybrid"}' in metrics
+    # a lost delivery: the next round's listing still finds the booking
+    world.call(lambda: world.hybrid.control.set_faults(webhook_drop=1))
+    before_drop = daemon.mark()
+    world.call(lambda: book(2))
+    time.sleep(1.0)
+    mark = daemon.mark()
+    # nothing arrived: no round ran for the room since the booking was made
+    assert not [x for x in daemon.lines[before_drop:mark] if x.get("event") == "room_round"]
+    daemon.signal(signal.SIGHUP)  # a reload reschedules every room at once
+    line = daemon.wait_log(
+        lambda x: x.get("event") == "room_round" and x.get("room") == room.email,
+        timeout=15,
+        since=mark,
+    )
+    assert line["outbound"] == 1

@@ -147,11 +147,16 @@ class DaemonProcess:
             with contextlib.suppress(json.JSONDecodeError):
                 self.lines.append(json.loads(line))
 
+    def mark(self) -> int:
+        """A position in the log; ``wait_log(..., since=mark)`` looks only at later lines."""
+        self._collect()
+        return len(self.lines)
+
     def wait_log(
-        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 20
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 20, since: int = 0
     ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
-        seen = 0
+        seen = since
         while time.monotonic() < deadline:
             self._collect()
             for line in self.lines[seen:]:
