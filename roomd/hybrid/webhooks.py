@@ -169,7 +169,12 @@ def hybrid_webhook_routes(
             if len(body) > max_body:
                 return refuse(413, "bad_body", "body too large")
         raw = bytes(body)
-        signed_at = verify_signature(secret_value(), raw, request.headers.get(SIGNATURE_HEADER))
+        key_text = secret_value()
+        if not key_text:
+            # No secret yet (registration still under way): anything "signed" with an empty key
+            # would verify, so nothing is accepted; 503 makes the sender try again later.
+            return refuse(503, "not_ready", "receiver has no signing secret yet; retry later")
+        signed_at = verify_signature(key_text, raw, request.headers.get(SIGNATURE_HEADER))
         if signed_at is None:
             return refuse(401, "bad_signature", "signature does not verify")
         if abs(clock() - signed_at) > tolerance_s:

@@ -256,3 +256,15 @@ async def test_without_modified_at_only_identical_deliveries_are_duplicates(
     for raw in (first, first, second):
         await post(rx.url, raw, sign(SECRET, raw, int(time.time())))
     assert rx.queue.qsize() == 2
+
+
+async def test_nothing_is_accepted_before_the_secret_is_known(receiver_factory: Any) -> None:
+    class NotYet:
+        def reveal(self) -> str:
+            return ""
+
+    rx = await receiver_factory(NotYet())
+    raw = body()
+    resp = await post(rx.url, raw, sign("", raw, int(time.time())))  # signed with the empty key
+    assert resp.status_code == 503
+    assert rx.queue.empty()
