@@ -37,10 +37,18 @@ MEETINGS = (
 )
 
 
+# (member, room mailbox local part, summary, days ahead, start hour UTC, hours)
+HYBRID_BOOKINGS = (
+    ("nestorw", "room-4b", "Interview", 1, 11, 1),
+    ("pat", "harbour", "Supplier visit", 3, 14, 2),
+)
+
+
 @dataclass
 class _Seen:
     rounds: int = 0
     inbound: int = 0
+    outbound: int = 0
     pages: int = 0
     last_error: str | None = None
 
@@ -61,6 +69,7 @@ class _Recorder:
             raise
         entry.rounds += 1
         entry.inbound += stats.inbound
+        entry.outbound += stats.outbound
         entry.pages += stats.delta_pages
         entry.last_error = None
         return stats
@@ -106,6 +115,26 @@ async def _book_meetings(graph: Any, domain: str) -> list[str]:
     return booked
 
 
+def _book_in_hybrid(hybrid: Any, tenant: Any) -> list[str]:
+    """Members book rooms in the Hybrid app (the simulator's control surface acts as the app)."""
+    rooms = {room.email.split("@")[0]: room for room in tenant.rooms}
+    people = {person.email.split("@")[0]: person for person in tenant.people}
+    day = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    booked = []
+    for member, room_name, summary, days, hour, hours in HYBRID_BOOKINGS:
+        room, person = rooms[room_name], people[member]
+        start = (day + timedelta(days=days)).replace(hour=hour)
+        end = start + timedelta(hours=hours)
+        hybrid.control.create_booking(
+            room.hybrid_id, start, end, member=person.email, summary=summary
+        )
+        booked.append(
+            f"  {person.email} booked {room.display_name}: {summary!r}, "
+            f"{start:%a %d %b %H:%M}-{end:%H:%M} UTC"
+        )
+    return booked
+
+
 async def _run(directory: Path) -> int:
     from roomd.sim.graph import GraphSimulator
     from roomd.sim.hybrid import HybridSimulator
@@ -125,6 +154,9 @@ async def _run(directory: Path) -> int:
         print(f"  Hybrid:          {hybrid.base_url} (organization {hybrid.org!r})")
         print("Meetings booked in Outlook:")
         for line in await _book_meetings(graph, tenant.domain):
+            print(line)
+        print("Bookings made in Hybrid:")
+        for line in _book_in_hybrid(hybrid, tenant):
             print(line)
         config_path = write_roomd_config(
             directory / "roomd.toml",
@@ -169,18 +201,24 @@ async def _run_daemon(settings: Settings, config_path: Path) -> int:
     daemon.request_stop()
     code = await task
     print()
-    print(f"{'ROOM':<12} {'MAILBOX':<24} {'EVENTS SEEN':>11} {'ROUNDS':>6}  STATE")
+    print(f"{'ROOM':<12} {'MAILBOX':<24} {'OUTLOOK':>7} {'HYBRID':>6} {'ROUNDS':>6}  STATE")
     for room in settings.rooms:
         entry = seen.get(room.mailbox, _Seen())
         state = detail.get("rooms", {}).get(room.mailbox, {}).get("state", "?")
-        print(f"{room.name:<12} {room.mailbox:<24} {entry.inbound:>11} {entry.rounds:>6}  {state}")
+        print(
+            f"{room.name:<12} {room.mailbox:<24} {entry.inbound:>7} {entry.outbound:>6} "
+            f"{entry.rounds:>6}  {state}"
+        )
         if entry.last_error:
             print(f"  last error: {entry.last_error}")
     print()
     if not ready:
         print(f"roomd demo: rooms not ready after {READY_TIMEOUT_S} s", file=sys.stderr)
         return 1
-    print("roomd read every room's calendar through calendarView delta and stored its delta link.")
+    print("OUTLOOK: meetings roomd read from the room's calendar (calendarView delta);")
+    print("HYBRID: bookings it read from the Hybrid listing. Both positions are stored, so the")
+    print("next round reads only what changed. (Writing each side's changes to the other is the")
+    print("sync engine's job, still to come.)")
     print("Try it by hand: roomd sim --config-out roomd-sim/roomd.toml, then")
     print(
         "                roomd run -c roomd-sim/roomd.toml and roomd status -c roomd-sim/roomd.toml"

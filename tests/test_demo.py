@@ -17,17 +17,18 @@ def test_demo_syncs_every_room_against_the_simulators_and_exits_0(tmp_path: Path
     assert out.returncode == 0, out.stdout + out.stderr
     assert "GET /readyz -> 200" in out.stdout
     rows = {
-        line.split()[-4]: line.split()
+        line.split()[-5]: line.split()
         for line in out.stdout.splitlines()
         if "@contoso.com" in line and line.rstrip().endswith("ok")
     }
-    # the demo books two meetings in Room 4A, one in the Boardroom, one in Harbour, none in 4B
-    seen = {mailbox: int(cols[-3]) for mailbox, cols in rows.items()}
+    # Outlook: two meetings in Room 4A, one in the Boardroom, one in Harbour, none in 4B;
+    # Hybrid: one booking in Room 4B and one in Harbour
+    seen = {mailbox: (int(cols[-4]), int(cols[-3])) for mailbox, cols in rows.items()}
     assert seen == {
-        "room-4a@contoso.com": 2,
-        "room-4b@contoso.com": 0,
-        "boardroom@contoso.com": 1,
-        "harbour@contoso.com": 1,
+        "room-4a@contoso.com": (2, 0),
+        "room-4b@contoso.com": (0, 1),
+        "boardroom@contoso.com": (1, 0),
+        "harbour@contoso.com": (1, 1),
     }
     # --keep leaves a config that `roomd config check` accepts and a database `status` reads
     cfg = tmp_path / "roomd.toml"
