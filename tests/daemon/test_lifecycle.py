@@ -172,3 +172,56 @@ def test_a_second_daemon_on_the_same_state_database_is_refused(
     assert "another roomd is already running" in out
     assert "state.sqlite3" in out
     assert first.proc is not None and first.proc.poll() is None
+
+
+def test_logs_are_readable_text_on_a_terminal(tmp_path: Path) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    cfg = write_config(tmp_path, rooms=[ROOM_A])
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "roomd", "run", "-c", str(cfg), "--log-level", "debug"],
+        stdout=follower,
+        stderr=follower,
+        close_fds=True,
+    )
+    os.close(follower)
+    out = b""
+    try:
+        deadline = time.monotonic() + 20
+        while b"room_round" not in out and time.monotonic() < deadline:
+            try:
+                out += os.read(leader, 65536)
+            except OSError:
+                break
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+        os.close(leader)
+    text = out.decode(errors="replace")
+    assert "room_round" in text
+    first = next(line for line in text.splitlines() if "started" in line)
+    assert not first.lstrip().startswith("{"), first  # console format, not JSON
+    assert proc.returncode == 0
+
+
+def test_sigkill_mid_rounds_then_restart_resumes_cleanly(
+    tmp_path: Path, daemons: list[DaemonProcess]
+) -> None:
+    import sqlite3
+
+    daemon = start(tmp_path, daemons, rooms=[ROOM_A, ROOM_B])
+    daemon.wait_log(lambda x: x.get("event") == "room_round")
+    daemon.signal(signal.SIGKILL)
+    assert daemon.wait_exit() == -signal.SIGKILL
+    db = sqlite3.connect(tmp_path / "state.sqlite3")
+    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    db.close()
+    again = DaemonProcess(tmp_path / "roomd.toml").start()
+    daemons.append(again)
+    again.wait_log(lambda x: x.get("event") == "room_round")  # the lock died with the process
+    again.signal(signal.SIGTERM)
+    assert again.wait_exit() == 0
