@@ -218,15 +218,19 @@ class HybridClient:
 
     # --- bookings -------------------------------------------------------------------------------
 
-    async def iter_bookings(self, **filters: str) -> AsyncIterator[HybridBooking]:
-        """Every booking matching OfficeRnD list filters (``resourceId=``, ``modifiedAt[$gte]=``),
-        across all pages.
+    async def iter_bookings(
+        self, filters: Mapping[str, str] | None = None, /, **more: str
+    ) -> AsyncIterator[HybridBooking]:
+        """Every booking matching OfficeRnD list filters, across all pages: field equality
+        (``resourceId=``, ``reference=``) and ranges (``{"modifiedAt[$gte]": ...}``, given in
+        ``filters`` because such names are not Python keywords).
 
         A booking roomd cannot read is logged (``hybrid_booking_unreadable``, naming the booking
         and the field) and skipped, so one malformed record cannot stop the sync of every other
         booking; ``get_booking`` on it raises the same ``BookingParseError``.
         """
-        async for page in self._pages("/bookings", filters):
+        query = {**(filters or {}), **more}
+        async for page in self._pages("/bookings", query):
             for item in page:
                 try:
                     booking = parse_booking(item)
@@ -376,8 +380,22 @@ class HybridClient:
             filters["modifiedAt[$gte]"] = format_datetime(since)
         if resource_id is not None:
             filters["resourceId"] = resource_id
-        listed = [b async for b in self.iter_bookings(**filters)]
+        listed = [b async for b in self.iter_bookings(filters)]
         return feed.absorb(cursor, listed)
+
+    async def bookings_between(
+        self, start: datetime, end: datetime, *, resource_id: str | None = None
+    ) -> list[HybridBooking]:
+        """Bookings that may hold the room between ``start`` and ``end`` (for a full sync):
+        ``start[$lt]=end`` and ``end[$gte]=start``. For a series the server compares the end of
+        its last occurrence (docs/hybrid-api.md), so a series that began long before the window
+        is included; its occurrences are expanded by the caller from ``recurrence``."""
+        if end <= start:
+            raise ValueError(f"bookings_between: end {end.isoformat()} is not after start")
+        filters = {"start[$lt]": format_datetime(end), "end[$gte]": format_datetime(start)}
+        if resource_id is not None:
+            filters["resourceId"] = resource_id
+        return [b async for b in self.iter_bookings(filters)]
 
     # --- resources and members ------------------------------------------------------------------
 

@@ -449,3 +449,31 @@ async def test_an_unreadable_ca_bundle_is_named_in_the_error(
 def test_a_plain_http_api_url_is_refused(sim: HybridSimulator, ca_bundle: Path) -> None:
     with pytest.raises(ValueError, match=r"hybrid\.base_url: expected an https:// URL"):
         make_config(sim, ca_bundle, base_url="http://127.0.0.1:8080")
+
+
+async def test_a_window_query_finds_a_series_that_began_long_before(
+    sim: HybridSimulator, hybrid: HybridClient
+) -> None:
+    old_start = NOW - timedelta(days=200)
+    series = sim.control.create_booking(
+        ROOM_4A,
+        old_start,
+        old_start + timedelta(hours=1),
+        member="adelev@contoso.com",
+        rrule="FREQ=WEEKLY",
+    )
+    ended = sim.control.create_booking(
+        ROOM_4A,
+        old_start + timedelta(hours=3),
+        old_start + timedelta(hours=4),
+        member="adelev@contoso.com",
+    )
+    inside = sim.control.create_booking(
+        HARBOUR, TOMORROW_9, TOMORROW_9 + timedelta(hours=1), member="adelev@contoso.com"
+    )
+    window = await hybrid.bookings_between(NOW, NOW + timedelta(days=30))
+    ids = {b.id for b in window}
+    assert series["_id"] in ids and inside["_id"] in ids
+    assert ended["_id"] not in ids
+    only_4a = await hybrid.bookings_between(NOW, NOW + timedelta(days=30), resource_id=ROOM_4A)
+    assert [b.id for b in only_4a] == [series["_id"]]
