@@ -102,7 +102,7 @@ class HybridClient:
             ),
             headers={"Accept": "application/json", "User-Agent": "roomd"},
             follow_redirects=False,
-            trust_env=False,
+            trust_env=config.trust_env,
         )
         self._tokens = TokenSource(config, self._http, self._retrying, clock=clock)
         self._feed_overlap = feed_overlap

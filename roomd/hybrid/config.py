@@ -66,6 +66,9 @@ class HybridClientConfig:
     timeouts: Timeouts = field(default_factory=Timeouts)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     max_connections: int = 8
+    # Honour HTTP(S)_PROXY / NO_PROXY from the environment (a site behind an outbound proxy).
+    # Off by default so that what roomd connects to is decided by its configuration alone.
+    trust_env: bool = False
     token_refresh_margin_s: float = 120.0
     member_cache_ttl_s: float = 600.0
     member_cache_size: int = 2048
