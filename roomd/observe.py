@@ -122,8 +122,8 @@ HYBRID_RETRIES = Counter(
 )
 WEBHOOKS = Counter(
     "roomd_webhooks_total",
-    "Webhook deliveries received, by source and outcome (accepted, duplicate, bad_signature, "
-    "stale, bad_body).",
+    "Webhook deliveries received, by source and outcome (accepted, duplicate, ignored, "
+    "bad_signature, stale, bad_body, overloaded, not_ready).",
     ["source", "outcome"],
     registry=REGISTRY,
 )
