@@ -117,7 +117,7 @@ class IdentityPlatform:
         self.clock = clock
         self.apps: dict[str, App] = {}
         self.token_lifetime = timedelta(seconds=3599)  # auth-v2-service.md sample: 3599
-        self.not_before: datetime | None = None  # tokens issued before this are revoked
+        self.revoked_below = 0  # tokens with a lower issue number are revoked
         self.tokens_issued = 0
 
     # -- registration -----------------------------------------------------------------------
@@ -384,6 +384,7 @@ class IdentityPlatform:
             "sub": str(uuid.uuid5(uuid.NAMESPACE_URL, app.client_id)),
             "tid": self.tenant_id,
             "uti": secrets.token_urlsafe(16),
+            "xms_sim_n": self.tokens_issued + 1,  # issue number, for revocation
             "ver": "1.0",
         }
         token = jwt.encode(
@@ -437,7 +438,7 @@ class IdentityPlatform:
             raise AuthFailure("Access token validation failure. Invalid audience.")
         if int(claims["exp"]) <= now.timestamp():
             raise AuthFailure("Lifetime validation failed, the token is expired.")
-        if self.not_before is not None and int(claims["iat"]) < self.not_before.timestamp():
+        if int(claims.get("xms_sim_n", 0)) <= self.revoked_below:
             raise AuthFailure("Lifetime validation failed, the token is expired.")
         app = self.apps.get(str(claims.get("appid")))
         if app is None:

@@ -161,7 +161,7 @@ class SimControl:
 
     def revoke_tokens(self) -> None:
         """Tokens issued until now get 401 (as after a credential reset)."""
-        self._sim.identity.not_before = self._sim.clock.now() + timedelta(seconds=1)
+        self._sim.identity.revoked_below = self._sim.identity.tokens_issued
 
     def set_token_lifetime(self, seconds: int) -> None:
         if seconds < 1:

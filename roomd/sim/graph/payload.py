@@ -212,7 +212,18 @@ def apply(
                 )
     if "location" in body:
         event.location = _location(body["location"] or {})
-        event.locations = [dict(event.location)] if event.location.get("displayName") else []
+        # the locations[] entry carries no uniqueId (user-post-events.md Example 1 response)
+        event.locations = (
+            [
+                {
+                    k: v
+                    for k, v in {**event.location, "uniqueIdType": "unknown"}.items()
+                    if k != "uniqueId"
+                }
+            ]
+            if event.location.get("displayName")
+            else []
+        )
         touched.add("location")
     if "locations" in body:
         if not isinstance(body["locations"], list):

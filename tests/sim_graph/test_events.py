@@ -1,0 +1,192 @@
+"""Events CRUD (issue 3 items 2, 6; graph-behaviour.md 2.2-2.5, 7.3, 7.4, 7.6)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import quote
+
+from .conftest import ADELE, ROOM, World, fixture, graph_time, same_shape, tomorrow_at
+
+PROP_ID = "String {4f8d1f5e-6a0b-4d7c-9b7e-2c1d3a5e7f90} Name roomdBookingId"
+
+
+async def test_create_returns_201_with_the_documented_event_shape(world: World) -> None:
+    """user-post-events.md Example 1: 201 with the full event (event-create-response.json)."""
+    created = await world.book(
+        transactionId="tx-1", room=None, location={"displayName": "Harry's Bar"}
+    )
+    sample = fixture("event-create-response.json")
+    assert not same_shape(created, sample)
+    assert created["responseStatus"]["response"] == "organizer"
+    assert created["isOrganizer"] is True
+    assert created["transactionId"] == "tx-1"
+
+
+async def test_times_have_seven_fractional_digits_and_follow_prefer_timezone(world: World) -> None:
+    """event-get.md: UTC unless Prefer: outlook.timezone; Preference-Applied echoes it."""
+    created = await world.book(start=tomorrow_at(9))
+    assert created["start"]["timeZone"] == "UTC"
+    assert len(created["start"]["dateTime"].split(".")[1]) == 7
+    r = await world.graph.get(
+        f"/users/{ADELE}/events/{created['id']}",
+        headers={"Prefer": 'outlook.timezone="Pacific Standard Time"'},
+    )
+    assert r.headers["Preference-Applied"] == 'outlook.timezone="Pacific Standard Time"'
+    local = r.json()["start"]
+    assert local["timeZone"] == "Pacific Standard Time"
+    assert local["dateTime"] != created["start"]["dateTime"]
+
+
+async def test_start_in_a_windows_zone_is_stored_as_that_instant(world: World) -> None:
+    start = tomorrow_at(17)
+    body = world.meeting(start, room=None)
+    body["start"] = {"dateTime": "2030-01-15T09:00:00", "timeZone": "Eastern Standard Time"}
+    body["end"] = {"dateTime": "2030-01-15T10:00:00", "timeZone": "Eastern Standard Time"}
+    r = await world.graph.post(f"/users/{ADELE}/events", json=body)
+    assert r.status_code == 201
+    assert r.json()["start"]["dateTime"] == "2030-01-15T14:00:00.0000000"
+    assert r.json()["originalStartTimeZone"] == "Eastern Standard Time"
+
+
+async def test_repeated_transaction_id_returns_the_same_event(world: World) -> None:
+    """event.md transactionId: the server avoids redundant POSTs on client retries (2.3)."""
+    body = world.meeting(tomorrow_at(9), transactionId="3f1c2a9e-0000-4000-8000-000000000001")
+    first = await world.graph.post(f"/users/{ADELE}/events", json=body)
+    again = await world.graph.post(f"/users/{ADELE}/events", json=body)
+    assert first.json()["id"] == again.json()["id"]
+    assert len(await world.events(ADELE)) == 1
+    world.sim.control.run_rba()
+    assert len(await world.events(ROOM)) == 1
+
+
+async def test_transaction_id_cannot_change(world: World) -> None:
+    created = await world.book(transactionId="tx-a", room=None)
+    r = await world.graph.patch(
+        f"/users/{ADELE}/events/{created['id']}", json={"transactionId": "tx-b"}
+    )
+    assert r.status_code == 400
+
+
+async def test_patch_with_stale_if_match_is_412(world: World) -> None:
+    """concepts/errors.md: 412 Precondition Failed for a failed If-Match."""
+    created = await world.book(room=None)
+    url = f"/users/{ADELE}/events/{created['id']}"
+    ok = await world.graph.patch(
+        url, json={"subject": "v2"}, headers={"If-Match": created["@odata.etag"]}
+    )
+    assert ok.status_code == 200
+    assert ok.json()["subject"] == "v2"
+    assert ok.json()["changeKey"] != created["changeKey"]
+    stale = await world.graph.patch(
+        url, json={"subject": "v3"}, headers={"If-Match": created["@odata.etag"]}
+    )
+    assert stale.status_code == 412
+    assert (await world.get(ADELE, created["id"])).json()["subject"] == "v2"
+
+
+async def test_extended_properties_are_hidden_unless_expanded_and_filterable(world: World) -> None:
+    """singlevaluelegacyextendedproperty-post/-get.md: stored, not in the create response,
+    returned with $expand, findable with $filter=singleValueExtendedProperties/Any(...)."""
+    body = fixture("synthesized/organizer-event-with-room-request.json")
+    body["start"]["dateTime"] = tomorrow_at(9).strftime("%Y-%m-%dT%H:%M:%S")
+    body["end"]["dateTime"] = tomorrow_at(10).strftime("%Y-%m-%dT%H:%M:%S")
+    body["attendees"][0]["emailAddress"]["address"] = ROOM
+    r = await world.graph.post(f"/users/{ADELE}/events", json=body)
+    created = r.json()
+    assert "singleValueExtendedProperties" not in created
+    plain = (await world.get(ADELE, created["id"])).json()
+    assert "singleValueExtendedProperties" not in plain
+    expanded = (
+        await world.get(
+            ADELE,
+            created["id"],
+            **{"$expand": f"singleValueExtendedProperties($filter=id eq '{PROP_ID}')"},
+        )
+    ).json()
+    assert expanded["singleValueExtendedProperties"] == [{"id": PROP_ID, "value": "booking-000123"}]
+    flt = (
+        f"singleValueExtendedProperties/Any(ep: ep/id eq '{PROP_ID}' and ep/value eq "
+        "'BOOKING-000123')"
+    )
+    found = await world.events(ADELE, **{"$filter": flt})
+    assert [e["id"] for e in found] == [created["id"]]
+    wrong_case_name = flt.replace("roomdBookingId", "roomdbookingid")
+    assert await world.events(ADELE, **{"$filter": wrong_case_name}) == []
+
+
+async def test_filter_by_icaluid_finds_each_mailboxs_copy(world: World) -> None:
+    """graph-behaviour.md 2.2: iCalUId joins the copies; ids differ per mailbox."""
+    created = await world.book()
+    flt = {"$filter": f"iCalUId eq '{created['iCalUId']}'"}
+    org = await world.events(ADELE, **flt)
+    room = await world.events(ROOM, **flt)
+    assert len(org) == len(room) == 1
+    assert org[0]["id"] != room[0]["id"]
+
+
+async def test_filter_on_organizer_is_not_supported(world: World) -> None:
+    r = await world.graph.get(
+        f"/users/{ADELE}/events",
+        params={"$filter": "organizer/emailAddress/address eq 'adelev@contoso.com'"},
+    )
+    assert r.status_code == 501
+
+
+async def test_unknown_property_and_bad_times_are_refused_with_clear_errors(world: World) -> None:
+    body = world.meeting(tomorrow_at(9), room=None, color="blue")
+    r = await world.graph.post(f"/users/{ADELE}/events", json=body)
+    assert r.status_code == 400
+    assert "'color'" in r.json()["error"]["message"]
+    body = world.meeting(tomorrow_at(9), tomorrow_at(8), room=None)
+    r = await world.graph.post(f"/users/{ADELE}/events", json=body)
+    assert r.status_code == 400
+    body = world.meeting(tomorrow_at(9), room=None)
+    body["start"]["timeZone"] = "Mars/Olympus"
+    r = await world.graph.post(f"/users/{ADELE}/events", json=body)
+    assert r.status_code == 400
+    assert "Mars/Olympus" in r.json()["error"]["message"]
+
+
+async def test_delete_is_204_then_404(world: World) -> None:
+    """event-delete.md: 204; afterwards ErrorItemNotFound."""
+    created = await world.book(room=None)
+    r = await world.graph.delete(f"/users/{ADELE}/events/{created['id']}")
+    assert r.status_code == 204
+    gone = await world.get(ADELE, created["id"])
+    assert gone.status_code == 404
+    assert gone.json()["error"]["code"] == "ErrorItemNotFound"
+
+
+async def test_unknown_user_and_me_with_app_token(world: World) -> None:
+    r = await world.graph.get("/users/nobody@contoso.com/events")
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "ErrorInvalidUser"
+    me = await world.graph.get("/me/events")
+    assert me.status_code == 400
+
+
+async def test_list_paging_with_top_and_next_link(world: World) -> None:
+    for i in range(5):
+        await world.book(start=tomorrow_at(8 + i), room=None, subject=f"m{i}")
+    r = await world.graph.get(f"/users/{ADELE}/events", params={"$top": "2"})
+    seen = []
+    url: str | None = str(r.url)
+    while url:
+        body = (await world.graph.get(url)).json()
+        seen += [e["subject"] for e in body["value"]]
+        url = body.get("@odata.nextLink")
+    assert sorted(seen) == [f"m{i}" for i in range(5)]
+
+
+async def test_select_returns_only_named_properties(world: World) -> None:
+    created = await world.book(room=None)
+    r = await world.get(ADELE, created["id"], **{"$select": "subject,start"})
+    assert set(r.json()) - {"@odata.context"} == {"@odata.etag", "id", "subject", "start"}
+    bad = await world.get(ADELE, created["id"], **{"$select": "nonsense"})
+    assert bad.status_code == 400
+
+
+async def test_event_ids_are_url_safe(world: World) -> None:
+    created = await world.book(room=None)
+    assert quote(created["id"], safe="=") == created["id"]
+    assert graph_time(created["end"]) - graph_time(created["start"]) == timedelta(hours=1)
