@@ -153,5 +153,10 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> None
 
 
 def get_logger(**bound: Any) -> Any:
-    """A structlog logger; bind ``room=`` / ``booking=`` context once, not on every call."""
-    return structlog.get_logger("roomd").bind(**bound)
+    """A structlog logger with ``bound`` context (``component=``, ``room=``).
+
+    It stays lazy: the configuration is read when a line is logged, not when the logger is made,
+    so module-level loggers created at import follow ``configure_logging`` called later (a
+    ``.bind()`` here would freeze whatever configuration was current at import time).
+    """
+    return structlog.get_logger("roomd", **bound)
