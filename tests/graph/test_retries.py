@@ -154,7 +154,14 @@ async def test_second_401_is_an_auth_error_not_a_loop(
 ) -> None:
     await graph.http.get_json(f"/users/{ROOM}", mailbox=ROOM)
     issued = tokens_issued(sim)
-    sim.control.revoke_tokens()  # also tokens issued in the next second are refused
+    # Graph keeps refusing, whatever the token (e.g. the app's consent was withdrawn)
+    sim.control.inject_fault(
+        kind="status",
+        status=401,
+        code="InvalidAuthenticationToken",
+        message="Access token validation failure.",
+        count=None,
+    )
     with pytest.raises(AuthError) as caught:
         await graph.http.get_json(f"/users/{ROOM}", mailbox=ROOM)
     assert caught.value.status == 401
