@@ -176,7 +176,8 @@ def same_shape(actual: Any, expected: Any, path: str = "$", *, subset: bool = Fa
         if not isinstance(actual, dict):
             return [f"{path}: expected object, got {type(actual).__name__}"]
         missing = set(expected) - set(actual)
-        extra = set() if subset else set(actual) - set(expected)
+        # innerError "often" carries client-request-id (concepts/errors.md; brief 4.3)
+        extra = set() if subset else set(actual) - set(expected) - {"client-request-id"}
         problems += [f"{path}.{k}: missing" for k in sorted(missing)]
         problems += [f"{path}.{k}: not in the sample" for k in sorted(extra)]
         for k in set(expected) & set(actual):

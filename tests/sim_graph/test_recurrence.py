@@ -338,7 +338,7 @@ async def test_series_within_conflict_allowance_declines_only_that_occurrence(wo
     )
     await world.book(start=start + timedelta(days=14), organizer="meganb@contoso.com")
     await create(world, weekly_series(world, start))
-    room_series = [e for e in await world.events(ROOM) if e["type"] == "seriesMaster"][0]
+    room_series = next(e for e in await world.events(ROOM) if e["type"] == "seriesMaster")
     found = await instances(world, ROOM, room_series["id"], start)
     assert len(found) == 3
 

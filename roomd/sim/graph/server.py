@@ -220,8 +220,7 @@ class Front:
         if isinstance(res.body, dict) and "error" in res.body:
             inner = res.body["error"].setdefault("innerError", {})
             inner["request-id"] = request_id
-            if client_rid:
-                inner["client-request-id"] = client_rid
+            inner["client-request-id"] = client_rid or request_id
         if res.body is None:
             return web.Response(status=res.status, headers=headers)
         headers["Content-Type"] = JSON_CT
