@@ -137,6 +137,8 @@ async def run_batch(outer: GraphRequest, execute: Execute) -> JSON:
         res = results[rid]
         entry: JSON = {"id": rid, "status": res.status, "headers": dict(res.headers)}
         if res.body is not None:
+            entry["headers"].setdefault("Cache-Control", "no-cache")
+            entry["headers"].setdefault("OData-Version", "4.0")
             entry["headers"].setdefault("Content-Type", "application/json")
             entry["body"] = res.body
         responses.append(entry)
