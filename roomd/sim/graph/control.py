@@ -46,7 +46,11 @@ class SimControl:
             raise ControlError(str(exc)) from exc
 
     def freeze_clock(self, when: datetime | None = None) -> datetime:
+        """Stop simulated time (e.g. to assert exact timestamps) until ``unfreeze_clock``."""
         return self._sim.clock.freeze(when)
+
+    def unfreeze_clock(self) -> None:
+        self._sim.clock.unfreeze()
 
     # -- switches and room settings ---------------------------------------------------------
     def switches(self) -> dict[str, Any]:

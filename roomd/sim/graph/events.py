@@ -153,6 +153,7 @@ class Calendar:
         self.seq = 0
         self.changes: list[tuple[int, str]] = []  # (seq, stored event id) in order
         self.by_transaction: dict[str, str] = {}
+        self._by_ical: dict[str, str] = {}  # iCalUId -> single instance / series master id
 
     def _log(self, event_id: str) -> None:
         self.seq += 1
@@ -160,6 +161,8 @@ class Calendar:
 
     def add(self, event: Event) -> Event:
         self.events[event.id] = event
+        if event.type != "exception":
+            self._by_ical[event.ical_uid] = event.id
         if event.transaction_id:
             self.by_transaction[event.transaction_id] = event.id
         self._log(event.id)
@@ -175,6 +178,8 @@ class Calendar:
         event = self.events.pop(event_id, None)
         if event is None:
             return None
+        if self._by_ical.get(event.ical_uid) == event_id:
+            del self._by_ical[event.ical_uid]
         if event.type == "seriesMaster":
             for exc_id in list(event.exceptions.values()):
                 if self.events.pop(exc_id, None) is not None:
@@ -192,10 +197,8 @@ class Calendar:
         return {eid for s, eid in self.changes if s > seq}
 
     def find_by_ical(self, ical_uid: str) -> Event | None:
-        for event in self.events.values():
-            if event.ical_uid == ical_uid and event.type != "exception":
-                return event
-        return None
+        found = self.events.get(self._by_ical.get(ical_uid, ""))
+        return found if found is not None and found.type != "exception" else None
 
     def resolve(self, event_id: str) -> tuple[Event, datetime | None] | None:
         """A stored event, or (master, original start) for an occurrence id."""

@@ -156,12 +156,24 @@ class Front:
             elif verdict.status is not None:
                 if verdict.delay_s:
                     await asyncio.sleep(verdict.delay_s)
+                # the generic throttling body carries code/message/status in innerError
+                # (concepts/throttling.md sample, throttling-429.json)
+                inner = (
+                    {
+                        "code": str(verdict.status),
+                        "message": "Please retry after",
+                        "status": str(verdict.status),
+                    }
+                    if verdict.code == "TooManyRequests"
+                    else None
+                )
                 return self._error_response(
                     GraphError(
                         verdict.status,
                         verdict.code,
                         verdict.message,
                         {"Retry-After": verdict.retry_after} if verdict.retry_after else {},
+                        inner,
                     )
                 )
         if mailbox is not None:
@@ -192,7 +204,9 @@ class Front:
                 sim.faults.leave(req.app_id, mailbox)
 
     def _error_response(self, exc: GraphError) -> GraphResponse:
-        body = error_body(exc.code, exc.message, new_request_id(), None, self.sim.clock.now())
+        body = error_body(
+            exc.code, exc.message, new_request_id(), None, self.sim.clock.now(), exc.inner
+        )
         return GraphResponse(exc.status, body, dict(exc.headers))
 
     def _error(

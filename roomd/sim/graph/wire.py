@@ -64,20 +64,29 @@ class GraphError(Exception):
         code: str,
         message: str,
         headers: dict[str, str] | None = None,
-        inner_code: str | None = None,
+        inner: dict[str, str] | None = None,
     ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers or {}
-        self.inner_code = inner_code
+        self.inner = inner or {}  # extra innerError members (e.g. TooManyRequests' code/status)
 
 
 def error_body(
-    code: str, message: str, request_id: str, client_request_id: str | None, now: datetime
+    code: str,
+    message: str,
+    request_id: str,
+    client_request_id: str | None,
+    now: datetime,
+    extra: dict[str, str] | None = None,
 ) -> JSON:
-    inner: JSON = {"date": now.strftime("%Y-%m-%dT%H:%M:%S"), "request-id": request_id}
+    inner: JSON = {
+        **(extra or {}),
+        "date": now.strftime("%Y-%m-%dT%H:%M:%S"),
+        "request-id": request_id,
+    }
     if client_request_id:
         inner["client-request-id"] = client_request_id
     return {"error": {"code": code, "message": message, "innerError": inner}}
