@@ -66,8 +66,11 @@ async def scenario(ops: list[tuple[str, int, Any]]) -> None:
                     if arg:
                         extra["recurrence"] = {
                             "pattern": {"type": "daily", "interval": 2},
-                            "range": {"type": "numbered", "startDate": start.date().isoformat(),
-                                      "numberOfOccurrences": 4},
+                            "range": {
+                                "type": "numbered",
+                                "startDate": start.date().isoformat(),
+                                "numberOfOccurrences": 4,
+                            },
                         }
                     body = world.meeting(start, subject=f"m{n}", **extra)
                     world.sim.control.set_calendar_processing(ROOM, AllowConflicts=True)

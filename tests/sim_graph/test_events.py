@@ -190,3 +190,15 @@ async def test_event_ids_are_url_safe(world: World) -> None:
     created = await world.book(room=None)
     assert quote(created["id"], safe="=") == created["id"]
     assert graph_time(created["end"]) - graph_time(created["start"]) == timedelta(hours=1)
+
+
+async def test_ids_without_immutable_id_preference_are_in_the_rest_format(world: World) -> None:
+    """outlook-immutable-id.md: the default and ImmutableId formats differ; both address the
+    same item, and Prefer: IdType="ImmutableId" is echoed in Preference-Applied."""
+    created = await world.book(room=None)
+    rest = await world.graph.get(f"/users/{ADELE}/events/{created['id']}", headers={"Prefer": ""})
+    rest_id = rest.json()["id"]
+    assert rest_id != created["id"]
+    same = await world.graph.get(f"/users/{ADELE}/events/{rest_id}")
+    assert same.json()["id"] == created["id"]
+    assert 'IdType="ImmutableId"' in same.headers["Preference-Applied"]

@@ -14,7 +14,7 @@ from urllib.parse import quote, unquote
 
 from roomd.sim.graph.delta import UNSUPPORTED, DeltaEngine
 from roomd.sim.graph.directory import Directory, Mailbox
-from roomd.sim.graph.events import Event, Instance, series_instances
+from roomd.sim.graph.events import Event, Instance, normalise_id, series_instances
 from roomd.sim.graph.exchange import Exchange, not_found
 from roomd.sim.graph.render import OutputZone, apply_select, render_event
 from roomd.sim.graph.settings import Switches
@@ -148,12 +148,13 @@ class GraphApi:
         prefs = parse_prefer([req.headers.get("prefer", "")])
         applied: dict[str, str] = {}
         name = prefs.get("outlook.timezone")
-        zone = OutputZone("UTC")
+        immutable = prefs.get("idtype", "").lower() == "immutableid"
+        zone = OutputZone("UTC", immutable)
         if name:
             try:
-                zone = OutputZone(name)
+                zone = OutputZone(name, immutable)
             except UnknownTimeZone:
-                zone = OutputZone("UTC")  # Graph falls back to UTC for an unknown zone [INF]
+                zone = OutputZone("UTC", immutable)  # unknown zone: UTC [INF]
             else:
                 applied["outlook.timezone"] = f'outlook.timezone="{name}"'
         if "idtype" in prefs:
@@ -472,7 +473,7 @@ class GraphApi:
         we = parse_window_value(req.q("endDateTime"), "endDateTime")
         zone, applied = self._zone(req)
         cal = self.exchange.calendar(mbx)
-        master = cal.events.get(unquote(m.group("id")))
+        master = cal.events.get(normalise_id(unquote(m.group("id"))))
         if master is None:
             raise not_found()
         found = series_instances(cal, master, ws, we) if master.type == "seriesMaster" else []

@@ -184,7 +184,7 @@ class DeltaEngine:
             for kind, item_id in take:
                 inst = by_id.get(item_id)
                 if kind == "removed" or inst is None:
-                    items.append(render_removed(item_id))
+                    items.append(render_removed(item_id, zone))
                 elif inst.kind == "occurrence":
                     items.append(render_bare_occurrence(inst, zone))
                 else:

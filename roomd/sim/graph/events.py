@@ -23,8 +23,25 @@ from roomd.sim.graph.recurrence import Recurrence
 ICAL_PREFIX = "040000008200E00074C5B7101A82E008"  # the Outlook global object id class id
 
 
+IMMUTABLE = "AAkALg"  # immutable ids (Prefer: IdType="ImmutableId") start like this
+REST = "AAMkAG"  # the default REST id format
+
+
 def new_event_id() -> str:
-    return "AAMk" + base64.urlsafe_b64encode(secrets.token_bytes(33)).decode()
+    """Stored ids are immutable-format ids; ``A`` after the prefix keeps them apart from
+    occurrence ids (``...OC``)."""
+    return IMMUTABLE + "A" + base64.urlsafe_b64encode(secrets.token_bytes(33)).decode()
+
+
+def to_rest_id(value: str) -> str:
+    """The same item's id in the default REST format (outlook-immutable-id.md: the two formats
+    differ; a client that omits IdType gets these)."""
+    return REST + value[len(IMMUTABLE) :] if value.startswith(IMMUTABLE) else value
+
+
+def normalise_id(value: str) -> str:
+    """Accept either id format on input."""
+    return IMMUTABLE + value[len(REST) :] if value.startswith(REST) else value
 
 
 def new_change_key() -> str:
@@ -49,14 +66,14 @@ def occurrence_ical_uid(master_uid: str, original_local_date: Any) -> str:
 
 def occurrence_id(master_id: str, original_start: datetime) -> str:
     raw = f"{master_id}|{original_start.astimezone(UTC):%Y%m%dT%H%M%SZ}".encode()
-    return "AAMkOC" + base64.urlsafe_b64encode(raw).decode()
+    return IMMUTABLE + "OC" + base64.urlsafe_b64encode(raw).decode()
 
 
 def parse_occurrence_id(value: str) -> tuple[str, datetime] | None:
-    if not value.startswith("AAMkOC"):
+    if not value.startswith(IMMUTABLE + "OC"):
         return None
     try:
-        raw = base64.urlsafe_b64decode(value[6:].encode()).decode()
+        raw = base64.urlsafe_b64decode(value[len(IMMUTABLE) + 2 :].encode()).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
     master_id, sep, stamp = raw.rpartition("|")
@@ -201,7 +218,8 @@ class Calendar:
         return found if found is not None and found.type != "exception" else None
 
     def resolve(self, event_id: str) -> tuple[Event, datetime | None] | None:
-        """A stored event, or (master, original start) for an occurrence id."""
+        """A stored event, or (master, original start) for an occurrence id (either format)."""
+        event_id = normalise_id(event_id)
         stored = self.events.get(event_id)
         if stored is not None:
             return stored, None

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from roomd.sim.graph.events import Event, Instance, occurrence_ical_uid
+from roomd.sim.graph.events import Event, Instance, occurrence_ical_uid, to_rest_id
 from roomd.sim.graph.recurrence import Recurrence
 from roomd.sim.graph.wire import NULL_TIME, fmt_dtz, fmt_instant, fmt_response_time
 from roomd.sim.graph.zones import resolve_zone
@@ -20,9 +20,16 @@ from roomd.sim.graph.zones import resolve_zone
 class OutputZone:
     """The zone responses are written in, and the name echoed in ``timeZone``."""
 
-    def __init__(self, name: str = "UTC") -> None:
+    def __init__(self, name: str = "UTC", immutable_ids: bool = True) -> None:
         self.name = name
         self.zone: ZoneInfo = resolve_zone(name)
+        # ids in the ImmutableId format (Prefer: IdType="ImmutableId") or the default REST one
+        self.immutable_ids = immutable_ids
+
+    def id(self, value: str | None) -> str | None:
+        if value is None or self.immutable_ids:
+            return value
+        return to_rest_id(value)
 
     def dtz(self, when: datetime) -> dict[str, str]:
         return {"dateTime": fmt_dtz(when.astimezone(self.zone)), "timeZone": self.name}
@@ -47,7 +54,7 @@ def render_event(
     kind = instance.kind if instance is not None else event.type
     start = instance.start if instance is not None else event.start
     end = instance.end if instance is not None else event.end
-    event_id = instance.id if instance is not None else event.id
+    event_id = str(zone.id(instance.id if instance is not None else event.id))
     series_master_id = event.series_master_id
     ical_uid = event.ical_uid
     recurrence: Recurrence | None = event.recurrence
@@ -78,7 +85,7 @@ def render_event(
         "isCancelled": event.is_cancelled,
         "isOrganizer": event.is_organizer,
         "responseRequested": event.response_requested,
-        "seriesMasterId": series_master_id,
+        "seriesMasterId": zone.id(series_master_id),
         "showAs": event.show_as,
         "type": kind,
         "webLink": "https://outlook.office365.com/owa/?itemid="
@@ -136,19 +143,19 @@ def render_bare_occurrence(instance: Instance, zone: OutputZone) -> dict[str, An
     return {
         "@odata.type": "#microsoft.graph.event",
         "@odata.etag": instance.event.etag,
-        "id": instance.id,
-        "seriesMasterId": instance.event.id,
+        "id": zone.id(instance.id),
+        "seriesMasterId": zone.id(instance.event.id),
         "type": "occurrence",
         "start": zone.dtz(instance.start),
         "end": zone.dtz(instance.end),
     }
 
 
-def render_removed(item_id: str) -> dict[str, Any]:
+def render_removed(item_id: str, zone: OutputZone | None = None) -> dict[str, Any]:
     """``@removed`` items carry nothing else (delta-query-overview.md)."""
     return {
         "@odata.type": "#microsoft.graph.event",
-        "id": item_id,
+        "id": zone.id(item_id) if zone is not None else item_id,
         "@removed": {"reason": "deleted"},
     }
 
