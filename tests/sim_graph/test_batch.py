@@ -102,3 +102,17 @@ async def test_documented_depends_on_chain_runs_in_order(world: World) -> None:
     r = await world.graph.post("/$batch", json=body)
     assert [x["id"] for x in r.json()["responses"]] == ["1", "2", "4", "3"]
     assert {x["status"] for x in r.json()["responses"]} == {200}
+
+
+async def test_at_most_four_outlook_requests_run_in_parallel(world: World) -> None:
+    """json-batching.md: "the service executes up to 4 requests in parallel": six slow requests
+    to one mailbox take two rounds and never trip MailboxConcurrency."""
+    import time
+
+    world.sim.control.inject_fault(kind="slow", delay_s=0.25, mailbox=ROOM, count=6)
+    reqs = [{"id": str(i), "method": "GET", "url": f"/users/{ROOM}/events"} for i in range(6)]
+    t0 = time.perf_counter()
+    r = await world.graph.post("/$batch", json={"requests": reqs})
+    elapsed = time.perf_counter() - t0
+    assert {x["status"] for x in r.json()["responses"]} == {200}
+    assert 0.5 <= elapsed < 1.4

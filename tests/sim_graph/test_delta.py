@@ -276,3 +276,19 @@ async def test_v1_events_delta_is_not_supported(world: World) -> None:
     """[OBS] msgraph-metadata #608: /events/delta is beta-only."""
     r = await world.graph.get(f"/users/{ROOM}/calendar/events/delta")
     assert r.status_code == 400
+
+
+async def test_exceptions_come_with_full_properties_beside_bare_occurrences(world: World) -> None:
+    """graph-behaviour.md 7.2: occurrences bare, exceptions full (beta event-delta.md table)."""
+    master = await series(world)
+    r = await world.graph.get(
+        f"/users/{ADELE}/events/{master['id']}/instances",
+        params={"startDateTime": WS.isoformat(), "endDateTime": WE.isoformat()},
+    )
+    second = r.json()["value"][1]
+    await world.graph.patch(f"/users/{ADELE}/events/{second['id']}", json={"subject": "Special"})
+    items, _, _ = await world.delta_round(world.delta_url(ADELE, WS, WE))
+    exception = next(i for i in items if i["type"] == "exception")
+    assert exception["subject"] == "Special"
+    assert exception["seriesMasterId"] == master["id"]
+    assert sorted(i["type"] for i in items) == ["exception", "occurrence", "occurrence"]
