@@ -18,6 +18,7 @@ from roomd.sim.graph.events import Event, Instance, normalise_id, series_instanc
 from roomd.sim.graph.exchange import Exchange, not_found
 from roomd.sim.graph.render import OutputZone, apply_select, render_event
 from roomd.sim.graph.settings import Switches
+from roomd.sim.graph.subscriptions import Subscription, Subscriptions
 from roomd.sim.graph.wire import JSON, GraphError, GraphRequest, GraphResponse, parse_prefer
 from roomd.sim.graph.zones import UnknownTimeZone
 
@@ -88,6 +89,7 @@ class GraphApi:
         self.switches = switches
         self.access_policy = access_policy
         self.base_url = ""  # "https://127.0.0.1:PORT/v1.0", set at start
+        self.subscriptions: Subscriptions | None = None
         r = self._route
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
         r("GET", rf"/users/{SEG}", self.get_user)
@@ -110,6 +112,12 @@ class GraphApi:
             r"(?P<action>cancel|accept|decline|tentativelyaccept)",
             self.event_action,
         )
+        r("POST", r"/subscriptions", self.create_subscription)
+        r("GET", r"/subscriptions", self.list_subscriptions)
+        r("GET", r"/subscriptions/(?P<sid>[^/]+)", self.get_subscription)
+        r("PATCH", r"/subscriptions/(?P<sid>[^/]+)", self.renew_subscription)
+        r("DELETE", r"/subscriptions/(?P<sid>[^/]+)", self.delete_subscription)
+        r("POST", r"/subscriptions/(?P<sid>[^/]+)/reauthorize", self.reauthorize_subscription)
         r("ANY", r"/me(?:/.*)?", self.me)
 
     def _route(self, method: str, pattern: str, handler: Handler) -> None:
@@ -531,6 +539,51 @@ class GraphApi:
                 req.body,
             )
         return GraphResponse(202)
+
+    # -- subscriptions (subscription-post-subscriptions.md and siblings) --------------------
+    def _subs(self, req: GraphRequest) -> Subscriptions:
+        if not req.roles & READ_ROLES:
+            raise forbidden()
+        if self.subscriptions is None:
+            raise GraphError(501, "NotImplemented", "Subscriptions are not available.")
+        return self.subscriptions
+
+    def _sub_body(self, sub: Subscription) -> JSON:
+        return {
+            "@odata.context": f"{self.base_url}/$metadata#subscriptions/$entity",
+            **sub.as_graph(),
+        }
+
+    async def create_subscription(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
+        """201 with the subscription after both URLs passed the validation handshake."""
+        subs = self._subs(req)
+        _, applied = self._zone(req)
+        immutable = "IdType" in applied and "immutableid" in applied["IdType"].lower()
+        created = await subs.create(req.body, req.app_id, immutable)
+        return GraphResponse(201, self._sub_body(created), self._applied(applied))
+
+    async def list_subscriptions(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
+        subs = self._subs(req)
+        items = [s.as_graph() for s in subs.subs.values() if s.app_id == req.app_id]
+        return GraphResponse(
+            200, {"@odata.context": f"{self.base_url}/$metadata#subscriptions", "value": items}
+        )
+
+    async def get_subscription(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
+        return GraphResponse(200, self._sub_body(self._subs(req).get(m["sid"], req.app_id)))
+
+    async def renew_subscription(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
+        """PATCH expirationDateTime: renews and reauthorizes (lifecycle-events.md)."""
+        renewed = self._subs(req).renew(m["sid"], req.app_id, req.body)
+        return GraphResponse(200, self._sub_body(renewed))
+
+    async def delete_subscription(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
+        self._subs(req).delete(m["sid"], req.app_id)
+        return GraphResponse(204)
+
+    async def reauthorize_subscription(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
+        self._subs(req).reauthorize(m["sid"], req.app_id)
+        return GraphResponse(204)
 
 
 def _int_param(value: str | None, name: str, default: int, lo: int, hi: int) -> int:

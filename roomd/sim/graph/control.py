@@ -155,6 +155,29 @@ class SimControl:
         key = self._sim.directory.find(mailbox).email if mailbox else None  # type: ignore[union-attr]
         return self._sim.delta.expire(key)
 
+    # -- subscriptions ----------------------------------------------------------------------
+    def subscriptions(self) -> list[dict[str, Any]]:
+        return [s.as_graph() for s in self._sim.subscriptions.subs.values()]
+
+    def send_lifecycle(self, subscription_id: str, event: str) -> None:
+        """Post a lifecycle notification: ``missed``, ``reauthorizationRequired`` (notifications
+        pause until PATCH or /reauthorize) or ``subscriptionRemoved`` (the subscription ends)."""
+        try:
+            self._sim.subscriptions.lifecycle(subscription_id, event)
+        except ValueError as exc:
+            raise ControlError(str(exc)) from exc
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        """Every notification POST so far: url, body, and each attempt's status or error."""
+        return [
+            {"url": d.url, "body": d.body, "attempts": list(d.attempts)}
+            for d in self._sim.subscriptions.deliveries
+        ]
+
+    async def notifications_idle(self) -> None:
+        """Wait until every queued notification was delivered or given up."""
+        await self._sim.subscriptions.idle()
+
     # -- identity ---------------------------------------------------------------------------
     def token(self, client_id: str | None = None) -> str:
         """An app access token without the OAuth dance (for curl and demos)."""
@@ -261,6 +284,13 @@ class SimControl:
             ("POST", "/_sim/users", lambda b, m: self.add_user(**b)),
             ("GET", "/_sim/mailboxes/{mailbox}/events", lambda b, m: self.events(m["mailbox"])),
             ("POST", "/_sim/rba/run", lambda b, m: {"processed": self.run_rba()}),
+            ("GET", "/_sim/subscriptions", lambda b, m: self.subscriptions()),
+            (
+                "POST",
+                "/_sim/subscriptions/{sid}/lifecycle",
+                lambda b, m: _done(self.send_lifecycle, m["sid"], b.get("event", ""), sent=True),
+            ),
+            ("GET", "/_sim/deliveries", lambda b, m: self.deliveries()),
             ("GET", "/_sim/faults", lambda b, m: self.faults()),
             ("POST", "/_sim/faults", lambda b, m: self.inject_fault(**b)),
             ("DELETE", "/_sim/faults", lambda b, m: _done(self.clear_faults, cleared=True)),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -171,10 +172,14 @@ class Calendar:
         self.changes: list[tuple[int, str]] = []  # (seq, stored event id) in order
         self.by_transaction: dict[str, str] = {}
         self._by_ical: dict[str, str] = {}  # iCalUId -> single instance / series master id
+        # (event id, "created" | "updated" | "deleted", event or None): change notifications
+        self.on_change: Callable[[str, str, Event | None], None] | None = None
 
-    def _log(self, event_id: str) -> None:
+    def _log(self, event_id: str, kind: str = "updated", event: Event | None = None) -> None:
         self.seq += 1
         self.changes.append((self.seq, event_id))
+        if self.on_change is not None:
+            self.on_change(event_id, kind, event)
 
     def add(self, event: Event) -> Event:
         self.events[event.id] = event
@@ -182,14 +187,14 @@ class Calendar:
             self._by_ical[event.ical_uid] = event.id
         if event.transaction_id:
             self.by_transaction[event.transaction_id] = event.id
-        self._log(event.id)
+        self._log(event.id, "created", event)
         return event
 
     def touch(self, event: Event, now: datetime) -> None:
         """Record a change: new changeKey/etag and lastModifiedDateTime."""
         event.change_key = new_change_key()
         event.modified = now
-        self._log(event.id)
+        self._log(event.id, "updated", event)
 
     def remove(self, event_id: str) -> Event | None:
         event = self.events.pop(event_id, None)
@@ -200,14 +205,14 @@ class Calendar:
         if event.type == "seriesMaster":
             for exc_id in list(event.exceptions.values()):
                 if self.events.pop(exc_id, None) is not None:
-                    self._log(exc_id)
+                    self._log(exc_id, "deleted")
         if event.series_master_id and event.original_start is not None:
             master = self.events.get(event.series_master_id)
             if master is not None and master.exceptions.get(event.original_start) == event_id:
                 del master.exceptions[event.original_start]
         if event.transaction_id and self.by_transaction.get(event.transaction_id) == event_id:
             del self.by_transaction[event.transaction_id]
-        self._log(event_id)
+        self._log(event_id, "deleted", event)
         return event
 
     def changed_since(self, seq: int) -> set[str]:

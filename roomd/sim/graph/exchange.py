@@ -13,6 +13,7 @@ Declined). Every copy shares the organizer copy's ``iCalUId`` and has its own ``
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -59,6 +60,8 @@ class Exchange:
         self.rba_queue: list[RbaJob] = []
         self._rba_handle: asyncio.TimerHandle | None = None
         self.rba_log: list[tuple[str, str, str]] = []  # (room, iCalUId, outcome)
+        # called as (mailbox address, event id, change kind, event or None)
+        self.change_listeners: list[Callable[[str, str, str, Event | None], None]] = []
 
     # -- lookup -----------------------------------------------------------------------------
     def calendar(self, mailbox: Mailbox) -> Calendar:
@@ -66,7 +69,12 @@ class Exchange:
         cal = self.calendars.get(key)
         if cal is None:
             cal = self.calendars[key] = Calendar(key)
+            cal.on_change = lambda eid, kind, ev: self._changed(key, eid, kind, ev)
         return cal
+
+    def _changed(self, mailbox: str, event_id: str, kind: str, event: Event | None) -> None:
+        for listener in self.change_listeners:
+            listener(mailbox, event_id, kind, event)
 
     def mailbox(self, key: str) -> Mailbox:
         mbx = self.directory.find(key)

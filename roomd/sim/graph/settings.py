@@ -39,6 +39,15 @@ class Switches:
     delta_resync_required: bool = False
     # Default delta page size without ``Prefer: odata.maxpagesize``.
     delta_default_page_size: int = 10
+    # 5.1-5.3: subscriptions. Maximum lifetime (minutes; 4,230 in the stored docs), whether a
+    # plain-http notificationUrl is accepted (Graph requires https; loopback tests may not),
+    # the validation deadline (10 s), the delivery deadline (3 s), and the retry delays (Graph
+    # retries "for up to 4 hours"; compressed here), all in seconds.
+    subscription_max_minutes: int = 4230
+    subscription_allow_http: bool = False
+    subscription_validation_timeout_s: float = 10.0
+    notification_timeout_s: float = 3.0
+    notification_retry_delays: tuple[float, ...] = (1.0, 5.0, 30.0)
 
     def update(self, changes: dict[str, Any]) -> None:
         known = {f.name for f in fields(self)}
@@ -56,6 +65,14 @@ class Switches:
                 and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0)
             ):
                 raise ValueError(f"switch rba_delay must be seconds >= 0 or null, got {value!r}")
+            if name == "notification_retry_delays":
+                if not isinstance(value, list | tuple) or not all(
+                    isinstance(x, int | float) and x >= 0 for x in value
+                ):
+                    raise ValueError(
+                        f"switch notification_retry_delays must be a list of seconds, got {value!r}"
+                    )
+                value = tuple(float(x) for x in value)
             setattr(self, name, value)
 
     def as_dict(self) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from roomd.sim.graph.exchange import Exchange
 from roomd.sim.graph.faults import Faults
 from roomd.sim.graph.server import Front
 from roomd.sim.graph.settings import Switches
+from roomd.sim.graph.subscriptions import Subscriptions
 from roomd.sim.tenant import Tenant, default_tenant
 from roomd.sim.tls import LocalCA
 
@@ -38,6 +39,15 @@ class GraphSimulator:
         self.api = GraphApi(
             self.directory, self.exchange, self.delta, self.switches, self._access_allowed
         )
+        self.subscriptions = Subscriptions(
+            self.directory,
+            self.clock,
+            self.switches,
+            self.tenant.tenant_id,
+            self.ca.client_context(),
+        )
+        self.exchange.change_listeners.append(self.subscriptions.on_change)
+        self.api.subscriptions = self.subscriptions
         self.control = SimControl(self)
         self._front = Front(self)
         self._runner: web.AppRunner | None = None
@@ -103,6 +113,7 @@ class GraphSimulator:
 
     async def stop(self) -> None:
         self.exchange.cancel_rba_timer()
+        await self.subscriptions.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
