@@ -186,3 +186,13 @@ async def test_application_access_policy_blocks_other_mailboxes(sim: GraphSimula
     assert blocked.status_code == 403
     assert blocked.json()["error"]["message"] == "Access to OData is disabled."
     assert not same_shape(blocked.json(), fixture("error-403-application-access-policy.json"))
+
+
+async def test_secrets_stay_out_of_reprs_and_state(sim: GraphSimulator) -> None:
+    """common brief: no secret in a log line, exception message or repr."""
+    import json
+
+    app = sim.identity.apps[sim.client_id]
+    assert sim.client_secret not in repr(app)
+    assert sim.client_secret not in json.dumps(sim.control.state(), default=str)
+    assert sim.client_secret not in repr(sim)

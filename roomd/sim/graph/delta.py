@@ -43,6 +43,7 @@ class Chain:
     seq: int = 0
     generation: int = 0
     live: list[int] = field(default_factory=list)
+    tokens: dict[int, TokenState] = field(default_factory=dict)  # live generation -> state
     last_emitted: list[str] = field(default_factory=list)
     valid: bool = True
 
@@ -143,7 +144,9 @@ class DeltaEngine:
                     pending.append(("removed", old_id))
             # changes outside the window come back as @removed too (v1.0 event-delta.md)
             seen = {i for _, i in pending} | set(new_snapshot) | set(chain.snapshot)
-            masters_in_view = {i.event.id for i in current}
+            masters_in_view = {i.event.id for i in current} | {
+                i.event.series_master_id for i in current if i.event.series_master_id
+            }
             for changed in sorted(cal.changed_since(chain.seq)):
                 if changed not in seen and changed not in masters_in_view:
                     pending.append(("removed", changed))
@@ -195,6 +198,11 @@ class DeltaEngine:
         gen = chain.generation
         chain.live.append(gen)
         keep = max(1, self.switches.delta_generations_kept)
+        for evicted in chain.live[:-keep]:
+            # keep the token (its 410 names its generation) but drop the round it carried
+            old = chain.tokens.pop(evicted, None)
+            if old is not None:
+                old.pending, old.new_snapshot, old.emitted = [], {}, []
         chain.live = chain.live[-keep:]
         token = secrets.token_urlsafe(24)
         body: JSON = {"@odata.context": f"{base}/$metadata#Collection(event)"}
@@ -210,13 +218,15 @@ class DeltaEngine:
                 new_seq=state.new_seq,
                 emitted=state.emitted,
             )
-            self.tokens[token] = nxt
+            self.tokens[token] = chain.tokens[gen] = nxt
             body["@odata.nextLink"] = f"{base}{chain.path}?$skiptoken={token}"
         else:
             chain.snapshot = state.new_snapshot
             chain.seq = state.new_seq
             chain.last_emitted = list(dict.fromkeys(state.emitted))
-            self.tokens[token] = TokenState(chain, gen, "delta", self.clock.now())
+            self.tokens[token] = chain.tokens[gen] = TokenState(
+                chain, gen, "delta", self.clock.now()
+            )
             body["@odata.deltaLink"] = f"{base}{chain.path}?$deltatoken={token}"
         body["value"] = items
         return body

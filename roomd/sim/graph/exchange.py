@@ -25,6 +25,7 @@ from roomd.sim.graph.directory import Directory, Mailbox
 from roomd.sim.graph.events import (
     Calendar,
     Event,
+    new_change_key,
     new_event_id,
     new_ical_uid,
     occurrence_starts,
@@ -157,8 +158,6 @@ class Exchange:
                     cal.remove(exc_id)
                 event.exceptions.clear()
                 event.cancelled_occurrences.clear()
-            if snapshot.type == "singleInstance" and event.type == "seriesMaster":
-                pass
             cal.touch(event, now)
             if event.is_organizer:
                 master = self._master_of(cal, event)
@@ -182,6 +181,7 @@ class Exchange:
         exc = replace(
             master,
             id=new_event_id(),
+            change_key=new_change_key(),
             type="exception",
             start=original,
             end=original + master.duration,
