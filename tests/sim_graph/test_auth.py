@@ -196,3 +196,52 @@ async def test_secrets_stay_out_of_reprs_and_state(sim: GraphSimulator) -> None:
     assert sim.client_secret not in repr(app)
     assert sim.client_secret not in json.dumps(sim.control.state(), default=str)
     assert sim.client_secret not in repr(sim)
+
+
+class LoopbackOnlyHttpClient(VerifyingHttpClient):
+    """Records every URL msal asks for and refuses anything that is not loopback."""
+
+    def __init__(self, ca_bundle: Path) -> None:
+        super().__init__(ca_bundle)
+        self.urls: list[str] = []
+
+    def _check(self, url: str) -> None:
+        self.urls.append(url)
+        if not url.startswith("https://127.0.0.1:"):
+            raise ConnectionRefusedError(f"test refuses non-loopback traffic: {url}")
+
+    def post(self, url: str, **kw: Any) -> requests.Response:
+        self._check(url)
+        return super().post(url, **kw)
+
+    def get(self, url: str, **kw: Any) -> requests.Response:
+        self._check(url)
+        return super().get(url, **kw)
+
+
+async def test_msal_needs_instance_discovery_false_to_stay_local(
+    sim: GraphSimulator, tmp_path: Path
+) -> None:
+    """msal 1.39 authority.py: an unknown authority host is validated through instance
+    discovery at login.microsoftonline.com unless instance_discovery=False (brief 3.3)."""
+    bundle = sim.ca.write_ca_bundle(tmp_path / "ca.pem")
+
+    def build(**kw: Any) -> LoopbackOnlyHttpClient:
+        client = LoopbackOnlyHttpClient(bundle)
+        try:
+            app = msal.ConfidentialClientApplication(
+                sim.client_id,
+                client_credential=sim.client_secret,
+                authority=sim.authority,
+                http_client=client,
+                **kw,
+            )
+            app.acquire_token_for_client(scopes=SCOPES)
+        except Exception:  # msal wraps the refusal in its own errors
+            pass
+        return client
+
+    default = await asyncio.to_thread(build)
+    local = await asyncio.to_thread(build, instance_discovery=False)
+    assert any("login.microsoftonline.com" in u for u in default.urls)
+    assert local.urls and all(u.startswith(sim.authority_host) for u in local.urls)
