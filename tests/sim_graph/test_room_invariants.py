@@ -6,6 +6,7 @@ decline"; graph-behaviour.md 2.1, 2.7, 6.1)."""
 from __future__ import annotations
 
 import asyncio
+from itertools import pairwise
 from datetime import timedelta
 from typing import Any
 
@@ -72,7 +73,7 @@ async def scenario(ops: list[tuple[str, int, int, int]]) -> None:
             sim.control.run_rba()
             view = await world.view(ROOM, tomorrow_at(0), tomorrow_at(0, days=10))
             spans = sorted((graph_time(v["start"]), graph_time(v["end"])) for v in view)
-            for (_, end_a), (start_b, _) in zip(spans, spans[1:], strict=False):
+            for (_, end_a), (start_b, _) in pairwise(spans):
                 assert end_a <= start_b, spans
             room_uids = {v["iCalUId"][:32] + v["iCalUId"][40:] for v in view}
             for organizer, event_id in made:
