@@ -6,8 +6,8 @@ decline"; graph-behaviour.md 2.1, 2.7, 6.1)."""
 from __future__ import annotations
 
 import asyncio
-from itertools import pairwise
 from datetime import timedelta
+from itertools import pairwise
 from typing import Any
 
 import httpx
