@@ -240,3 +240,13 @@ async def test_rba_runs_by_itself_after_its_delay(world: World) -> None:
         await asyncio.sleep(0.01)
     room = await world.only_event(ROOM)
     assert room["subject"] == "Adele Vance"
+
+
+async def test_two_requests_for_one_slot_the_first_wins(world: World) -> None:
+    """The RBA handles requests in arrival order: a request still waiting does not block the
+    one before it (free = accept; busy = decline)."""
+    first = await world.graph.post(f"/users/{ADELE}/events", json=world.meeting(tomorrow_at(9)))
+    second = await world.graph.post(f"/users/{ALEX}/events", json=world.meeting(tomorrow_at(9)))
+    world.sim.control.run_rba()
+    assert room_status((await world.get(ADELE, first.json()["id"])).json()) == "accepted"
+    assert room_status((await world.get(ALEX, second.json()["id"])).json()) == "declined"

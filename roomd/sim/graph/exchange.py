@@ -726,6 +726,8 @@ class Exchange:
             ev = inst.event
             if ev.ical_uid == ical_uid or ev.is_cancelled or ev.show_as == "free":
                 continue
+            if not ev.is_organizer and ev.response not in ("accepted", "tentativelyAccepted"):
+                continue  # a request still waiting for the RBA holds nothing yet
             for s, e in spans:
                 if inst.start < e and inst.end > s:
                     return True
