@@ -62,8 +62,8 @@ class SimControl:
         except ValueError as exc:
             raise ControlError(str(exc)) from exc
         if "rba_delay" in changes:
-            self._sim.exchange.cancel_rba_timer()
-            self._sim.exchange._schedule_rba()
+            self._sim.exchange.rba.cancel_rba_timer()
+            self._sim.exchange.rba.schedule()
         return self.switches()
 
     def calendar_processing(self, room: str) -> dict[str, Any]:
@@ -87,14 +87,14 @@ class SimControl:
     # -- the Resource Booking Assistant -----------------------------------------------------
     def run_rba(self) -> int:
         """Let the RBA process everything pending (use with ``rba_delay=None``)."""
-        return self._sim.exchange.run_rba()
+        return self._sim.exchange.rba.run_rba()
 
     def run_rba_step(self) -> int:
         """One RBA stage: e.g. the room copy appears with its real subject, not yet rewritten."""
-        return self._sim.exchange.run_rba_step()
+        return self._sim.exchange.rba.run_rba_step()
 
     def pending_rba(self) -> int:
-        return len(self._sim.exchange.rba_queue)
+        return len(self._sim.exchange.rba.rba_queue)
 
     # -- faults and throttling --------------------------------------------------------------
     def inject_fault(self, **rule: Any) -> dict[str, Any]:

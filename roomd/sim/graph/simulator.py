@@ -112,7 +112,7 @@ class GraphSimulator:
         self.api.base_url = self.base_url
 
     async def stop(self) -> None:
-        self.exchange.cancel_rba_timer()
+        self.exchange.rba.cancel_rba_timer()
         await self.subscriptions.close()
         if self._runner is not None:
             await self._runner.cleanup()
