@@ -17,17 +17,24 @@ from roomd.sim.graph.directory import Directory, Mailbox
 from roomd.sim.graph.events import Event, Instance, normalise_id, series_instances
 from roomd.sim.graph.exchange import Exchange, not_found
 from roomd.sim.graph.render import OutputZone, apply_select, render_event
+from roomd.sim.graph.routes_directory import DirectoryRoutes
+from roomd.sim.graph.routes_subscriptions import SubscriptionRoutes
 from roomd.sim.graph.settings import Switches
-from roomd.sim.graph.subscriptions import Subscription, Subscriptions
-from roomd.sim.graph.wire import JSON, GraphError, GraphRequest, GraphResponse, parse_prefer
+from roomd.sim.graph.subscriptions import Subscriptions
+from roomd.sim.graph.wire import (
+    JSON,
+    GraphError,
+    GraphRequest,
+    GraphResponse,
+    forbidden,
+    parse_prefer,
+)
 from roomd.sim.graph.zones import UnknownTimeZone
 
 Handler = Callable[[GraphRequest, "re.Match[str]"], Awaitable[GraphResponse]]
 
 READ_ROLES = {"Calendars.Read", "Calendars.ReadWrite", "Calendars.ReadBasic.All"}
 WRITE_ROLES = {"Calendars.ReadWrite"}
-PLACE_ROLES = {"Place.Read.All", "Place.ReadWrite.All"}
-USER_ROLES = {"User.Read.All", "User.ReadBasic.All", "User.ReadWrite.All", "Directory.Read.All"}
 EVENT_PROPS = None  # filled lazily: the keys render_event produces
 EXPAND_EXT = re.compile(
     r"^singleValueExtendedProperties(?:\(\$filter=(?P<filter>.+)\))?$", re.IGNORECASE
@@ -41,12 +48,6 @@ FILTER_EXT = re.compile(
 )
 FILTER_TYPE = re.compile(r"^type\s+eq\s+'(?P<v>\w+)'$", re.IGNORECASE)
 SEG = r"(?P<user>[^/]+)"
-
-
-def forbidden() -> GraphError:
-    return GraphError(
-        403, "ErrorAccessDenied", "Access is denied. Check credentials and try again."
-    )
 
 
 def parse_window_value(value: str | None, name: str) -> datetime:
@@ -90,13 +91,9 @@ class GraphApi:
         self.access_policy = access_policy
         self.base_url = ""  # "https://127.0.0.1:PORT/v1.0", set at start
         self.subscriptions: Subscriptions | None = None
-        r = self._route
+        r = self.route
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
-        r("GET", rf"/users/{SEG}", self.get_user)
-        r("GET", r"/users", self.list_users)
-        r("GET", r"/places/microsoft\.graph\.room", self.list_rooms)
-        r("GET", r"/places/microsoft\.graph\.roomlist", self.list_room_lists)
-        r("GET", r"/places/(?P<list>[^/]+)/microsoft\.graph\.roomlist/rooms", self.rooms_in_list)
+        DirectoryRoutes(self).register()
         r("GET", rf"/users/{SEG}(?:/calendar)?/calendarview/delta", self.calendar_view_delta)
         r("GET", rf"/users/{SEG}(?:/calendar)?/calendarview", self.calendar_view)
         r("GET", rf"/users/{SEG}(?:/calendar)?/events/delta", self.events_delta)
@@ -112,15 +109,10 @@ class GraphApi:
             r"(?P<action>cancel|accept|decline|tentativelyaccept)",
             self.event_action,
         )
-        r("POST", r"/subscriptions", self.create_subscription)
-        r("GET", r"/subscriptions", self.list_subscriptions)
-        r("GET", r"/subscriptions/(?P<sid>[^/]+)", self.get_subscription)
-        r("PATCH", r"/subscriptions/(?P<sid>[^/]+)", self.renew_subscription)
-        r("DELETE", r"/subscriptions/(?P<sid>[^/]+)", self.delete_subscription)
-        r("POST", r"/subscriptions/(?P<sid>[^/]+)/reauthorize", self.reauthorize_subscription)
+        SubscriptionRoutes(self).register()
         r("ANY", r"/me(?:/.*)?", self.me)
 
-    def _route(self, method: str, pattern: str, handler: Handler) -> None:
+    def route(self, method: str, pattern: str, handler: Handler) -> None:
         self.routes.append((method, re.compile(f"^{pattern}/?$", re.IGNORECASE), handler))
 
     @staticmethod
@@ -152,7 +144,7 @@ class GraphApi:
         )
 
     # -- helpers ----------------------------------------------------------------------------
-    def _zone(self, req: GraphRequest) -> tuple[OutputZone, dict[str, str]]:
+    def zone(self, req: GraphRequest) -> tuple[OutputZone, dict[str, str]]:
         prefs = parse_prefer([req.headers.get("prefer", "")])
         applied: dict[str, str] = {}
         name = prefs.get("outlook.timezone")
@@ -170,7 +162,7 @@ class GraphApi:
         return zone, applied
 
     @staticmethod
-    def _applied(applied: dict[str, str]) -> dict[str, str]:
+    def applied_headers(applied: dict[str, str]) -> dict[str, str]:
         return {"Preference-Applied": ", ".join(applied.values())} if applied else {}
 
     def _mailbox(self, req: GraphRequest, key: str, write: bool = False) -> Mailbox:
@@ -218,7 +210,7 @@ class GraphApi:
                     )
         return apply_select(item, select)
 
-    def _page(
+    def page(
         self, req: GraphRequest, items: list[JSON], context: str, default_top: int = 10
     ) -> JSON:
         """``$top``/``$skip`` paging with an ``@odata.nextLink`` (user-list-events.md)."""
@@ -231,131 +223,6 @@ class GraphApi:
             qs = "&".join(f"{quote(k, safe='$')}={quote(v, safe='')}" for k, v in params)
             body["@odata.nextLink"] = f"{self.base_url}{req.path}?{qs}"
         return body
-
-    # -- directory --------------------------------------------------------------------------
-    def _user_json(self, mbx: Mailbox) -> JSON:
-        return {
-            "businessPhones": [],
-            "displayName": mbx.display_name,
-            "givenName": None if mbx.is_room else mbx.display_name.split(" ")[0],
-            "jobTitle": None,
-            "mail": mbx.email,
-            "mobilePhone": None,
-            "officeLocation": mbx.building,
-            "preferredLanguage": None,
-            "surname": None if mbx.is_room else mbx.display_name.split(" ")[-1],
-            "userPrincipalName": mbx.email,
-            "id": mbx.id,
-        }
-
-    async def get_user(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
-        """GET /users/{id | userPrincipalName} (user-get.md); needs User.Read.All."""
-        if not req.roles & USER_ROLES:
-            raise GraphError(
-                403,
-                "Authorization_RequestDenied",
-                "Insufficient privileges to complete the operation.",
-            )
-        key = unquote(m.group("user"))
-        mbx = self.directory.find(key)
-        if mbx is None:
-            raise GraphError(
-                404,
-                "Request_ResourceNotFound",
-                f"Resource '{key}' does not exist or one of its queried reference-property "
-                "objects are not present.",
-            )
-        body = {
-            "@odata.context": f"{self.base_url}/$metadata#users/$entity",
-            **self._user_json(mbx),
-        }
-        return GraphResponse(200, _select_any(body, req.q("$select")))
-
-    async def list_users(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
-        if not req.roles & USER_ROLES:
-            raise GraphError(
-                403,
-                "Authorization_RequestDenied",
-                "Insufficient privileges to complete the operation.",
-            )
-        items = [self._user_json(x) for x in self.directory.mailboxes]
-        return GraphResponse(
-            200, self._page(req, items, f"{self.base_url}/$metadata#users", default_top=100)
-        )
-
-    def _room_json(self, mbx: Mailbox) -> JSON:
-        return {
-            "id": mbx.id.upper(),
-            "emailAddress": mbx.email,
-            "displayName": mbx.display_name,
-            "address": None,
-            "geoCoordinates": None,
-            "phone": "",
-            "nickname": mbx.display_name,
-            "label": None,
-            "capacity": mbx.capacity,
-            "building": mbx.building,
-            "floorNumber": None,
-            "isManaged": True,
-            "isWheelChairAccessible": False,
-            "bookingType": "standard",
-            "tags": [],
-            "audioDeviceName": None,
-            "videoDeviceName": None,
-            "displayDevice": None,
-        }
-
-    async def list_rooms(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
-        """GET /places/microsoft.graph.room (place-list.md); default page size 100."""
-        if not req.roles & PLACE_ROLES:
-            raise forbidden()
-        items = [self._room_json(r) for r in self.directory.rooms()]
-        ctx = f"{self.base_url}/$metadata#places/microsoft.graph.room"
-        return GraphResponse(200, self._page(req, items, ctx, default_top=100))
-
-    async def list_room_lists(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
-        if not req.roles & PLACE_ROLES:
-            raise forbidden()
-        items = [
-            {
-                "id": rl.id,
-                "displayName": rl.display_name,
-                "address": None,
-                "geocoordinates": None,
-                "phone": None,
-                "emailAddress": rl.email,
-            }
-            for rl in self.directory.room_lists
-        ]
-        ctx = f"{self.base_url}/$metadata#places/microsoft.graph.roomList"
-        return GraphResponse(200, self._page(req, items, ctx, default_top=100))
-
-    async def rooms_in_list(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
-        """Rooms of a list, addressed by the list's emailAddress, not its id (place-list.md)."""
-        if not req.roles & PLACE_ROLES:
-            raise forbidden()
-        key = unquote(m.group("list")).lower()
-        found = next((rl for rl in self.directory.room_lists if rl.email.lower() == key), None)
-        if found is None:
-            raise GraphError(
-                404,
-                "ErrorItemNotFound",
-                f"The room list '{unquote(m.group('list'))}' was not found.",
-            )
-        items = []
-        for email in found.rooms:
-            mbx = self.directory.find(email)
-            if mbx is not None:
-                room = self._room_json(mbx)
-                room["floorLabel"] = None
-                room["displayDeviceName"] = room.pop("displayDevice")
-                room.pop("isManaged")
-                items.append(room)
-        ctx = (
-            f"{self.base_url}/$metadata#places('{quote(found.email)}')"
-            "/microsoft.graph.roomList/rooms"
-        )
-        return GraphResponse(200, self._page(req, items, ctx, default_top=100))
 
     async def me(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
         raise GraphError(
@@ -376,11 +243,11 @@ class GraphApi:
         mbx = self._mailbox(req, m.group("user"))
         ws = parse_window_value(req.q("startDateTime"), "startDateTime")
         we = parse_window_value(req.q("endDateTime"), "endDateTime")
-        zone, applied = self._zone(req)
+        zone, applied = self.zone(req)
         cal = self.exchange.calendar(mbx)
         items = [self._select(req, self._render_instance(i, zone)) for i in cal.instances(ws, we)]
         ctx = self._ctx(m.group("user"), "/calendarView")
-        return GraphResponse(200, self._page(req, items, ctx), self._applied(applied))
+        return GraphResponse(200, self.page(req, items, ctx), self.applied_headers(applied))
 
     async def calendar_view_delta(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
         mbx = self._mailbox(req, m.group("user"))
@@ -398,7 +265,7 @@ class GraphApi:
                     f"The following parameters are not supported with change tracking over the "
                     f"'Events' resource: '{key}'.",
                 )
-        zone, applied = self._zone(req)
+        zone, applied = self.zone(req)
         prefs = parse_prefer([req.headers.get("prefer", "")])
         size = self.switches.delta_default_page_size
         if "odata.maxpagesize" in prefs:
@@ -421,7 +288,7 @@ class GraphApi:
             we = parse_window_value(req.q("endDateTime"), "endDateTime")
             state = self.delta.start(cal, path, ws, we)
         body = self.delta.page(cal, state, size, zone, self.base_url)
-        return GraphResponse(200, body, self._applied(applied))
+        return GraphResponse(200, body, self.applied_headers(applied))
 
     async def events_delta(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
         """v1.0 has no /events/delta (msgraph-metadata #608; beta only)."""
@@ -437,7 +304,7 @@ class GraphApi:
         """GET /users/{id}/events: single instances and series masters (event.md), with the
         ``$filter`` forms clients use (iCalUId eq; singleValueExtendedProperties/Any)."""
         mbx = self._mailbox(req, m.group("user"))
-        zone, applied = self._zone(req)
+        zone, applied = self.zone(req)
         ext = self._ext_filter(req)
         events = [e for e in self.exchange.calendar(mbx).events.values() if e.type != "exception"]
         flt = (req.q("$filter") or "").strip()
@@ -447,11 +314,11 @@ class GraphApi:
         events.sort(key=lambda e: (e.created, e.id))
         items = [self._select(req, render_event(e, zone, ext_filter=ext)) for e in events]
         ctx = self._ctx(m.group("user"), "/events")
-        return GraphResponse(200, self._page(req, items, ctx), self._applied(applied))
+        return GraphResponse(200, self.page(req, items, ctx), self.applied_headers(applied))
 
     async def get_event(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
         mbx = self._mailbox(req, m.group("user"))
-        zone, applied = self._zone(req)
+        zone, applied = self.zone(req)
         ext = self._ext_filter(req)
         cal = self.exchange.calendar(mbx)
         resolved = cal.resolve(unquote(m.group("id")))
@@ -471,7 +338,7 @@ class GraphApi:
         else:
             item = render_event(event, zone, ext_filter=ext)
         body = {"@odata.context": self._ctx(m.group("user"), "/events/$entity"), **item}
-        return GraphResponse(200, self._select(req, body), self._applied(applied))
+        return GraphResponse(200, self._select(req, body), self.applied_headers(applied))
 
     async def instances(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
         """GET .../events/{id}/instances (event-list-instances.md): occurrences and exceptions
@@ -479,7 +346,7 @@ class GraphApi:
         mbx = self._mailbox(req, m.group("user"))
         ws = parse_window_value(req.q("startDateTime"), "startDateTime")
         we = parse_window_value(req.q("endDateTime"), "endDateTime")
-        zone, applied = self._zone(req)
+        zone, applied = self.zone(req)
         cal = self.exchange.calendar(mbx)
         master = cal.events.get(normalise_id(unquote(m.group("id"))))
         if master is None:
@@ -488,19 +355,19 @@ class GraphApi:
         found.sort(key=lambda i: (i.start, i.id))
         items = [self._select(req, self._render_instance(i, zone)) for i in found]
         ctx = self._ctx(m.group("user"), f"/events('{quote(master.id)}')/instances")
-        return GraphResponse(200, self._page(req, items, ctx), self._applied(applied))
+        return GraphResponse(200, self.page(req, items, ctx), self.applied_headers(applied))
 
     async def create_event(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
         """POST /users/{id}/events -> 201 (user-post-events.md); transactionId dedupe (2.3)."""
         mbx = self._mailbox(req, m.group("user"), write=True)
-        zone, applied = self._zone(req)
+        zone, applied = self.zone(req)
         event, _created = self.exchange.create(mbx, req.body)
         body = {
             "@odata.context": self._ctx(m.group("user"), "/events/$entity"),
             **render_event(event, zone),
         }
         return GraphResponse(
-            201, body, {**self._applied(applied), "Location": self._location(m, event)}
+            201, body, {**self.applied_headers(applied), "Location": self._location(m, event)}
         )
 
     def _location(self, m: re.Match[str], event: Event) -> str:
@@ -510,13 +377,13 @@ class GraphApi:
         """PATCH -> 200 with the event (event-update.md); If-Match -> 412 when stale
         (concepts/errors.md)."""
         mbx = self._mailbox(req, m.group("user"), write=True)
-        zone, applied = self._zone(req)
+        zone, applied = self.zone(req)
         event = self.exchange.update(mbx, unquote(m.group("id")), req.body, req.header("if-match"))
         body = {
             "@odata.context": self._ctx(m.group("user"), "/events/$entity"),
             **render_event(event, zone),
         }
-        return GraphResponse(200, body, self._applied(applied))
+        return GraphResponse(200, body, self.applied_headers(applied))
 
     async def delete_event(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
         """DELETE -> 204 (event-delete.md)."""
@@ -540,51 +407,6 @@ class GraphApi:
             )
         return GraphResponse(202)
 
-    # -- subscriptions (subscription-post-subscriptions.md and siblings) --------------------
-    def _subs(self, req: GraphRequest) -> Subscriptions:
-        if not req.roles & READ_ROLES:
-            raise forbidden()
-        if self.subscriptions is None:
-            raise GraphError(501, "NotImplemented", "Subscriptions are not available.")
-        return self.subscriptions
-
-    def _sub_body(self, sub: Subscription) -> JSON:
-        return {
-            "@odata.context": f"{self.base_url}/$metadata#subscriptions/$entity",
-            **sub.as_graph(),
-        }
-
-    async def create_subscription(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
-        """201 with the subscription after both URLs passed the validation handshake."""
-        subs = self._subs(req)
-        _, applied = self._zone(req)
-        immutable = "IdType" in applied and "immutableid" in applied["IdType"].lower()
-        created = await subs.create(req.body, req.app_id, immutable)
-        return GraphResponse(201, self._sub_body(created), self._applied(applied))
-
-    async def list_subscriptions(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
-        subs = self._subs(req)
-        items = [s.as_graph() for s in subs.subs.values() if s.app_id == req.app_id]
-        return GraphResponse(
-            200, {"@odata.context": f"{self.base_url}/$metadata#subscriptions", "value": items}
-        )
-
-    async def get_subscription(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
-        return GraphResponse(200, self._sub_body(self._subs(req).get(m["sid"], req.app_id)))
-
-    async def renew_subscription(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
-        """PATCH expirationDateTime: renews and reauthorizes (lifecycle-events.md)."""
-        renewed = self._subs(req).renew(m["sid"], req.app_id, req.body)
-        return GraphResponse(200, self._sub_body(renewed))
-
-    async def delete_subscription(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
-        self._subs(req).delete(m["sid"], req.app_id)
-        return GraphResponse(204)
-
-    async def reauthorize_subscription(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
-        self._subs(req).reauthorize(m["sid"], req.app_id)
-        return GraphResponse(204)
-
 
 def _int_param(value: str | None, name: str, default: int, lo: int, hi: int) -> int:
     if value is None:
@@ -596,13 +418,6 @@ def _int_param(value: str | None, name: str, default: int, lo: int, hi: int) -> 
     if not lo <= n <= hi:
         raise GraphError(400, "BadRequest", f"{name} must be between {lo} and {hi}, got {n}.")
     return n
-
-
-def _select_any(item: JSON, select: str | None) -> JSON:
-    if not select:
-        return item
-    wanted = {s.strip() for s in select.split(",")}
-    return {k: v for k, v in item.items() if k in wanted or k.startswith("@odata") or k == "id"}
 
 
 def _compile_filter(expr: str) -> Callable[[Event], bool]:

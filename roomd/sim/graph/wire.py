@@ -74,6 +74,13 @@ class GraphError(Exception):
         self.inner = inner or {}  # extra innerError members (e.g. TooManyRequests' code/status)
 
 
+def forbidden() -> GraphError:
+    """403 for a token without the needed application permission (concepts/errors.md)."""
+    return GraphError(
+        403, "ErrorAccessDenied", "Access is denied. Check credentials and try again."
+    )
+
+
 def error_body(
     code: str,
     message: str,
