@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from roomd.sim.graph import recurrence as rec
 
-from .conftest import ADELE, ROOM, World, fixture, same_shape, tomorrow_at
+from .conftest import ADELE, ROOM, World, dtz, fixture, same_shape, tomorrow_at
 
 SNIPPETS = fixture("recurrence-pattern-and-range-snippets.json")
 
@@ -377,3 +377,27 @@ async def test_series_in_a_dst_zone_keeps_local_time_in_calendar_view(world: Wor
         "2026-03-23T09:00:00.0000000",  # GMT
         "2026-03-30T08:00:00.0000000",  # BST: still 09:00 in London
     ]
+
+
+async def test_ending_a_series_early_keeps_earlier_exceptions(world: World) -> None:
+    """ "This and following" as a shorter range keeps the exceptions still inside it; a new
+    time drops them all [INF: Outlook warns that changes to occurrences will be lost]."""
+    start = tomorrow_at(9)
+    master = await create(world, weekly_series(world, start, count=4))
+    found = await instances(world, ADELE, master["id"], start)
+    url = f"/users/{ADELE}/events"
+    await world.graph.patch(f"{url}/{found[0]['id']}", json={"subject": "First is special"})
+    await world.graph.patch(f"{url}/{found[3]['id']}", json={"subject": "Last is special"})
+    rec_body = master["recurrence"]
+    rec_body["range"]["numberOfOccurrences"] = 2
+    r = await world.graph.patch(f"{url}/{master['id']}", json={"recurrence": rec_body})
+    assert r.status_code == 200, r.text
+    kinds = [i["type"] for i in await instances(world, ADELE, master["id"], start)]
+    assert kinds == ["exception", "occurrence"]
+    later = start + timedelta(hours=2)
+    await world.graph.patch(
+        f"{url}/{master['id']}",
+        json={"start": dtz(later), "end": dtz(later + timedelta(hours=1))},
+    )
+    kinds = [i["type"] for i in await instances(world, ADELE, master["id"], start)]
+    assert kinds == ["occurrence", "occurrence"]

@@ -144,12 +144,7 @@ class Exchange:
                     or snapshot.recurrence != event.recurrence
                 )
             ):
-                # [INF] rescheduling a series drops its exceptions and cancellations (Outlook
-                # warns "changes to individual occurrences will be lost").
-                for exc_id in list(event.exceptions.values()):
-                    cal.remove(exc_id)
-                event.exceptions.clear()
-                event.cancelled_occurrences.clear()
+                self._prune_series(cal, snapshot, event)
             cal.touch(event, now)
             if event.is_organizer:
                 master = self._master_of(cal, event)
@@ -159,6 +154,27 @@ class Exchange:
         if master.is_organizer:
             self._propagate(master, previous_attendees=list(master.attendees))
         return event
+
+    def _prune_series(self, cal: Calendar, before: Event, master: Event) -> None:
+        """[INF] Rescheduling a series (new time or pattern) drops its exceptions and
+        cancellations (Outlook warns "changes to individual occurrences will be lost"); a new
+        range alone (e.g. an earlier end for "this and following") keeps those still in it."""
+        assert master.recurrence is not None
+        same_pattern = (
+            before.recurrence is not None
+            and before.start == master.start
+            and before.end == master.end
+            and before.recurrence.as_graph()["pattern"] == master.recurrence.as_graph()["pattern"]
+        )
+        originals = set(master.exceptions) | master.cancelled_occurrences
+        keep: set[datetime] = set()
+        if same_pattern and originals:
+            horizon = max(originals) + timedelta(seconds=1)
+            keep = set(occurrence_starts(master, horizon)) & originals
+        for orig in list(master.exceptions):
+            if orig not in keep:
+                cal.remove(master.exceptions.pop(orig))
+        master.cancelled_occurrences &= keep
 
     def _master_of(self, cal: Calendar, event: Event) -> Event:
         if event.type == "exception" and event.series_master_id:
