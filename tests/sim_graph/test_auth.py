@@ -50,7 +50,11 @@ def msal_app(sim: GraphSimulator, tmp_path: Path, client_id: str, credential: An
 
 async def acquire(make_app: Any) -> dict[str, Any]:
     def run() -> dict[str, Any]:
-        return dict(make_app().acquire_token_for_client(scopes=SCOPES))
+        app = make_app()
+        try:
+            return dict(app.acquire_token_for_client(scopes=SCOPES))
+        finally:
+            app.http_client.close()  # no keep-alive connection outlives the test
 
     return await asyncio.to_thread(run)
 
@@ -239,6 +243,7 @@ async def test_msal_needs_instance_discovery_false_to_stay_local(
             app.acquire_token_for_client(scopes=SCOPES)
         except Exception:  # msal wraps the refusal in its own errors
             pass
+        client.close()
         return client
 
     default = await asyncio.to_thread(build)
