@@ -86,3 +86,18 @@ async def test_added_room_is_bookable(world: World) -> None:
     assert r.status_code == 200
     await world.book(start=tomorrow_at(9) + timedelta(hours=1), room="pod@contoso.com")
     assert len(await world.events("pod@contoso.com")) == 1
+
+
+async def test_simulator_starts_and_stops_well_under_a_second(ca: object) -> None:
+    """Speed requirement of the brief: a started simulator comes up in well under a second."""
+    import time
+
+    from roomd.sim.tls import LocalCA
+
+    assert isinstance(ca, LocalCA)
+    t0 = time.perf_counter()
+    sim = GraphSimulator(ca=ca)
+    await sim.start()
+    started = time.perf_counter() - t0
+    await sim.stop()
+    assert started < 0.5

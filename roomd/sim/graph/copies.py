@@ -211,7 +211,8 @@ class CopyKeeper:
 
 def room_subject(delete_subject: bool, add_organizer: bool, subject: str, organizer: str) -> str:
     """The room copy's subject (Set-CalendarProcessing AddOrganizerToSubject/DeleteSubject;
-    OfficeDocs-Support "calendar shows organizer name"): both true -> the organizer's name."""
+    OfficeDocs-Support "calendar shows organizer name"): both true -> the organizer's name.
+    [INF] AddOrganizerToSubject alone puts the name before the subject."""
     if delete_subject and add_organizer:
         return organizer
     if delete_subject:
