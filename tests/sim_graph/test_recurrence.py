@@ -401,3 +401,24 @@ async def test_ending_a_series_early_keeps_earlier_exceptions(world: World) -> N
     )
     kinds = [i["type"] for i in await instances(world, ADELE, master["id"], start)]
     assert kinds == ["occurrence", "occurrence"]
+
+
+async def test_room_declining_one_occurrence_shows_on_the_organizers_instance(world: World) -> None:
+    """graph-behaviour.md 2.7 (lab notes): a room declining one occurrence sends no message and
+    the organizer sees Declined for that date; the rest of the series stays accepted."""
+    start = tomorrow_at(9)
+    master = await create(world, weekly_series(world, start, count=3))
+    room_master = (await world.events(ROOM))[0]
+    second = (await instances(world, ROOM, room_master["id"], start))[1]
+    r = await world.graph.post(
+        f"/users/{ROOM}/events/{second['id']}/decline", json={"sendResponse": False}
+    )
+    assert r.status_code == 202
+    assert len(await instances(world, ROOM, room_master["id"], start)) == 2
+    org = await instances(world, ADELE, master["id"], start)
+    statuses = [(i["type"], i["attendees"][0]["status"]["response"]) for i in org]
+    assert statuses == [
+        ("occurrence", "accepted"),
+        ("exception", "declined"),
+        ("occurrence", "accepted"),
+    ]

@@ -285,9 +285,33 @@ class Exchange:
                 cal.remove(event.id)
             master.cancelled_occurrences.add(orig)
             cal.touch(master, now)
+            self._track_occurrence(master, orig, cal.mailbox, "declined")
             return
         cal.remove(event.id)
         self._set_tracking(event, cal.mailbox, "declined")
+
+    def _track_occurrence(
+        self, copy_master: Event, original: datetime, attendee: str, response: str
+    ) -> None:
+        """[INF] An answer for one occurrence shows on the organizer's instance of that date,
+        which becomes an exception carrying the tracking (graph-behaviour.md 2.7: "the organizer
+        sees Declined for that date")."""
+        org_mbx = self.directory.find(copy_master.organizer_mailbox or "")
+        if org_mbx is None:
+            return
+        org_cal = self.calendar(org_mbx)
+        org = org_cal.find_by_ical(copy_master.ical_uid)
+        if org is None or org.type != "seriesMaster" or original in org.cancelled_occurrences:
+            return
+        exc = org_cal.events.get(org.exceptions.get(original, ""))
+        if exc is None:
+            exc = self._materialise_exception(org_cal, org, original, {})
+        now = self.clock.now()
+        for att in exc.attendees:
+            if att["emailAddress"]["address"].lower() == attendee:
+                att["status"] = {"response": response, "time": fmt_response_time(now)}
+                org_cal.touch(exc, now)
+                return
 
     # -- responses --------------------------------------------------------------------------
     def respond(self, mailbox: Mailbox, event_id: str, action: str, body: Any) -> None:
