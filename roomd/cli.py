@@ -9,7 +9,6 @@ import argparse
 import asyncio
 import json
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -249,7 +248,7 @@ def cmd_status(path: Path, *, as_json: bool) -> int:
 
 
 async def _status_rows(settings: Any) -> list[dict[str, Any]]:
-    from roomd.daemon import _epoch, _iso
+    from roomd import utc
     from roomd.store import open_store
 
     store = await open_store(settings.state.path, readonly=True)
@@ -257,22 +256,21 @@ async def _status_rows(settings: Any) -> list[dict[str, Any]]:
         statuses = {st.room: st for st in await store.room_statuses()}
     finally:
         await store.close()
-    now = time.time()
+    now = utc.now()
     rows = []
     for room in settings.rooms:
         st = statuses.get(room.mailbox.lower())
-        last_round = _epoch(st.last_round_at) if st else None
-        last_ok = _epoch(st.last_success_at) if st else None
-        oldest = _epoch(getattr(st, "oldest_pending_at", None)) if st else None
+        lag = utc.age_seconds(st.last_success_at if st else None, now)
+        oldest = utc.age_seconds(st.oldest_pending_at if st else None, now)
         rows.append(
             {
                 "room": room.mailbox,
                 "name": room.name,
-                "last_round_at": _iso(last_round),
-                "last_success_at": _iso(last_ok),
-                "lag_s": round(now - last_ok, 1) if last_ok is not None else None,
+                "last_round_at": utc.iso_z(st.last_round_at if st else None),
+                "last_success_at": utc.iso_z(st.last_success_at if st else None),
+                "lag_s": round(lag, 1) if lag is not None else None,
                 "outbox_depth": st.outbox_depth if st else 0,
-                "outbox_oldest_age_s": round(now - oldest, 1) if oldest is not None else None,
+                "outbox_oldest_age_s": round(oldest, 1) if oldest is not None else None,
                 "consecutive_failures": st.consecutive_failures if st else 0,
                 "last_error": st.last_error if st else None,
             }

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from roomd import observe
+from roomd import observe, utc
 from roomd.config import ConfigError, RoomSettings, Settings, load_config
 from roomd.hybrid import WebhookEvent, hybrid_webhook_routes
 from roomd.sdnotify import Notifier
@@ -143,7 +143,7 @@ class Daemon:
             return
         job = self._scheduler.get_job(room.mailbox)
         if job is not None:
-            job.modify(next_run_time=_now_dt())
+            job.modify(next_run_time=utc.now())
 
     async def _serve(self) -> None:
         watchdog = self._notifier.watchdog_interval
@@ -204,7 +204,7 @@ class Daemon:
                 seconds=interval,
                 args=[room.mailbox],
                 id=room.mailbox,
-                next_run_time=_now_dt(),
+                next_run_time=utc.now(),
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=None,
@@ -242,7 +242,7 @@ class Daemon:
             duration = time.monotonic() - started
             outcome = "ok" if error is None else "error"
             async with self.store.write(room.mailbox.lower()) as tx:
-                await tx.record_round(ok=error is None, error=error, at=_now_dt())
+                await tx.record_round(ok=error is None, error=error, at=utc.now())
             observe.ROUNDS.labels(room=room.mailbox, outcome=outcome).inc()
             observe.ROUND_DURATION.labels(room=room.mailbox).observe(duration)
             if error is None:
@@ -268,16 +268,15 @@ class Daemon:
 
     async def _export_outbox_gauges(self) -> None:
         assert self.store is not None
-        now = time.time()
+        now = utc.now()
         configured = {r.mailbox.lower(): r.mailbox for r in self.settings.rooms}
         for st in await self.store.room_statuses():
             label = configured.get(st.room)
             if label is None:
                 continue
             observe.OUTBOX_DEPTH.labels(room=label).set(st.outbox_depth)
-            oldest = _epoch(st.oldest_pending_at)
             observe.OUTBOX_OLDEST_AGE.labels(room=label).set(
-                max(0.0, now - oldest) if oldest is not None else 0.0
+                utc.age_seconds(st.oldest_pending_at, now) or 0.0
             )
 
     # --- reload --------------------------------------------------------------------------------
@@ -340,21 +339,21 @@ class Daemon:
             ready = False
         statuses = {st.room: st for st in await self.store.room_statuses()}
         stale_after = self.settings.sync.stale_after_seconds
-        now = time.time()
+        now = utc.now()
         for room in self.settings.rooms:
-            key = room.mailbox.lower()
-            st = statuses.get(key)
-            last_ok = _epoch(st.last_success_at) if st is not None else None
+            st = statuses.get(room.mailbox.lower())
+            last_ok = st.last_success_at if st is not None else None
+            age = utc.age_seconds(last_ok, now)
             entry: dict[str, Any] = {
-                "last_success_at": _iso(last_ok),
+                "last_success_at": utc.iso_z(last_ok),
                 "last_error": st.last_error if st is not None else None,
             }
-            if last_ok is None:
+            if age is None:
                 entry["state"] = "waiting_for_first_round"
                 ready = False
-            elif now - last_ok > stale_after:
+            elif age > stale_after:
                 entry["state"] = "stale"
-                entry["stale_for_s"] = round(now - last_ok - stale_after, 1)
+                entry["stale_for_s"] = round(age - stale_after, 1)
                 ready = False
             else:
                 entry["state"] = "ok"
@@ -387,30 +386,3 @@ def describe_error(exc: BaseException) -> str:
 
 def _merge_live(new: Settings, old: Settings) -> Settings:
     return new.model_copy(update={"http": old.http, "state": old.state})
-
-
-def _now_dt() -> Any:
-    import datetime as dt
-
-    return dt.datetime.now(dt.UTC)
-
-
-def _epoch(value: Any) -> float | None:
-    """Store timestamps may be epoch floats or ISO strings; readiness needs seconds."""
-    if value is None:
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    import datetime as dt
-
-    if isinstance(value, dt.datetime):
-        return value.timestamp()
-    return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-
-
-def _iso(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat().replace("+00:00", "Z")
