@@ -101,3 +101,20 @@ async def test_simulator_starts_and_stops_well_under_a_second(ca: object) -> Non
     started = time.perf_counter() - t0
     await sim.stop()
     assert started < 0.5
+
+
+async def test_frozen_clock_and_short_token_lifetime_over_http(sim: GraphSimulator) -> None:
+    frozen = (
+        await sim_call(sim, "POST", "/clock/freeze", {"now": "2026-03-01T09:00:00+00:00"})
+    ).json()
+    assert frozen["now"].startswith("2026-03-01T09:00:00")
+    assert (await sim_call(sim, "GET", "/clock")).json()["now"] == frozen["now"]
+    await sim_call(sim, "POST", "/tokens/lifetime", {"seconds": 60})
+    token = sim.control.token()
+    await sim_call(sim, "POST", "/clock/advance", {"seconds": 61})
+    async with httpx.AsyncClient(verify=sim.ca.client_context()) as c:
+        r = await c.get(
+            f"{sim.base_url}/users/{ROOM}", headers={"Authorization": f"Bearer {token}"}
+        )
+    assert r.status_code == 401
+    assert (await sim_call(sim, "POST", "/clock/unfreeze")).status_code == 200

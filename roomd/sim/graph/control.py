@@ -268,6 +268,21 @@ class SimControl:
                 "/_sim/clock/set",
                 lambda b, m: {"now": self.set_clock(datetime.fromisoformat(b["now"])).isoformat()},
             ),
+            (
+                "POST",
+                "/_sim/clock/freeze",
+                lambda b, m: {
+                    "now": self.freeze_clock(
+                        datetime.fromisoformat(b["now"]) if b.get("now") else None
+                    ).isoformat()
+                },
+            ),
+            ("POST", "/_sim/clock/unfreeze", lambda b, m: _done(self.unfreeze_clock, ok=True)),
+            (
+                "POST",
+                "/_sim/tokens/lifetime",
+                lambda b, m: _done(self.set_token_lifetime, int(b["seconds"]), ok=True),
+            ),
             ("GET", "/_sim/switches", lambda b, m: self.switches()),
             ("POST", "/_sim/switches", lambda b, m: self.set_switches(**b)),
             (
