@@ -422,3 +422,70 @@ async def test_room_declining_one_occurrence_shows_on_the_organizers_instance(wo
         ("exception", "declined"),
         ("occurrence", "accepted"),
     ]
+
+
+ORACLE_DAYS = st.lists(st.sampled_from(rec.DAYS), min_size=1, max_size=7, unique=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    kind=st.sampled_from(rec.PATTERN_TYPES),
+    interval=st.integers(1, 5),
+    days=ORACLE_DAYS,
+    index=st.sampled_from(rec.INDEXES),
+    dom=st.integers(1, 28),
+    month=st.integers(1, 12),
+    fdow=st.sampled_from(rec.DAYS),
+    start=st.dates(date(2020, 1, 1), date(2030, 12, 31)),
+    count=st.integers(1, 25),
+)
+def test_expansion_agrees_with_rfc5545_via_dateutil(
+    kind: str,
+    interval: int,
+    days: list[str],
+    index: str,
+    dom: int,
+    month: int,
+    fdow: str,
+    start: date,
+    count: int,
+) -> None:
+    """An independent oracle: the same rule written as RFC 5545 and expanded by dateutil (which
+    roomd's client uses; the simulator must not). Day-of-month is kept <= 28, where RFC 5545
+    (skip the month) and Outlook (last day of the month) agree."""
+    from dateutil import rrule
+
+    weekday = {d: getattr(rrule, d[:2].upper()) for d in rec.DAYS}
+    setpos = {"first": 1, "second": 2, "third": 3, "fourth": 4, "last": -1}[index]
+    freq = {
+        "daily": rrule.DAILY,
+        "weekly": rrule.WEEKLY,
+        "absoluteMonthly": rrule.MONTHLY,
+        "relativeMonthly": rrule.MONTHLY,
+        "absoluteYearly": rrule.YEARLY,
+        "relativeYearly": rrule.YEARLY,
+    }[kind]
+    kw: dict[str, Any] = {"interval": interval, "count": count, "wkst": weekday[fdow]}
+    if kind == "weekly":
+        kw["byweekday"] = [weekday[d] for d in days]
+    if kind.startswith("relative"):
+        kw["byweekday"] = [weekday[d] for d in days]
+        kw["bysetpos"] = setpos
+    if kind.startswith("absolute"):
+        kw["bymonthday"] = dom
+    if kind.endswith("Yearly"):
+        kw["bymonth"] = month
+    expected = [
+        d.date()
+        for d in rrule.rrule(freq, dtstart=datetime.combine(start, datetime.min.time()), **kw)
+    ]
+    pattern = {
+        "type": kind,
+        "interval": interval,
+        "daysOfWeek": days,
+        "index": index,
+        "dayOfMonth": dom,
+        "month": month,
+        "firstDayOfWeek": fdow,
+    }
+    assert dates(pattern, start.isoformat(), count) == expected
