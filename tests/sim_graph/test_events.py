@@ -202,3 +202,14 @@ async def test_ids_without_immutable_id_preference_are_in_the_rest_format(world:
     same = await world.graph.get(f"/users/{ADELE}/events/{rest_id}")
     assert same.json()["id"] == created["id"]
     assert 'IdType="ImmutableId"' in same.headers["Preference-Applied"]
+
+
+async def test_all_day_events_need_midnight_boundaries(world: World) -> None:
+    """event.md: with isAllDay true, start and end must be midnight in the same time zone."""
+    day = tomorrow_at(0)
+    ok = world.meeting(day, day + timedelta(days=1), room=None, isAllDay=True)
+    assert (await world.graph.post(f"/users/{ADELE}/events", json=ok)).status_code == 201
+    bad = world.meeting(day + timedelta(hours=9), day + timedelta(days=1), room=None, isAllDay=True)
+    r = await world.graph.post(f"/users/{ADELE}/events", json=bad)
+    assert r.status_code == 400
+    assert "all-day" in r.json()["error"]["message"]
