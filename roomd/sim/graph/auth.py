@@ -40,6 +40,11 @@ def _signing_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
+@lru_cache(maxsize=1)
+def _public_key() -> rsa.RSAPublicKey:
+    return _signing_key().public_key()
+
+
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -119,6 +124,7 @@ class IdentityPlatform:
         self.token_lifetime = timedelta(seconds=3599)  # auth-v2-service.md sample: 3599
         self.revoked_below = 0  # tokens with a lower issue number are revoked
         self.tokens_issued = 0
+        self._verified: dict[str, dict[str, Any]] = {}  # signature checks are costly: once each
 
     # -- registration -----------------------------------------------------------------------
     def register_secret_app(
@@ -416,10 +422,30 @@ class IdentityPlatform:
         scheme, _, token = authorization.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthFailure("Access token is empty.")
+        claims = self._verified.get(token.strip())
+        if claims is None:
+            claims = self._verify(token.strip())
+            if len(self._verified) > 2000:
+                self._verified.clear()
+            self._verified[token.strip()] = claims
+        now = self.clock.now()
+        if claims.get("tid") != self.tenant_id:
+            raise AuthFailure("Access token validation failure. Invalid audience.")
+        if int(claims["exp"]) <= now.timestamp():
+            raise AuthFailure("Lifetime validation failed, the token is expired.")
+        if int(claims.get("xms_sim_n", 0)) <= self.revoked_below:
+            raise AuthFailure("Lifetime validation failed, the token is expired.")
+        app = self.apps.get(str(claims.get("appid")))
+        if app is None:
+            raise AuthFailure("Access token validation failure.")
+        return Identity(app.client_id, frozenset(claims.get("roles", [])))
+
+    def _verify(self, token: str) -> dict[str, Any]:
+        """Signature and audience of a bearer token (lifetime is checked on every call)."""
         try:
-            claims = jwt.decode(
-                token.strip(),
-                _signing_key().public_key(),
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                _public_key(),
                 algorithms=["RS256"],
                 audience=[GRAPH_RESOURCE, GRAPH_APP_ID],
                 options={"verify_exp": False, "verify_nbf": False, "verify_iat": False},
@@ -433,14 +459,4 @@ class IdentityPlatform:
                 if token.count(".") != 2
                 else "Access token validation failure."
             ) from exc
-        now = self.clock.now()
-        if claims.get("tid") != self.tenant_id:
-            raise AuthFailure("Access token validation failure. Invalid audience.")
-        if int(claims["exp"]) <= now.timestamp():
-            raise AuthFailure("Lifetime validation failed, the token is expired.")
-        if int(claims.get("xms_sim_n", 0)) <= self.revoked_below:
-            raise AuthFailure("Lifetime validation failed, the token is expired.")
-        app = self.apps.get(str(claims.get("appid")))
-        if app is None:
-            raise AuthFailure("Access token validation failure.")
-        return Identity(app.client_id, frozenset(claims.get("roles", [])))
+        return claims
