@@ -250,3 +250,17 @@ async def test_two_requests_for_one_slot_the_first_wins(world: World) -> None:
     world.sim.control.run_rba()
     assert room_status((await world.get(ADELE, first.json()["id"])).json()) == "accepted"
     assert room_status((await world.get(ALEX, second.json()["id"])).json()) == "declined"
+
+
+async def test_room_tentatively_accepts_and_the_organizer_sees_it(world: World) -> None:
+    """event-tentativelyaccept.md: 202; the organizer's tracking follows (responsestatus.md)."""
+    org = await world.book()
+    room = await world.only_event(ROOM)
+    r = await world.graph.post(
+        f"/users/{ROOM}/events/{room['id']}/tentativelyAccept", json={"sendResponse": True}
+    )
+    assert r.status_code == 202
+    assert (await world.only_event(ROOM))["responseStatus"]["response"] == "tentativelyAccepted"
+    assert room_status((await world.get(ADELE, org["id"])).json()) == "tentativelyAccepted"
+    mine = await world.graph.post(f"/users/{ADELE}/events/{org['id']}/accept", json={})
+    assert mine.status_code == 400  # the organizer cannot answer their own meeting
