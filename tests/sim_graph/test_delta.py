@@ -292,3 +292,43 @@ async def test_exceptions_come_with_full_properties_beside_bare_occurrences(worl
     assert exception["subject"] == "Special"
     assert exception["seriesMasterId"] == master["id"]
     assert sorted(i["type"] for i in items) == ["exception", "occurrence", "occurrence"]
+
+
+async def test_replaying_an_older_delta_link_returns_every_change_since_it(world: World) -> None:
+    """graph-behaviour.md 1.2 ("Replays ... can happen") and 1.7 (tokens bound to a generation;
+    the last few generations stay valid) and 1.3 (delta-query-events.md: "These tokens are
+    state tokens"): a token carries its own sync state, so a client
+    that lost a response (crashed before saving the new deltaLink, or retried after a timeout)
+    sees the change again when it replays the older, still-valid link."""
+    _, link1, _ = await world.delta_round(world.delta_url(ADELE, WS, WE))
+    org = await world.book(room=None)
+    first, link2, _ = await world.delta_round(link1)
+    assert ids(first) == {org["id"]}
+    replay, _, _ = await world.delta_round(link1)  # the response to link1 was lost
+    assert ids(replay) == {org["id"]}
+    # the newer link, by contrast, has already seen it
+    newer, _, _ = await world.delta_round(link2)
+    assert newer == []
+
+
+async def test_token_cache_is_bounded_per_mailbox(world: World) -> None:
+    """graph-behaviour.md 1.7 ("Keep a bounded token cache per mailbox ... Return 410 plus the
+    synthesized body for evicted or unknown tokens"), citing delta-query-overview.md "Token
+    duration": "after the cache capacity is exceeded, the older delta tokens are deleted". A
+    long-running simulator must not grow with every round."""
+    world.sim.control.set_switches(delta_tokens_per_mailbox=5)
+    _, other, _ = await world.delta_round(world.delta_url(ADELE, WS, WE))
+    _, first, _ = await world.delta_round(world.delta_url(ROOM, WS, WE))
+    link = first
+    for _ in range(3):  # three fresh chains on top of the first one's rounds
+        _, link, _ = await world.delta_round(world.delta_url(ROOM, WS, WE))
+        for _ in range(4):
+            _, link, _ = await world.delta_round(link)
+    assert world.sim.delta.tokens_held(ROOM) == 5
+    evicted = await world.graph.get(first)
+    assert evicted.status_code == 410
+    assert evicted.json()["error"]["code"] == "SyncStateNotFound"
+    assert not same_shape(evicted.json(), fixture("synthesized/error-410-syncstatenotfound.json"))
+    assert (await world.graph.get(link)).status_code == 200
+    # another mailbox's cache is its own
+    assert (await world.graph.get(other)).status_code == 200

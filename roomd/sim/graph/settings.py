@@ -37,6 +37,9 @@ class Switches:
     delta_generations_kept: int = 3
     delta_token_max_age_s: float | None = None
     delta_resync_required: bool = False
+    # 1.7 [DOC] "after the cache capacity is exceeded, the older delta tokens are deleted":
+    # tokens kept per mailbox (nextLinks and deltaLinks of all its chains); older ones -> 410.
+    delta_tokens_per_mailbox: int = 200
     # Default delta page size without ``Prefer: odata.maxpagesize``.
     delta_default_page_size: int = 10
     # 5.1-5.3: subscriptions. Maximum lifetime (minutes; 4,230 in the stored docs), whether a
