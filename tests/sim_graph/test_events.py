@@ -213,3 +213,89 @@ async def test_all_day_events_need_midnight_boundaries(world: World) -> None:
     r = await world.graph.post(f"/users/{ADELE}/events", json=bad)
     assert r.status_code == 400
     assert "all-day" in r.json()["error"]["message"]
+
+
+async def test_every_documented_event_request_is_accepted(world: World) -> None:
+    """Microsoft's own request samples must succeed as sent: event-create-request.json
+    (user-post-events.md Example 1), event-create-with-extended-property-request.json
+    (singlevaluelegacyextendedproperty-post-singlevalueextendedproperties.md, which writes
+    ``"type": "Required"``), event-recurring-create-request.json (user-post-events.md Example 3)
+    and both patternedrecurrence-*.json (outlook-schedule-recurring-events.md) as an event's
+    recurrence. Graph reads enum values case-insensitively (a Microsoft maintainer in
+    microsoftgraph/msgraph-sdk-android PR #68: "Graph is case-insensitive for enums"); answers
+    use the canonical casing."""
+    for name in (
+        "event-create-request.json",
+        "event-create-with-extended-property-request.json",
+        "event-recurring-create-request.json",
+    ):
+        body = fixture(name)
+        r = await world.graph.post(f"/users/{ADELE}/events", json=body)
+        assert r.status_code == 201, (name, r.text)
+        for sent, got in zip(body["attendees"], r.json()["attendees"], strict=True):
+            assert got["type"] == sent["type"].lower()
+    for name in (
+        "patternedrecurrence-weekly-enddate.json",
+        "patternedrecurrence-relativemonthly-noend.json",
+    ):
+        recurrence = fixture(name)["recurrence"]
+        start = recurrence["range"]["startDate"]
+        body = {
+            "subject": name,
+            "start": {"dateTime": f"{start}T09:00:00", "timeZone": "Pacific Standard Time"},
+            "end": {"dateTime": f"{start}T10:00:00", "timeZone": "Pacific Standard Time"},
+            "recurrence": recurrence,
+        }
+        r = await world.graph.post(f"/users/{ADELE}/events", json=body)
+        assert r.status_code == 201, (name, r.text)
+        assert r.json()["recurrence"]["pattern"]["type"] == recurrence["pattern"]["type"]
+
+
+async def test_enum_values_are_read_case_insensitively(world: World) -> None:
+    """Graph is case-insensitive for enums (msgraph-sdk-android PR #68, Microsoft maintainer;
+    the extended-property sample sends "Required"); output keeps Graph's canonical casing
+    (resources/event.md, attendee.md, recurrencepattern.md, recurrencerange.md)."""
+    start = tomorrow_at(9)
+    body = world.meeting(
+        start,
+        room=None,
+        attendees=(),
+        importance="HIGH",
+        showAs="WorkingElsewhere",
+        sensitivity="Private",
+        recurrence={
+            "pattern": {
+                "type": "Daily",
+                "interval": 1,
+                "index": "FIRST",
+                "firstDayOfWeek": "Monday",
+            },
+            "range": {
+                "type": "NUMBERED",
+                "startDate": start.date().isoformat(),
+                "numberOfOccurrences": 2,
+            },
+        },
+    )
+    body["attendees"] = [{"emailAddress": {"address": ROOM}, "type": "Resource"}]
+    r = await world.graph.post(f"/users/{ADELE}/events", json=body)
+    assert r.status_code == 201, r.text
+    got = r.json()
+    assert (got["importance"], got["showAs"], got["sensitivity"]) == (
+        "high",
+        "workingElsewhere",
+        "private",
+    )
+    assert got["attendees"][0]["type"] == "resource"
+    pattern, rng = got["recurrence"]["pattern"], got["recurrence"]["range"]
+    assert (pattern["type"], pattern["index"], pattern["firstDayOfWeek"]) == (
+        "daily",
+        "first",
+        "monday",
+    )
+    assert rng["type"] == "numbered"
+    wrong = await world.graph.patch(
+        f"/users/{ADELE}/events/{got['id']}", json={"importance": "urgent"}
+    )
+    assert wrong.status_code == 400
+    assert "importance" in wrong.json()["error"]["message"]

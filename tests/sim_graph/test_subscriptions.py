@@ -198,3 +198,40 @@ async def test_expired_subscription_stops_and_delete_is_204(
     await world.sim.control.notifications_idle()
     assert receiver.notifications == []
     assert (await world.graph.delete(f"/subscriptions/{sub['id']}")).status_code == 204
+
+
+async def test_documented_subscription_requests_are_accepted(
+    world: World, receiver: Receiver
+) -> None:
+    """subscription-create-request.json (change-notifications-lifecycle-events.md) and
+    subscription-renew-request.json (change-notifications-delivery-webhooks.md) as sent, except
+    what the fixtures README marks as placeholders: the messages resource ("for events use
+    /users/{id}/events"), the webhook host, and expiry dates long past."""
+    body = fixture("subscription-create-request.json")
+    body["resource"] = body["resource"].replace("{id}", ROOM).replace("/messages", "/events")
+    body["notificationUrl"] = f"{receiver.url}/notify"
+    body["lifecycleNotificationUrl"] = f"{receiver.url}/lifecycle"
+    soon = world.sim.control.now() + timedelta(minutes=60)
+    body["expirationDateTime"] = soon.strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+    r = await world.graph.post("/subscriptions", json=body)
+    assert r.status_code == 201, r.text
+    assert r.json()["changeType"] == "created,updated"
+    renew = fixture("subscription-renew-request.json")
+    later = world.sim.control.now() + timedelta(minutes=120)
+    renew["expirationDateTime"] = later.strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+    r = await world.graph.patch(f"/subscriptions/{r.json()['id']}", json=renew)
+    assert r.status_code == 200, r.text
+
+
+async def test_change_type_is_read_case_insensitively(world: World, receiver: Receiver) -> None:
+    """Graph is case-insensitive for enums (msgraph-sdk-android PR #68, Microsoft maintainer);
+    the subscription echoes Graph's casing (subscription.md: created, updated, deleted)."""
+    r = await world.graph.post(
+        "/subscriptions", json=request_body(receiver, world, changeType="Created,UPDATED")
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["changeType"] == "created,updated"
+    bad = await world.graph.post(
+        "/subscriptions", json=request_body(receiver, world, changeType="created,moved")
+    )
+    assert bad.status_code == 400

@@ -16,7 +16,7 @@ from typing import Any
 from roomd.sim.graph import recurrence as rec_mod
 from roomd.sim.graph.directory import Directory
 from roomd.sim.graph.events import Event
-from roomd.sim.graph.wire import NULL_TIME, GraphError, parse_local
+from roomd.sim.graph.wire import NULL_TIME, GraphError, canonical_enum, parse_local
 from roomd.sim.graph.zones import UnknownTimeZone, resolve_zone
 
 WRITABLE = {
@@ -74,6 +74,20 @@ ENUMS = {
     "showAs": ("free", "tentative", "busy", "oof", "workingElsewhere", "unknown"),
 }
 ATTENDEE_TYPES = ("required", "optional", "resource")
+# resources/location.md
+LOCATION_TYPES = (
+    "default",
+    "conferenceRoom",
+    "homeAddress",
+    "businessAddress",
+    "geoCoordinates",
+    "streetAddress",
+    "hotel",
+    "restaurant",
+    "localBusiness",
+    "postalAddress",
+)
+UNIQUE_ID_TYPES = ("unknown", "locationStore", "directory", "private", "bing")
 EXT_ID = re.compile(
     r"^(String|Integer|Boolean|SystemTime|Binary|Guid|Double|Currency|Long|Short)\s+"
     r"(\{[0-9a-fA-F-]{36}\}\s+(Name|Id)\s+\S.*|0x[0-9a-fA-F]{1,4})$"
@@ -117,9 +131,10 @@ def _attendees(raw: Any, directory: Directory) -> list[dict[str, Any]]:
         address = email.get("address") if isinstance(email, dict) else None
         if not isinstance(email, dict) or not isinstance(address, str) or "@" not in address:
             raise bad(f"attendees[{i}].emailAddress.address must be an email address")
-        kind = att.get("type") or "required"
-        if kind not in ATTENDEE_TYPES:
-            raise bad(f"attendees[{i}].type must be one of {ATTENDEE_TYPES}, got {kind!r}")
+        raw_kind = att.get("type") or "required"
+        kind = canonical_enum(raw_kind, ATTENDEE_TYPES)
+        if kind is None:
+            raise bad(f"attendees[{i}].type must be one of {ATTENDEE_TYPES}, got {raw_kind!r}")
         if address.lower() in seen:
             continue
         seen.add(address.lower())
@@ -143,11 +158,20 @@ def _location(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise bad("location must be an object")
     name = raw.get("displayName") or ""
+    enums: dict[str, str] = {}
+    for prop, allowed, default in (
+        ("locationType", LOCATION_TYPES, "default"),
+        ("uniqueIdType", UNIQUE_ID_TYPES, "private"),
+    ):
+        value = canonical_enum(raw.get(prop) or default, allowed)
+        if value is None:
+            raise bad(f"location.{prop} must be one of {allowed}, got {raw.get(prop)!r}")
+        enums[prop] = value
     loc: dict[str, Any] = {
         "displayName": name,
-        "locationType": raw.get("locationType") or "default",
+        "locationType": enums["locationType"],
         "uniqueId": raw.get("uniqueId") or name,
-        "uniqueIdType": raw.get("uniqueIdType") or "private",
+        "uniqueIdType": enums["uniqueIdType"],
     }
     if raw.get("locationEmailAddress"):
         loc["locationEmailAddress"] = raw["locationEmailAddress"]
@@ -247,9 +271,10 @@ def apply(
         ("showAs", "show_as"),
     ):
         if prop in body:
-            if body[prop] not in ENUMS[prop]:
+            value = canonical_enum(body[prop], ENUMS[prop])
+            if value is None:
                 raise bad(f"{prop} must be one of {ENUMS[prop]}, got {body[prop]!r}")
-            setattr(event, attr, body[prop])
+            setattr(event, attr, value)
             touched.add(prop)
     for prop, attr in (
         ("isReminderOn", "is_reminder_on"),

@@ -29,6 +29,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from roomd.sim.graph.wire import canonical_enum
 from roomd.sim.graph.zones import UnknownTimeZone, resolve_zone
 
 DAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
@@ -116,10 +117,12 @@ def parse(raw: Any, event_start_date: date, event_zone: str) -> Recurrence:
         raise RecurrenceError("recurrence.pattern is required")
     if not isinstance(rng, dict):
         raise RecurrenceError("recurrence.range is required")
-    ptype = pattern.get("type")
-    if ptype not in PATTERN_TYPES:
+    # enum values are read case-insensitively and echoed canonically (wire.canonical_enum)
+    ptype = canonical_enum(pattern.get("type"), PATTERN_TYPES)
+    if ptype is None:
         raise RecurrenceError(
-            f"recurrence.pattern.type must be one of {', '.join(PATTERN_TYPES)}, got {ptype!r}"
+            f"recurrence.pattern.type must be one of {', '.join(PATTERN_TYPES)}, "
+            f"got {pattern.get('type')!r}"
         )
     interval = _int(pattern, "interval", "recurrence.pattern", 0)
     if interval < 1:
@@ -156,10 +159,11 @@ def parse(raw: Any, event_start_date: date, event_zone: str) -> Recurrence:
     if not 0 <= day_of_month <= 31:
         raise RecurrenceError(f"recurrence.pattern.dayOfMonth must be 0-31, got {day_of_month}")
 
-    rtype = rng.get("type")
-    if rtype not in RANGE_TYPES:
+    rtype = canonical_enum(rng.get("type"), RANGE_TYPES)
+    if rtype is None:
         raise RecurrenceError(
-            f"recurrence.range.type must be one of {', '.join(RANGE_TYPES)}, got {rtype!r}"
+            f"recurrence.range.type must be one of {', '.join(RANGE_TYPES)}, "
+            f"got {rng.get('type')!r}"
         )
     start_date = _date(rng.get("startDate"), "recurrence.range.startDate")
     if start_date != event_start_date:

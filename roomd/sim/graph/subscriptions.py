@@ -31,7 +31,7 @@ from roomd.sim.graph.clock import SimClock
 from roomd.sim.graph.directory import Directory
 from roomd.sim.graph.events import Event, to_rest_id
 from roomd.sim.graph.settings import Switches
-from roomd.sim.graph.wire import JSON, GraphError, fmt_instant, parse_local
+from roomd.sim.graph.wire import JSON, GraphError, canonical_enum, fmt_instant, parse_local
 
 CHANGE_TYPES = ("created", "updated", "deleted")
 LIFECYCLE_EVENTS = ("reauthorizationRequired", "subscriptionRemoved", "missed")
@@ -192,8 +192,10 @@ class Subscriptions:
             raise GraphError(
                 404, "ErrorInvalidUser", f"The requested user '{m.group('user')}' is invalid."
             )
-        kinds = tuple(k.strip() for k in str(body.get("changeType") or "").split(",") if k.strip())
-        if not kinds or any(k not in CHANGE_TYPES for k in kinds):
+        raw_kinds = [k.strip() for k in str(body.get("changeType") or "").split(",") if k.strip()]
+        canon = [canonical_enum(k, CHANGE_TYPES) for k in raw_kinds]  # case-insensitive enums
+        kinds = tuple(k for k in canon if k is not None)
+        if not kinds or len(kinds) != len(raw_kinds):
             raise GraphError(
                 400,
                 "InvalidRequest",

@@ -20,6 +20,19 @@ JSON = dict[str, Any]
 NULL_TIME = "0001-01-01T00:00:00Z"  # responseStatus.time before anyone answered (event.md sample)
 
 
+def canonical_enum(value: object, allowed: tuple[str, ...]) -> str | None:
+    """``value`` in Graph's canonical casing, or None if it is not one of ``allowed``.
+
+    Graph reads enum values case-insensitively (a Microsoft maintainer in
+    microsoftgraph/msgraph-sdk-android PR #68: "Graph is case-insensitive for enums"; Microsoft's
+    own singlevaluelegacyextendedproperty-post-singlevalueextendedproperties.md sample sends
+    ``"type": "Required"``) and always answers in the casing of its metadata."""
+    if not isinstance(value, str):
+        return None
+    low = value.lower()
+    return next((a for a in allowed if a.lower() == low), None)
+
+
 @dataclass
 class GraphRequest:
     """One Graph call, whether it came over the socket or inside a ``$batch``."""
