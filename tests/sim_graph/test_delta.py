@@ -151,8 +151,14 @@ async def test_updates_come_back_with_full_properties(world: World) -> None:
 
 
 async def test_cancelled_occurrence_is_removed_unless_switched_off(world: World) -> None:
+    """graph-behaviour.md 1.4 "Deleted occurrences" [INF] (v1.0 event-delta.md: deleted events
+    in the range come back as ``@removed``) and checklist 7.2: by default a cancelled occurrence
+    is ``@removed`` with the occurrence id; switch ``report_deleted_occurrences`` reproduces the
+    unmerged microsoft-graph-docs PR #4501 [OBS] ("No indication is given for a deleted
+    occurrence")."""
     master = await series(world)
-    _, link, _ = await world.delta_round(world.delta_url(ROOM, WS, WE))
+    before, link, _ = await world.delta_round(world.delta_url(ROOM, WS, WE))
+    room_first = min(before, key=lambda i: i["start"]["dateTime"])
     r = await world.graph.get(
         f"/users/{ADELE}/events/{master['id']}/instances",
         params={"startDateTime": WS.isoformat(), "endDateTime": WE.isoformat()},
@@ -160,17 +166,28 @@ async def test_cancelled_occurrence_is_removed_unless_switched_off(world: World)
     first = r.json()["value"][0]
     await world.graph.post(f"/users/{ADELE}/events/{first['id']}/cancel", json={})
     world.sim.control.run_rba()
-    world.sim.control.set_switches(report_deleted_occurrences=False)
     items, _, _ = await world.delta_round(link)
+    assert removed(items) == {room_first["id"]}
+    world.sim.control.set_switches(report_deleted_occurrences=False)
+    items, _, _ = await world.delta_round(link)  # the same change, replayed with the switch off
     assert removed(items) == set()  # PR #4501 [OBS]: "No indication is given"
 
 
 async def test_unsupported_query_options_are_refused(world: World) -> None:
-    """event-delta.md: $select/$filter/$orderby/$search unsupported; [OBS] $expand -> 500."""
+    """graph-behaviour.md 1.1 and checklist 7.1, citing v1.0 event-delta.md: $select, $filter,
+    $orderby and $search are not supported on calendarView delta (400); [OBS] docs #2270 /
+    contrib #7929: $expand -> 500."""
     base = world.delta_url(ROOM, WS, WE)
-    for option in ("$select=subject", "$filter=subject eq 'x'", "$orderby=start/dateTime"):
+    for option in (
+        "$select=subject",
+        "$filter=subject eq 'x'",
+        "$orderby=start/dateTime",
+        '$search="planning"',
+    ):
         r = await world.graph.get(f"{base}&{option}")
         assert r.status_code == 400, option
+        assert r.json()["error"]["code"] == "ErrorInvalidUrlQuery", option
+        assert option.split("=")[0] in r.json()["error"]["message"], option
     r = await world.graph.get(f"{base}&$expand=singleValueExtendedProperties")
     assert r.status_code == 500
     assert not same_shape(r.json(), fixture("synthesized/error-500-calendarview-delta-expand.json"))

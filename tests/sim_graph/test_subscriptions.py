@@ -23,6 +23,8 @@ class Receiver:
         self.lifecycle: list[dict[str, Any]] = []
         self.mode = "ok"  # ok | wrong-token | encoded | fail-next | slow
         self.failures_left = 0
+        self.slow_left = 0  # deliveries answered too late (after ``slow_s``) before an answer
+        self.slow_s = 0.0
         self.url = ""
         self._runner: web.AppRunner | None = None
 
@@ -42,6 +44,10 @@ class Receiver:
         if self.failures_left > 0:
             self.failures_left -= 1
             return web.Response(status=500)
+        if self.slow_left > 0:  # too late: Graph has given up on this attempt
+            self.slow_left -= 1
+            await asyncio.sleep(self.slow_s)
+            return web.Response(status=202)
         body = await request.json()
         target = self.lifecycle if request.path.endswith("/lifecycle") else self.notifications
         target.extend(body["value"])
@@ -151,6 +157,9 @@ async def test_changes_are_notified_with_guid_resource_paths(
 
 
 async def test_failed_delivery_is_retried(world: World, receiver: Receiver) -> None:
+    """graph-behaviour.md 5.3 and checklist 7.9, citing change-notifications-delivery-webhooks.md:
+    an endpoint that does not reply 2xx gets the notification again ("retries ... for up to 4
+    hours"; delays compressed by switch ``notification_retry_delays``)."""
     await world.graph.post(
         "/subscriptions", json=request_body(receiver, world, changeType="created")
     )
@@ -235,3 +244,38 @@ async def test_change_type_is_read_case_insensitively(world: World, receiver: Re
         "/subscriptions", json=request_body(receiver, world, changeType="created,moved")
     )
     assert bad.status_code == 400
+
+
+async def test_slow_endpoint_gets_the_notification_again(world: World, receiver: Receiver) -> None:
+    """graph-behaviour.md 5.3 and checklist 7.9 ("Retries when the endpoint is slow or fails"),
+    citing change-notifications-delivery-webhooks.md: reply 2xx within 3 s, otherwise Graph
+    retries. The deadline is switch ``notification_timeout_s`` (3 s), shortened here."""
+    world.sim.control.set_switches(notification_timeout_s=0.2)
+    await world.graph.post(
+        "/subscriptions", json=request_body(receiver, world, changeType="created")
+    )
+    receiver.slow_left, receiver.slow_s = 1, 0.6
+    await world.graph.post(f"/users/{ROOM}/events", json=world.meeting(tomorrow_at(9), room=None))
+    await world.sim.control.notifications_idle()
+    assert [n["changeType"] for n in receiver.notifications] == ["created"]
+    attempts = world.sim.control.deliveries()[0]["attempts"]
+    assert len(attempts) == 2 and "Timeout" in str(attempts[0]) and attempts[1] == 202, attempts
+
+
+async def test_missed_lifecycle_event(world: World, receiver: Receiver) -> None:
+    """graph-behaviour.md 5.5 and checklist 7.9, citing change-notifications-lifecycle-events.md:
+    ``missed`` (supported for Outlook events) goes to lifecycleNotificationUrl in the
+    lifecycle-notification.json shape; the subscription stays and keeps notifying (the client's
+    answer is a delta resync)."""
+    sub = (await world.graph.post("/subscriptions", json=request_body(receiver, world))).json()
+    world.sim.control.send_lifecycle(sub["id"], "missed")
+    await world.sim.control.notifications_idle()
+    assert [x["lifecycleEvent"] for x in receiver.lifecycle] == ["missed"]
+    missed = receiver.lifecycle[0]
+    assert missed["subscriptionId"] == sub["id"]
+    assert missed["clientState"] == "s3cret-state"
+    assert not same_shape(missed, fixture("lifecycle-notification.json")["value"][0])
+    assert (await world.graph.get(f"/subscriptions/{sub['id']}")).status_code == 200
+    await world.graph.post(f"/users/{ROOM}/events", json=world.meeting(tomorrow_at(9), room=None))
+    await world.sim.control.notifications_idle()
+    assert "created" in [n["changeType"] for n in receiver.notifications]
