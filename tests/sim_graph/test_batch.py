@@ -71,6 +71,9 @@ async def test_depends_on_failure_gives_424_and_item_429_keeps_retry_after(world
 
 
 async def test_more_than_twenty_or_duplicate_ids_fail_the_whole_batch(world: World) -> None:
+    """graph-behaviour.md 4.4 and checklist 7.8 ("<=20 requests; duplicate
+    id -> 400"), citing concepts/json-batching.md @028b8e35: at most 20 requests, ``id`` unique
+    "or the whole batch fails with 400"; the batch is 400 when malformed (a dependsOn cycle)."""
     reqs = [{"id": str(i), "method": "GET", "url": f"/users/{ROOM}"} for i in range(21)]
     assert (await world.graph.post("/$batch", json={"requests": reqs})).status_code == 400
     dup = [{"id": "1", "method": "GET", "url": f"/users/{ROOM}"}] * 2

@@ -83,6 +83,10 @@ async def test_occurrences_are_bare_and_no_series_master_by_default(world: World
 
 
 async def test_series_master_switch(world: World) -> None:
+    """graph-behaviour.md 1.4 "No series master" and checklist 7.2 ("no seriesMaster
+    (behind a switch)"): user-list-calendarview.md and beta event-delta.md say calendarView
+    delta has no masters; one third party (ridafkih/keeper.sh PR #409 [OBS]) saw one, so
+    switch ``series_master_in_delta`` adds it beside the occurrences."""
     world.sim.control.set_switches(series_master_in_delta=True)
     await series(world)
     items, _, _ = await world.delta_round(world.delta_url(ROOM, WS, WE))
@@ -137,6 +141,9 @@ async def test_change_outside_the_window_is_reported_as_removed(world: World) ->
 
 
 async def test_updates_come_back_with_full_properties(world: World) -> None:
+    """graph-behaviour.md 1.6, citing v1.0 event-delta.md ("the same properties
+    you'd normally get from a GET /calendarView request") and the calendarview-delta-page2.json
+    sample (concepts/delta-query-events.md): an updated single instance comes back whole."""
     org = await world.book()
     _, link, _ = await world.delta_round(world.delta_url(ROOM, WS, WE))
     await world.graph.patch(f"/users/{ADELE}/events/{org['id']}", json={"subject": "Renamed"})

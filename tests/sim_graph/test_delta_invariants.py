@@ -110,4 +110,10 @@ async def scenario(ops: list[tuple[str, int, Any]]) -> None:
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=OPS)
 def test_delta_rounds_converge_on_calendar_view(ops: list[tuple[str, int, Any]]) -> None:
+    """graph-behaviour.md 1.2-1.5 and checklist 7.1-7.2, citing
+    concepts/delta-query-overview.md (a round returns the changes since the last one;
+    ``@removed`` for what left) and v1.0 event-delta.md (calendarView delta returns what
+    ``GET /calendarView`` returns): a client applying every round's items and ``@removed`` to a
+    mirror ends with exactly the calendarView of the same window, for any sequence of creates,
+    moves, deletes, cancelled occurrences and rounds."""
     asyncio.run(scenario(ops))

@@ -90,4 +90,8 @@ async def scenario(ops: list[tuple[str, int, int, int]]) -> None:
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=OPS)
 def test_room_never_double_booked(ops: list[tuple[str, int, int, int]]) -> None:
+    """graph-behaviour.md 2.1 and 6.1 and checklist 7.5, citing Set-CalendarProcessing.md
+    (AutoAccept: "free = accept; busy = decline"; AllowConflicts $false) and user-post-events.md
+    ("the server accepts or rejects the meeting request based on the free/busy schedule of the
+    resource"): whatever is booked, the room never holds two overlapping meetings."""
     asyncio.run(scenario(ops))

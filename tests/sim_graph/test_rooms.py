@@ -77,6 +77,9 @@ async def test_room_declines_a_conflicting_request(world: World) -> None:
 
 
 async def test_conflicts_allowed_accepts_both(world: World) -> None:
+    """graph-behaviour.md 6.1 (AllowConflicts, default $false: "Conflicting
+    requests are declined") and checklist 7.5, citing Set-CalendarProcessing.md
+    (MicrosoftDocs/office-docs-powershell): with AllowConflicts $true the room accepts both."""
     world.sim.control.set_calendar_processing(ROOM, AllowConflicts=True)
     await world.book(start=tomorrow_at(9))
     await world.book(organizer=ALEX, start=tomorrow_at(9, 30))
@@ -91,6 +94,9 @@ async def test_room_declines_beyond_its_booking_window(world: World) -> None:
 
 
 async def test_booking_window_moves_with_the_simulated_clock(world: World) -> None:
+    """graph-behaviour.md 6.1 (BookingWindowInDays, 180 by default) and checklist
+    7.5 ("horizon rules"), citing Set-CalendarProcessing.md: the window counts from "now", so it
+    moves with the simulator's one clock."""
     world.sim.control.advance_clock(timedelta(days=30).total_seconds())
     world.graph.headers["Authorization"] = f"Bearer {world.sim.control.token()}"  # old one expired
     await world.book(start=tomorrow_at(9, days=200))
@@ -98,6 +104,8 @@ async def test_booking_window_moves_with_the_simulated_clock(world: World) -> No
 
 
 async def test_room_declines_meetings_longer_than_its_maximum(world: World) -> None:
+    """graph-behaviour.md 6.1 (MaximumDurationInMinutes, 1440 by default: "Longer
+    meetings are declined"), citing Set-CalendarProcessing.md."""
     world.sim.control.set_calendar_processing(ROOM, MaximumDurationInMinutes=30)
     org = await world.book()
     assert room_status((await world.get(ADELE, org["id"])).json()) == "declined"
@@ -170,6 +178,9 @@ async def test_organizer_cancel_can_leave_the_room_copy_cancelled(world: World) 
 
 
 async def test_only_the_organizer_can_cancel(world: World) -> None:
+    """graph-behaviour.md 2.6 ("Organizer cancels") and checklist 7.6 ("/cancel -> 202
+    (organizer only, else 400)"), citing event-cancel.md @3bd18aec: "You need to be an organizer
+    to cancel a meeting." """
     await world.book(attendees=(ALEX,))
     alex = await world.only_event(ALEX)
     r = await world.graph.post(f"/users/{ALEX}/events/{alex['id']}/cancel", json={})
@@ -191,6 +202,9 @@ async def test_room_decline_frees_the_room_and_flips_organizer_tracking(world: W
 
 
 async def test_decline_with_proposed_time_needs_send_response(world: World) -> None:
+    """graph-behaviour.md 2.6 ("Room declines") and checklist 7.6 ("/decline -> 202
+    (proposedNewTime rules)"), citing event-decline.md @43b49839: ``proposedNewTime`` requires
+    ``sendResponse: true``, otherwise 400."""
     await world.book()
     room = await world.only_event(ROOM)
     body = fixture("event-decline-request.json")
@@ -200,6 +214,9 @@ async def test_decline_with_proposed_time_needs_send_response(world: World) -> N
 
 
 async def test_deleting_the_room_copy_shows_declined_to_the_organizer(world: World) -> None:
+    """graph-behaviour.md 2.6 ("Attendee or room copy deleted") and 6.2
+    "Responses" [OBS lab notes]: DELETE on the room's copy is 204 (event-delete.md), sends no
+    cancellation, and the organizer's tracking shows the room Declined."""
     org = await world.book()
     room = await world.only_event(ROOM)
     assert (await world.graph.delete(f"/users/{ROOM}/events/{room['id']}")).status_code == 204
@@ -208,6 +225,10 @@ async def test_deleting_the_room_copy_shows_declined_to_the_organizer(world: Wor
 
 
 async def test_removing_the_room_from_attendees_removes_its_copy(world: World) -> None:
+    """graph-behaviour.md 2.1, citing user-post-events.md "Setting the location in
+    an event" ("If the meeting is rescheduled, the server automatically updates the event in the
+    resource's calendar") and event-update.md (a PATCH of ``attendees`` reaches the attendees
+    that changed): the room no longer invited loses its copy."""
     org = await world.book()
     r = await world.graph.patch(f"/users/{ADELE}/events/{org['id']}", json={"attendees": []})
     assert r.status_code == 200

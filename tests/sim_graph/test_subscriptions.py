@@ -197,6 +197,9 @@ async def test_lifecycle_events(world: World, receiver: Receiver) -> None:
 async def test_expired_subscription_stops_and_delete_is_204(
     world: World, receiver: Receiver
 ) -> None:
+    """graph-behaviour.md 5.1 "Expiry limits" and "Renew and delete", citing
+    resources/subscription.md (a subscription lasts until its ``expirationDateTime``) and
+    "DELETE /subscriptions/{id} returns 204": an expired subscription notifies no more."""
     sub = (
         await world.graph.post("/subscriptions", json=request_body(receiver, world, minutes=30))
     ).json()
