@@ -141,5 +141,11 @@ async def run_batch(outer: GraphRequest, execute: Execute) -> JSON:
             entry["headers"].setdefault("OData-Version", "4.0")
             entry["headers"].setdefault("Content-Type", "application/json")
             entry["body"] = res.body
+            inner = (
+                res.body.get("error", {}).get("innerError") if isinstance(res.body, dict) else None
+            )
+            if isinstance(inner, dict) and "request-id" in inner:
+                # each item's innerError carries both ids (json-batching.md, batch-response.json)
+                inner.setdefault("client-request-id", inner["request-id"])
         responses.append(entry)
     return {"responses": responses}

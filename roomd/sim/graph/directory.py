@@ -16,6 +16,32 @@ from roomd.sim.tenant import Tenant
 
 AUTOMATE_VALUES = ("AutoAccept", "AutoUpdate", "None")
 
+# Place data for the demo rooms, as a facilities team sets it with Set-Place (place-list.md's
+# room-list.json sample shows such a configured room; rooms-in-roomlist.json an unconfigured one,
+# all null). Keyed by the room's IANA time zone; a room elsewhere stays unconfigured (null).
+SITES: dict[str, tuple[dict[str, str], dict[str, float]]] = {
+    "Europe/London": (
+        {
+            "street": "2 Kingdom Street",
+            "city": "London",
+            "state": "England",
+            "postalCode": "W2 6BD",
+            "countryOrRegion": "United Kingdom",
+        },
+        {"latitude": 51.5194, "longitude": -0.1838},
+    ),
+    "America/New_York": (
+        {
+            "street": "11 Times Square",
+            "city": "New York",
+            "state": "NY",
+            "postalCode": "10036",
+            "countryOrRegion": "USA",
+        },
+        {"latitude": 40.7566, "longitude": -73.9898},
+    ),
+}
+
 
 @dataclass
 class CalendarProcessing:
@@ -76,6 +102,21 @@ class Mailbox:
 
     def address(self) -> dict[str, str]:
         return {"name": self.display_name, "address": self.email}
+
+    def place(self) -> dict[str, Any]:
+        """Set-Place data for a room of a known site (``SITES``); {} when unconfigured."""
+        site = SITES.get(self.time_zone)
+        if not self.is_room or site is None:
+            return {}
+        label = self.display_name.split()[-1]
+        digits = "".join(c for c in label if c.isdigit())
+        return {
+            "address": dict(site[0]),
+            "geoCoordinates": dict(site[1]),
+            "label": label,
+            "floorNumber": int(digits[:1]) if digits else 0,
+            "displayDevice": "Surface Hub",
+        }
 
 
 @dataclass

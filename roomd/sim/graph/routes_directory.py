@@ -68,19 +68,34 @@ class DirectoryRoutes:
         return GraphResponse(200, _select_any(body, req.q("$select")))
 
     async def list_users(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
+        """GET /users (user-list.md): ``$select``, ``$top`` paging, and ``$count=true`` which,
+        like every advanced directory query, needs ``ConsistencyLevel: eventual``
+        (concepts/aad-advanced-queries.md; without it 400 "$count is not currently supported.",
+        microsoft-graph-docs #13226); the json-batching.md sample shows ``@odata.count``."""
         if not req.roles & USER_ROLES:
             raise GraphError(
                 403,
                 "Authorization_RequestDenied",
                 "Insufficient privileges to complete the operation.",
             )
-        items = [self._user_json(x) for x in self.api.directory.mailboxes]
-        return GraphResponse(
-            200, self.api.page(req, items, f"{self.api.base_url}/$metadata#users", default_top=100)
-        )
+        select = req.q("$select")
+        items = [_select_any(self._user_json(x), select) for x in self.api.directory.mailboxes]
+        ctx = f"{self.api.base_url}/$metadata#users"
+        if select:
+            ctx += f"({select})"
+        body = self.api.page(req, items, ctx, default_top=100)
+        if (req.q("$count") or "").lower() == "true":
+            if req.headers.get("consistencylevel", "").lower() != "eventual":
+                raise GraphError(
+                    400,
+                    "Request_BadRequest",
+                    "$count is not currently supported.",
+                )
+            body = {"@odata.context": ctx, "@odata.count": len(items), **body}
+        return GraphResponse(200, body)
 
     def _room_json(self, mbx: Mailbox) -> JSON:
-        return {
+        room: JSON = {
             "id": mbx.id.upper(),
             "emailAddress": mbx.email,
             "displayName": mbx.display_name,
@@ -100,6 +115,8 @@ class DirectoryRoutes:
             "videoDeviceName": None,
             "displayDevice": None,
         }
+        room.update(mbx.place())
+        return room
 
     async def list_rooms(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
         """GET /places/microsoft.graph.room (place-list.md); default page size 100."""
@@ -112,17 +129,21 @@ class DirectoryRoutes:
     async def list_room_lists(self, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
         if not req.roles & PLACE_ROLES:
             raise forbidden()
-        items = [
-            {
-                "id": rl.id,
-                "displayName": rl.display_name,
-                "address": None,
-                "geocoordinates": None,
-                "phone": None,
-                "emailAddress": rl.email,
-            }
-            for rl in self.api.directory.room_lists
-        ]
+        items = []
+        for rl in self.api.directory.room_lists:
+            # the list's address is its building's: the first of its rooms with one
+            places = [mbx.place() for mbx in map(self.api.directory.find, rl.rooms) if mbx]
+            address = next((p["address"] for p in places if p), None)
+            items.append(
+                {
+                    "id": rl.id,
+                    "displayName": rl.display_name,
+                    "address": address,
+                    "geocoordinates": None,
+                    "phone": None,
+                    "emailAddress": rl.email,
+                }
+            )
         ctx = f"{self.api.base_url}/$metadata#places/microsoft.graph.roomList"
         return GraphResponse(200, self.api.page(req, items, ctx, default_top=100))
 

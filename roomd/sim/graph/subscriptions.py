@@ -311,6 +311,9 @@ class Subscriptions:
             if event is not None:
                 data["@odata.etag"] = event.etag
             item: JSON = {
+                # changeNotification.id: "Unique ID for the notification" (resources/
+                # changenotification.md; the change-notification-basic.json sample carries one)
+                "id": uuid.uuid4().hex,
                 "subscriptionId": sub.id,
                 "subscriptionExpirationDateTime": fmt_instant(sub.expires)[:-1] + "+00:00",
                 "changeType": kind,
