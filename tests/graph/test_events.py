@@ -165,6 +165,12 @@ async def test_prefer_headers_are_applied(graph: GraphClient) -> None:
     applied = response.headers.get("Preference-Applied", "")
     assert 'outlook.timezone="UTC"' in applied
     assert response.json()["start"]["timeZone"] == "UTC"
+    # Prefer: IdType="ImmutableId" (issue 3, client item 2): the simulator answers ids in the
+    # immutable format (AAkALg...) only for that preference, the default REST format (AAMkAG...)
+    # otherwise (docs/graph-simulator.md; outlook-immutable-id.md: the two formats differ).
+    assert 'IdType="ImmutableId"' in applied
+    for event_id in (created["id"], response.json()["id"]):
+        assert event_id.startswith("AAkALg"), event_id
 
 
 async def test_links_to_other_hosts_are_refused(graph: GraphClient) -> None:
