@@ -174,6 +174,9 @@ async def test_token_expires_on_the_simulated_clock(sim: GraphSimulator) -> None
 
 
 async def test_revoked_tokens_get_401(sim: GraphSimulator) -> None:
+    """Checklist 7.10 ("bearer token required (401 without one)"), citing
+    concepts/errors.md (401 Unauthorized: a missing or invalid token): a revoked token is
+    refused; a fresh one works."""
     token = sim.control.token()
     sim.control.revoke_tokens()
     assert (await call_graph(sim, token)).status_code == 401

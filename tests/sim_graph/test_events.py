@@ -60,6 +60,8 @@ async def test_repeated_transaction_id_returns_the_same_event(world: World) -> N
 
 
 async def test_transaction_id_cannot_change(world: World) -> None:
+    """graph-behaviour.md 2.5, citing event-update.md: ``transactionId`` cannot be
+    changed after create (400)."""
     created = await world.book(transactionId="tx-a", room=None)
     r = await world.graph.patch(
         f"/users/{ADELE}/events/{created['id']}", json={"transactionId": "tx-b"}
@@ -125,6 +127,8 @@ async def test_filter_by_icaluid_finds_each_mailboxs_copy(world: World) -> None:
 
 
 async def test_filter_on_organizer_is_not_supported(world: World) -> None:
+    """graph-behaviour.md 2.2 "Filtering" [OBS lab notes]: ``$filter`` on
+    ``organizer/emailAddress/address`` is 501 "not a supported filter expression"."""
     r = await world.graph.get(
         f"/users/{ADELE}/events",
         params={"$filter": "organizer/emailAddress/address eq 'adelev@contoso.com'"},

@@ -35,6 +35,9 @@ async def test_injected_5xx(world: World, status: int) -> None:
 
 
 async def test_faults_can_target_one_mailbox(world: World) -> None:
+    """graph-behaviour.md 4.2 and checklist 7.7 ("Injectable 503/504"), citing
+    concepts/errors.md (503 "You may repeat the request after a delay"): a fault aimed at one
+    mailbox leaves the others alone, and lasts until cleared."""
     world.sim.control.inject_fault(kind="status", status=503, mailbox=ROOM, count=None)
     assert (await world.graph.get(f"/users/{ADELE}/events")).status_code == 200
     assert (await world.graph.get(f"/users/{ROOM}/events")).status_code == 503
@@ -52,6 +55,8 @@ async def test_dropped_connection(world: World) -> None:
 
 
 async def test_slow_response(world: World) -> None:
+    """Issue 3 item 7 ("slow responses") and graph-behaviour.md 4.2: a slow answer
+    is still an answer; clients must give their timeouts room (injected with ``kind="slow"``)."""
     world.sim.control.inject_fault(kind="slow", delay_s=0.3)
     t0 = time.perf_counter()
     r = await world.graph.get(f"/users/{ROOM}/events")

@@ -65,6 +65,9 @@ def test_every_documented_pattern_snippet() -> None:
 
 
 def test_ranges_numbered_enddate_noend() -> None:
+    """graph-behaviour.md 2.7 range table, citing resources/recurrencerange.md
+    and the outlook-schedule-recurring-events.md snippets: numbered counts occurrences, endDate
+    is inclusive, noEnd never ends."""
     daily = {"type": "daily", "interval": 1}
     numbered = parse(daily, SNIPPETS["range_numbered_10"]["range"])
     assert len(list(rec.occurrence_dates(numbered))) == 10
@@ -263,6 +266,10 @@ async def test_series_master_and_instances(world: World) -> None:
 async def test_patching_an_occurrence_makes_an_exception_that_reaches_the_room(
     world: World,
 ) -> None:
+    """graph-behaviour.md 2.7 "Change one occurrence", citing
+    event-list-instances.md (the sample's exception, "Changing meeting from 4/15 to 4/16") and
+    user-post-events.md ("If the meeting is rescheduled, the server automatically updates the
+    event in the resource's calendar")."""
     start = tomorrow_at(9)
     master = await create(world, weekly_series(world, start))
     second = (await instances(world, ADELE, master["id"], start))[1]
@@ -332,6 +339,9 @@ async def test_series_with_a_conflict_is_declined_entirely_by_default(world: Wor
 
 
 async def test_series_within_conflict_allowance_declines_only_that_occurrence(world: World) -> None:
+    """graph-behaviour.md 2.7 "Series versus room policy" and checklist 7.5,
+    citing Set-CalendarProcessing.md (ConflictPercentageAllowed / MaximumConflictInstances):
+    a series within the allowance is accepted and its conflicting occurrence declined alone."""
     start = tomorrow_at(9)
     world.sim.control.set_calendar_processing(
         ROOM, MaximumConflictInstances=1, ConflictPercentageAllowed=50
