@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     config = sub.add_parser("config", help="configuration commands", description="Configuration.")
-    config_sub = config.add_subparsers(dest="config_command", metavar="COMMAND")
+    config_sub = config.add_subparsers(dest="config_command", metavar="COMMAND", required=True)
     check = config_sub.add_parser(
         "check",
         help="validate a configuration file",
@@ -135,9 +135,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to write the roomd configuration (default: roomd-sim/roomd.toml)",
     )
     sim.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
-    sim.add_argument("--graph-port", type=int, default=0, help="Graph simulator port (0: any)")
-    sim.add_argument("--hybrid-port", type=int, default=0, help="Hybrid simulator port (0: any)")
+    sim.add_argument("--graph-port", type=_port, default=0, help="Graph simulator port (0: any)")
+    sim.add_argument("--hybrid-port", type=_port, default=0, help="Hybrid simulator port (0: any)")
     return parser
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number (0 to 65535)")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -153,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             from roomd.demo import run_demo
 
+            if args.keep is not None and args.keep.exists() and not args.keep.is_dir():
+                return _fail(f"demo: --keep {args.keep}: not a directory", EXIT_USAGE)
             return run_demo(keep=args.keep)
         if args.command == "sim":
             from roomd.sim.cli import run_sim
@@ -165,8 +177,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
     except KeyboardInterrupt:
         return EXIT_FAILURE
-    if args.command == "config":
-        parser.parse_args(["config", "--help"])
+    except OSError as exc:  # a path or port the simulators or the demo cannot use
+        where = f" {exc.filename}" if exc.filename else ""
+        return _fail(f"{args.command}:{where} {exc.strerror or exc}")
     parser.print_help(sys.stderr)
     return EXIT_USAGE
 

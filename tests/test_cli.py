@@ -125,3 +125,38 @@ def test_status_reads_rounds_recorded_by_the_daemon(tmp_path: Path) -> None:
     assert table.returncode == 0
     assert table.stdout.splitlines()[0].split()[:2] == ["ROOM", "LAST"]
     assert ROOM.mailbox in table.stdout
+
+
+def test_config_without_a_subcommand_is_a_usage_error() -> None:
+    out = roomd("config")
+    assert out.returncode == 2
+    assert "usage: roomd config" in out.stderr
+
+
+def test_sim_and_demo_refuse_bad_paths_and_ports_in_one_line(tmp_path: Path) -> None:
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    for args, expected in (
+        (("sim", "--config-out", str(a_file / "roomd.toml")), "is not a directory"),
+        (("sim", "--config-out", str(tmp_path)), "is a directory"),
+        (("sim", "--graph-port", "99999"), "not a port number"),
+        (("sim", "--host", "0.0.0.0"), "loopback only"),
+        (("demo", "--keep", str(a_file)), "not a directory"),
+    ):
+        out = roomd(*args)
+        assert out.returncode == 2, (args, out.stderr)
+        assert expected in out.stderr, (args, out.stderr)
+        assert "Traceback" not in out.stderr
+
+
+def test_sim_on_a_port_in_use_fails_with_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = roomd("sim", "--config-out", str(tmp_path / "r.toml"), "--graph-port", str(port))
+    assert out.returncode == 1
+    assert out.stderr.startswith("roomd: ")
+    assert "Traceback" not in out.stderr

@@ -45,6 +45,19 @@ def run_sim(config_out: Path, *, host: str, graph_port: int, hybrid_port: int) -
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"roomd: sim: --host {host}: the simulators serve loopback only", file=sys.stderr)
         return 2
+    try:
+        config_out.parent.mkdir(parents=True, exist_ok=True)
+        if config_out.is_dir():
+            raise IsADirectoryError(21, "is a directory", str(config_out))
+    except FileExistsError as exc:
+        print(
+            f"roomd: sim: --config-out {config_out}: {exc.filename} is not a directory",
+            file=sys.stderr,
+        )
+        return 2
+    except OSError as exc:
+        print(f"roomd: sim: --config-out {config_out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     asyncio.run(
         serve_simulators(
             config_out.resolve(), host=host, graph_port=graph_port, hybrid_port=hybrid_port
