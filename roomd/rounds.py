@@ -87,11 +87,15 @@ class DeltaPoller:
 
     async def _hybrid_changes(self, room: RoomSettings) -> int:
         stored = await self._store.get_hybrid_cursor(room.mailbox)
-        cursor = stored.modified_since if stored is not None else None
+        cursor = None
+        if stored is not None and stored.resource_id in ("", room.hybrid_id):
+            cursor = stored.modified_since  # else: remapped to another resource, list it all
         bookings, new_cursor = await self._hybrid.changes_since(cursor, resource_id=room.hybrid_id)
-        if new_cursor is not None and new_cursor != cursor:
+        if new_cursor is not None and (
+            new_cursor != cursor or stored is None or stored.resource_id != room.hybrid_id
+        ):
             async with self._store.write(room.mailbox) as tx:
-                await tx.save_hybrid_cursor(new_cursor)
+                await tx.save_hybrid_cursor(new_cursor, room.hybrid_id)
         return len(bookings)
 
     async def _outlook_changes(self, room: RoomSettings) -> RoundStats:

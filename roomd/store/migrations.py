@@ -119,7 +119,14 @@ CREATE INDEX audit_room ON audit (room, id);
 CREATE INDEX audit_booking ON audit (room, booking, id);
 """
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, MIGRATION_1),)
+MIGRATION_2 = """
+-- A Hybrid cursor belongs to one Hybrid resource: if the config maps the room to another
+-- resource, the old resource's position must not be applied to the new one (its earlier
+-- bookings would never be listed). '' for cursors written before this column existed.
+ALTER TABLE hybrid_cursor ADD COLUMN resource_id TEXT NOT NULL DEFAULT '';
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, MIGRATION_1), Migration(2, MIGRATION_2))
 
 
 def latest_version(migrations: tuple[Migration, ...] = MIGRATIONS) -> int:

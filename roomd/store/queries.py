@@ -167,7 +167,7 @@ async def get_delta(conn: aiosqlite.Connection, room: str) -> DeltaState | None:
 async def get_hybrid_cursor(conn: aiosqlite.Connection, room: str) -> HybridCursor | None:
     row = await fetch_one(
         conn,
-        "SELECT room, modified_since, updated_at FROM hybrid_cursor WHERE room = ?",
+        "SELECT room, resource_id, modified_since, updated_at FROM hybrid_cursor WHERE room = ?",
         (room,),
     )
     if row is None:
@@ -176,6 +176,7 @@ async def get_hybrid_cursor(conn: aiosqlite.Connection, room: str) -> HybridCurs
         room=row["room"],
         modified_since=from_db(row["modified_since"]),
         updated_at=from_db(row["updated_at"]),
+        resource_id=row["resource_id"],
     )
 
 

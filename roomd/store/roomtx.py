@@ -152,13 +152,15 @@ class RoomTx:
     async def get_delta(self) -> DeltaState | None:
         return await queries.get_delta(self._check(), self.room)
 
-    async def save_hybrid_cursor(self, modified_since: datetime) -> None:
-        """Store where the next Hybrid ``modifiedAt[$gte]`` listing for this room starts."""
+    async def save_hybrid_cursor(self, modified_since: datetime, resource_id: str = "") -> None:
+        """Store where the next Hybrid ``modifiedAt[$gte]`` listing for this room starts, and
+        for which Hybrid resource (a cursor is meaningless for another resource)."""
         await self._run(
-            "INSERT INTO hybrid_cursor (room, modified_since, updated_at) VALUES (?, ?, ?) "
+            "INSERT INTO hybrid_cursor (room, resource_id, modified_since, updated_at) "
+            "VALUES (?, ?, ?, ?) "
             "ON CONFLICT (room) DO UPDATE SET modified_since = excluded.modified_since, "
-            "updated_at = excluded.updated_at",
-            (self.room, to_db(modified_since, "modified_since"), self._now()),
+            "resource_id = excluded.resource_id, updated_at = excluded.updated_at",
+            (self.room, resource_id, to_db(modified_since, "modified_since"), self._now()),
         )
 
     async def get_hybrid_cursor(self) -> HybridCursor | None:

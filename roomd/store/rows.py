@@ -121,6 +121,7 @@ class HybridCursor:
     room: str
     modified_since: datetime
     updated_at: datetime
+    resource_id: str = ""  # the Hybrid resource the cursor was read for ('' before schema 2)
 
 
 @dataclass(frozen=True, slots=True)

@@ -188,3 +188,39 @@ def test_hybrid_webhook_brings_the_rooms_round_forward_and_listing_catches_lost_
         since=mark,
     )
     assert line["outbound"] == 1
+
+
+def test_a_room_remapped_to_another_hybrid_resource_lists_that_resource_from_the_start(
+    tmp_path: Path, world: SimWorld, daemons: list[DaemonProcess]
+) -> None:
+    """SIGHUP 'changed': the old resource's cursor must not hide the new one's bookings."""
+    from datetime import UTC, datetime, timedelta
+
+    room, other = world.tenant.rooms[0], world.tenant.rooms[3]
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
+    world.call(
+        lambda: world.hybrid.control.create_booking(
+            other.hybrid_id,
+            start,
+            start + timedelta(hours=1),
+            member=world.tenant.people[1].email,
+            summary="Booked long ago",
+        )
+    )
+    cfg = world.write_config(tmp_path)
+    head, *rooms = cfg.read_text().split("\n[[rooms]]\n")
+    cfg.write_text(head + "\n[[rooms]]\n" + rooms[0])  # only the first room
+    daemon = DaemonProcess(cfg).start()
+    daemons.append(daemon)
+    first = daemon.wait_log(lambda x: x.get("event") == "room_round" and x["outcome"] == "ok")
+    assert first["outbound"] == 0
+    time.sleep(1.5)  # the first room's cursor is now later than the other room's booking
+    cfg.write_text(cfg.read_text().replace(room.hybrid_id, other.hybrid_id))
+    mark = daemon.mark()
+    daemon.signal(signal.SIGHUP)
+    changed = daemon.wait_log(lambda x: x.get("event") == "rooms_changed", since=mark)
+    assert changed["changed"] == [room.email]
+    line = daemon.wait_log(
+        lambda x: x.get("event") == "room_round" and x.get("room") == room.email, since=mark
+    )
+    assert line["outbound"] == 1

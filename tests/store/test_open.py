@@ -23,8 +23,12 @@ from roomd.store import (
 
 from .conftest import ROOM, Clock
 
-MIGRATION_2 = Migration(
-    2,
+LATEST = latest_version()
+NEXT = LATEST + 1
+ALL_VERSIONS = list(range(1, LATEST + 1))
+
+FUTURE = Migration(
+    NEXT,
     """
     -- a column and an index a later roomd might add
     ALTER TABLE links ADD COLUMN note TEXT NOT NULL DEFAULT '';
@@ -59,27 +63,29 @@ async def test_older_database_is_upgraded_and_keeps_its_rows(db_path: Path) -> N
         await tx.upsert_link(Link("l-1", hybrid_id="h-1"))
     await old.close()
 
-    new = await open_store(db_path, clock=Clock(), migrations=(*MIGRATIONS, MIGRATION_2))
+    new = await open_store(db_path, clock=Clock(), migrations=(*MIGRATIONS, FUTURE))
     try:
-        assert await new.schema_version() == 2
+        assert await new.schema_version() == NEXT
         link = await new.get_link(ROOM, "l-1")
         assert link is not None and link.hybrid_id == "h-1"
     finally:
         await new.close()
-    assert applied_versions(db_path) == [1, 2]
+    assert applied_versions(db_path) == [*ALL_VERSIONS, NEXT]
     with closing(sqlite3.connect(db_path)) as conn, conn:
         assert conn.execute("SELECT note FROM links").fetchall() == [("",)]
 
 
 async def test_a_failing_migration_leaves_the_previous_version_intact(db_path: Path) -> None:
     await (await open_store(db_path)).close()
-    broken = Migration(2, "CREATE TABLE half_done (x TEXT); INSERT INTO no_such_table VALUES (1);")
+    broken = Migration(
+        NEXT, "CREATE TABLE half_done (x TEXT); INSERT INTO no_such_table VALUES (1);"
+    )
 
-    with pytest.raises(StoreError, match="migration to schema version 2 failed") as info:
+    with pytest.raises(StoreError, match=f"migration to schema version {NEXT} failed") as info:
         await open_store(db_path, migrations=(*MIGRATIONS, broken))
     assert str(db_path) in str(info.value)
 
-    assert applied_versions(db_path) == [1]
+    assert applied_versions(db_path) == ALL_VERSIONS
     with closing(sqlite3.connect(db_path)) as conn, conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "half_done" not in tables
@@ -87,24 +93,24 @@ async def test_a_failing_migration_leaves_the_previous_version_intact(db_path: P
 
 @pytest.mark.parametrize("readonly", [False, True])
 async def test_database_from_a_newer_roomd_is_refused(db_path: Path, readonly: bool) -> None:
-    await (await open_store(db_path, migrations=(*MIGRATIONS, MIGRATION_2))).close()
+    await (await open_store(db_path, migrations=(*MIGRATIONS, FUTURE))).close()
 
     with pytest.raises(SchemaTooNew) as info:
         await open_store(db_path, readonly=readonly)
 
     message = str(info.value)
     assert str(db_path) in message
-    assert "schema version 2" in message
-    assert "supports (version 1)" in message
+    assert f"schema version {NEXT}" in message
+    assert f"supports (version {LATEST})" in message
     assert "upgrade roomd" in message
-    assert applied_versions(db_path) == [1, 2]  # nothing rolled back or rewritten
+    assert applied_versions(db_path) == [*ALL_VERSIONS, NEXT]  # nothing rolled back or rewritten
 
 
 async def test_readonly_open_of_an_older_database_says_how_to_upgrade(db_path: Path) -> None:
     await (await open_store(db_path)).close()
-    with pytest.raises(StoreError, match=r"older than this roomd's \(2\).*upgrade"):
-        await open_store(db_path, readonly=True, migrations=(*MIGRATIONS, MIGRATION_2))
-    assert applied_versions(db_path) == [1]
+    with pytest.raises(StoreError, match=rf"older than this roomd's \({NEXT}\).*upgrade"):
+        await open_store(db_path, readonly=True, migrations=(*MIGRATIONS, FUTURE))
+    assert applied_versions(db_path) == ALL_VERSIONS
 
 
 def test_readonly_open_does_not_create_a_missing_file(db_path: Path) -> None:
@@ -168,8 +174,9 @@ def test_a_damaged_database_is_refused_with_what_to_do(db_path: Path) -> None:
 async def test_a_damaged_migration_history_is_refused(db_path: Path) -> None:
     await (await open_store(db_path)).close()
     with closing(sqlite3.connect(db_path)) as conn, conn:
-        conn.execute("INSERT INTO schema_migrations VALUES (3, '2026-11-25T09:00:00.000000Z')")
-    with pytest.raises(StoreError, match=r"schema history is damaged: applied versions \[1, 3\]"):
+        conn.execute("DELETE FROM schema_migrations WHERE version = 1")
+    gap = ", ".join(str(v) for v in ALL_VERSIONS[1:])
+    with pytest.raises(StoreError, match=rf"schema history is damaged: applied versions \[{gap}\]"):
         await open_store(db_path)
 
 
@@ -177,17 +184,44 @@ def test_an_empty_file_is_initialised_but_not_in_readonly_mode(db_path: Path) ->
     db_path.touch()
     with pytest.raises(StoreError, match="has not initialised it yet"):
         asyncio.run(open_store(db_path, readonly=True))
-    assert asyncio.run(schema_version_of_new_store(db_path)) == 1
+    assert asyncio.run(schema_version_of_new_store(db_path)) == LATEST
 
 
 async def test_simultaneous_opens_of_a_new_file_apply_each_migration_once(db_path: Path) -> None:
     stores = await asyncio.gather(*(open_store(db_path) for _ in range(3)))
     for store in stores:
         await store.close()
-    assert applied_versions(db_path) == [1]
+    assert applied_versions(db_path) == ALL_VERSIONS
 
 
 def test_migration_lists_must_be_numbered_without_gaps(db_path: Path) -> None:
-    bad = (*MIGRATIONS, Migration(3, "SELECT 1;"))
+    bad = (MIGRATIONS[0], Migration(3, "SELECT 1;"))
     with pytest.raises(ValueError, match=r"numbered 1..n without gaps, got \[1, 3\]"):
         asyncio.run(open_store(db_path, migrations=bad))
+
+
+async def test_schema_1_hybrid_cursor_is_kept_and_marked_as_of_no_known_resource(
+    db_path: Path,
+) -> None:
+    """Migration 2: cursors learn which Hybrid resource they belong to; old ones say ''."""
+    from datetime import UTC, datetime
+
+    when = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+    old = await open_store(db_path, migrations=MIGRATIONS[:1])
+    async with old.write(ROOM) as tx:
+        await tx._run(
+            "INSERT INTO hybrid_cursor (room, modified_since, updated_at) VALUES (?, ?, ?)",
+            (tx.room, "2026-11-01T09:00:00.000000Z", "2026-11-01T09:00:00.000000Z"),
+        )
+    await old.close()
+    new = await open_store(db_path)
+    try:
+        cursor = await new.get_hybrid_cursor(ROOM)
+        assert cursor is not None
+        assert (cursor.modified_since, cursor.resource_id) == (when, "")
+        async with new.write(ROOM) as tx:
+            await tx.save_hybrid_cursor(when, "resource-1")
+        cursor = await new.get_hybrid_cursor(ROOM)
+        assert cursor is not None and cursor.resource_id == "resource-1"
+    finally:
+        await new.close()
