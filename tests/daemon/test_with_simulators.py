@@ -207,14 +207,23 @@ def test_a_room_remapped_to_another_hybrid_resource_lists_that_resource_from_the
             summary="Booked long ago",
         )
     )
+    world.call(lambda: world.hybrid.control.advance_clock(600))
+    world.call(
+        lambda: world.hybrid.control.create_booking(
+            room.hybrid_id,
+            start,
+            start + timedelta(hours=1),
+            member=world.tenant.people[1].email,
+            summary="Booked now",
+        )
+    )
     cfg = world.write_config(tmp_path)
     head, *rooms = cfg.read_text().split("\n[[rooms]]\n")
     cfg.write_text(head + "\n[[rooms]]\n" + rooms[0])  # only the first room
     daemon = DaemonProcess(cfg).start()
     daemons.append(daemon)
     first = daemon.wait_log(lambda x: x.get("event") == "room_round" and x["outcome"] == "ok")
-    assert first["outbound"] == 0
-    time.sleep(1.5)  # the first room's cursor is now later than the other room's booking
+    assert first["outbound"] == 1  # its cursor is now ten minutes past the other booking
     cfg.write_text(cfg.read_text().replace(room.hybrid_id, other.hybrid_id))
     mark = daemon.mark()
     daemon.signal(signal.SIGHUP)
