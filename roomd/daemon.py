@@ -85,6 +85,9 @@ class Daemon:
         self._runner: RoundRunner | None = None
         self._scheduler: AsyncIOScheduler | None = None
         self._lock_fd: int | None = None
+        # rooms with a successful round in this process: a success recorded by an earlier run
+        # says nothing about whether this one can reach Graph and Hybrid
+        self._synced: set[str] = set()
 
     # --- lifecycle -----------------------------------------------------------------------------
     async def run(self) -> int:
@@ -246,6 +249,7 @@ class Daemon:
             observe.ROUNDS.labels(room=room.mailbox, outcome=outcome).inc()
             observe.ROUND_DURATION.labels(room=room.mailbox).observe(duration)
             if error is None:
+                self._synced.add(room.mailbox)
                 observe.LAST_SUCCESS.labels(room=room.mailbox).set(time.time())
                 changes = observe.CHANGES
                 changes.labels(room=room.mailbox, direction="outlook_to_hybrid").inc(stats.inbound)
@@ -315,6 +319,7 @@ class Daemon:
         changed = sorted(k for k in after.keys() & before.keys() if after[k] != before[k])
         if added or removed or changed:
             self._log.info("rooms_changed", added=added, removed=removed, changed=changed)
+        self._synced -= set(removed) | set(changed)
         assert self.store is not None
         if self._runner is None or (old.graph, old.hybrid) != (new.graph, new.hybrid):
             # new endpoints or credentials: new clients (and a new token)
@@ -348,7 +353,7 @@ class Daemon:
                 "last_success_at": utc.iso_z(last_ok),
                 "last_error": st.last_error if st is not None else None,
             }
-            if age is None:
+            if age is None or room.mailbox not in self._synced:
                 entry["state"] = "waiting_for_first_round"
                 ready = False
             elif age > stale_after:
@@ -366,6 +371,8 @@ def _lock_state(db_path: Path) -> int:
     """One daemon per state database: two would both write the same rooms' delta links and
     outbox. An flock on a sidecar file is released by the kernel however the process ends."""
     lock_path = db_path.with_name(db_path.name + ".lock")
+    if not db_path.parent.is_dir():
+        raise StoreError(db_path, f"directory {db_path.parent} does not exist")
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError as exc:

@@ -233,3 +233,32 @@ def test_a_room_remapped_to_another_hybrid_resource_lists_that_resource_from_the
         lambda x: x.get("event") == "room_round" and x.get("room") == room.email, since=mark
     )
     assert line["outbound"] == 1
+
+
+def test_after_a_restart_readyz_waits_for_this_processs_own_rounds(
+    tmp_path: Path, world: SimWorld, daemons: list[DaemonProcess]
+) -> None:
+    cfg = world.write_config(tmp_path)
+    first = DaemonProcess(cfg).start()
+    daemons.append(first)
+    wait_ready(first)
+    first.signal(signal.SIGTERM)
+    assert first.wait_exit() == 0
+    # the database now holds fresh successes, but Graph refuses everything from here on
+    world.call(
+        lambda: world.graph.control.inject_fault(
+            kind="status",
+            status=403,
+            code="ErrorAccessDenied",
+            message="Access to OData is disabled.",
+            count=None,
+        )
+    )
+    second = DaemonProcess(cfg).start()
+    daemons.append(second)
+    second.wait_log(lambda x: x.get("event") == "room_round" and x.get("outcome") == "error")
+    resp = httpx.get(second.url("/readyz"))
+    assert resp.status_code == 503
+    rooms = resp.json()["rooms"]
+    assert {r["state"] for r in rooms.values()} == {"waiting_for_first_round"}
+    assert all(r["last_success_at"] for r in rooms.values())  # the old successes are shown
