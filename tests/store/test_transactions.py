@@ -254,3 +254,21 @@ async def test_cancelling_rounds_at_any_moment_never_splits_or_wedges_them(store
     rounds = {int(i.split("-")[1]) for i in planned}
     assert planned == {f"round-{n}-{k}" for n in rounds for k in range(3)}
     assert finished <= rounds
+
+
+async def test_a_write_holds_the_database_write_lock_from_its_start(
+    store: Store, db_path: Path
+) -> None:
+    """BEGIN IMMEDIATE, not a deferred BEGIN: the write lock is taken when the transaction
+    opens, so a read-then-write round can never fail half-way with SQLITE_BUSY on upgrade."""
+    import sqlite3
+
+    other = sqlite3.connect(db_path, timeout=0, isolation_level=None)
+    try:
+        async with store.write(ROOM):
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        other.execute("BEGIN IMMEDIATE")  # free again once the transaction ended
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
