@@ -259,8 +259,8 @@ async def test_cancelling_rounds_at_any_moment_never_splits_or_wedges_them(store
 async def test_a_write_holds_the_database_write_lock_from_its_start(
     store: Store, db_path: Path
 ) -> None:
-    """BEGIN IMMEDIATE, not a deferred BEGIN: the write lock is taken when the transaction
-    opens, so a read-then-write round can never fail half-way with SQLITE_BUSY on upgrade."""
+    """The write lock is taken when the block opens (BEGIN IMMEDIATE, then the room's row), so
+    a read-then-write round can never fail half-way with SQLITE_BUSY on a lock upgrade."""
     import sqlite3
 
     other = sqlite3.connect(db_path, timeout=0, isolation_level=None)
