@@ -31,9 +31,11 @@ def test_roomd_sim_serves_both_simulators_and_writes_a_working_config(tmp_path: 
         text = cfg.read_text()
         # secrets live in files beside the config, never in it
         assert "client_secret_file" in text and "client_secret =" not in text
-        for name in ("graph-client-secret", "hybrid-client-secret", "ca.pem"):
+        assert "webhook_secret_file" in text
+        for name in ("graph-client-secret", "hybrid-client-secret", "hybrid-webhook-secret"):
             assert (cfg.parent / name).exists(), name
-        assert os.stat(cfg.parent / "graph-client-secret").st_mode & 0o077 == 0
+            assert os.stat(cfg.parent / name).st_mode & 0o077 == 0, name
+        assert (cfg.parent / "ca.pem").exists()
         check = subprocess.run(
             [sys.executable, "-m", "roomd", "config", "check", "-c", str(cfg)],
             capture_output=True,

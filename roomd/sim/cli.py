@@ -7,11 +7,42 @@ import signal
 import sys
 from pathlib import Path
 
+import httpx
+
 from roomd.sim.graph import GraphSimulator
 from roomd.sim.hybrid import HybridSimulator
 from roomd.sim.roomd_config import write_roomd_config
 from roomd.sim.tenant import default_tenant
 from roomd.sim.tls import LocalCA
+
+ROOMD_HOOK_URL = "http://127.0.0.1:9478/hooks/hybrid"  # roomd's default port, as configured
+
+
+async def register_roomd_webhook(hybrid: HybridSimulator, ca: LocalCA, url: str) -> str:
+    """Register roomd's receiver the way an operator would (``POST /webhooks``); the answer
+    carries the signing secret, which goes into the config as ``webhook_secret_file``."""
+    async with httpx.AsyncClient(verify=ca.client_context()) as client:
+        token = await client.post(
+            hybrid.token_url,
+            data={
+                "grant_type": "client_credentials",
+                "client_id": hybrid.client_id,
+                "client_secret": hybrid.client_secret,
+                "scope": "flex.settings.webhooks.create",
+            },
+        )
+        token.raise_for_status()
+        resp = await client.post(
+            f"{hybrid.api_url}/webhooks",
+            headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+            json={
+                "url": url,
+                "eventTypes": ["booking.created", "booking.updated", "booking.removed"],
+                "description": "roomd (written by roomd sim)",
+            },
+        )
+        resp.raise_for_status()
+        return str(resp.json()["secret"])
 
 
 async def serve_simulators(
@@ -25,9 +56,18 @@ async def serve_simulators(
     await graph.start(host=host, port=graph_port)
     await hybrid.start(host=host, port=hybrid_port)
     try:
-        path = write_roomd_config(config_out, tenant=tenant, ca=ca, graph=graph, hybrid=hybrid)
+        hook_secret = await register_roomd_webhook(hybrid, ca, ROOMD_HOOK_URL)
+        path = write_roomd_config(
+            config_out,
+            tenant=tenant,
+            ca=ca,
+            graph=graph,
+            hybrid=hybrid,
+            webhook_secret=hook_secret,
+        )
         print(f"Microsoft Graph simulator: {graph.base_url} (authority {graph.authority_host})")
         print(f"Hybrid simulator:          {hybrid.base_url} (org {hybrid.org})")
+        print(f"Hybrid webhooks go to:     {ROOMD_HOOK_URL}")
         print(f"roomd config written to:   {path}")
         print(f"Run roomd against them:    roomd run -c {path}")
         print("Press Ctrl-C to stop.", flush=True)
