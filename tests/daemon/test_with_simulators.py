@@ -262,3 +262,58 @@ def test_after_a_restart_readyz_waits_for_this_processs_own_rounds(
     rooms = resp.json()["rooms"]
     assert {r["state"] for r in rooms.values()} == {"waiting_for_first_round"}
     assert all(r["last_success_at"] for r in rooms.values())  # the old successes are shown
+
+
+def test_expired_delta_tokens_are_rebaselined_without_failing_the_round(
+    tmp_path: Path, world: SimWorld, daemons: list[DaemonProcess]
+) -> None:
+    cfg = world.write_config(tmp_path)
+    daemon = DaemonProcess(cfg).start()
+    daemons.append(daemon)
+    wait_ready(daemon)
+    room = world.tenant.rooms[0].email
+    mark = daemon.mark()
+    world.call(lambda: world.graph.control.expire_delta_tokens(room))
+    line = daemon.wait_log(
+        lambda x: x.get("event") == "room_round" and x.get("room") == room and x.get("baseline"),
+        since=mark,
+    )
+    assert line["outcome"] == "ok"
+    assert httpx.get(daemon.url("/readyz")).status_code == 200
+
+
+def test_throttling_is_waited_out_and_counted(
+    tmp_path: Path, world: SimWorld, daemons: list[DaemonProcess]
+) -> None:
+    room = world.tenant.rooms[0].email
+    world.call(
+        lambda: world.graph.control.inject_fault(
+            kind="status", status=429, retry_after="0.5", mailbox=room, count=2
+        )
+    )
+    cfg = world.write_config(tmp_path)
+    daemon = DaemonProcess(cfg).start()
+    daemons.append(daemon)
+    line = daemon.wait_log(lambda x: x.get("event") == "room_round" and x.get("room") == room)
+    assert line["outcome"] == "ok"
+    assert line["duration_s"] >= 0.5
+    metrics = httpx.get(daemon.url("/metrics")).text
+    assert "roomd_graph_throttled_total 2.0" in metrics
+    assert 'roomd_graph_requests_total{status="429"} 2.0' in metrics
+
+
+def test_an_expired_client_secret_is_reported_per_room_and_keeps_the_secret_out(
+    tmp_path: Path, world: SimWorld, daemons: list[DaemonProcess]
+) -> None:
+    """A classic: the app secret expires and sync silently stops. roomd says so, per room."""
+    world.call(lambda: world.graph.control.expire_client_secret())
+    cfg = world.write_config(tmp_path)
+    daemon = DaemonProcess(cfg).start()
+    daemons.append(daemon)
+    line = daemon.wait_log(lambda x: x.get("event") == "room_round")
+    assert line["outcome"] == "error"
+    assert "7000222" in line["error"] or "expired" in line["error"].lower(), line["error"]
+    detail = httpx.get(daemon.url("/readyz")).json()
+    assert detail["ready"] is False
+    assert world.graph.client_secret not in "".join(daemon.raw)
+    assert world.graph.client_secret not in str(detail)
