@@ -11,9 +11,12 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from roomd import __version__
+
+if TYPE_CHECKING:
+    from roomd.config import Settings
 
 DEFAULT_CONFIG = Path("/etc/roomd/roomd.toml")
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -201,18 +204,26 @@ def cmd_config_check(path: Path) -> int:
     return EXIT_OK
 
 
+def _load(path: Path) -> Settings | None:
+    """The validated settings, or None after printing one line per problem."""
+    from roomd.config import ConfigError, load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"roomd: {problem}", file=sys.stderr)
+        return None
+
+
 def cmd_run(path: Path, log_level: str | None) -> int:
     from roomd import observe
-    from roomd.config import ConfigError, load_config
     from roomd.daemon import Daemon
     from roomd.rounds import make_runner
     from roomd.store import StoreError
 
-    try:
-        settings = load_config(path)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"roomd: {problem}", file=sys.stderr)
+    settings = _load(path)
+    if settings is None:
         return EXIT_USAGE
     observe.configure_logging(log_level or settings.log.level)
     daemon = Daemon(settings, config_path=path, runner_factory=make_runner)
@@ -225,14 +236,10 @@ def cmd_run(path: Path, log_level: str | None) -> int:
 
 
 def cmd_status(path: Path, *, as_json: bool) -> int:
-    from roomd.config import ConfigError, load_config
     from roomd.store import StoreError
 
-    try:
-        settings = load_config(path)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"roomd: {problem}", file=sys.stderr)
+    settings = _load(path)
+    if settings is None:
         return EXIT_USAGE
     try:
         rows = asyncio.run(_status_rows(settings))
@@ -260,7 +267,7 @@ def cmd_status(path: Path, *, as_json: bool) -> int:
     return EXIT_OK
 
 
-async def _status_rows(settings: Any) -> list[dict[str, Any]]:
+async def _status_rows(settings: Settings) -> list[dict[str, Any]]:
     from roomd import utc
     from roomd.store import open_store
 

@@ -20,7 +20,6 @@ from typing import Any, Self
 from urllib.parse import quote
 
 import httpx
-import stamina
 
 from roomd.hybrid.auth import TokenSource
 from roomd.hybrid.config import HybridClientConfig
@@ -35,7 +34,12 @@ from roomd.hybrid.model import (
     parse_member,
     parse_resource,
 )
-from roomd.hybrid.transport import TRANSIENT_STATUSES, retry_after_seconds, with_retries
+from roomd.hybrid.transport import (
+    TRANSIENT_STATUSES,
+    attempts,
+    retry_after_seconds,
+    with_retries,
+)
 from roomd.hybrid.ttlcache import TTLCache
 from roomd.observe import HYBRID_REQUESTS, HYBRID_RETRIES, get_logger
 
@@ -294,14 +298,7 @@ class HybridClient:
 
         last: _Unsure | None = None
         try:
-            async for attempt in stamina.retry_context(
-                on=hook,
-                attempts=policy.attempts,
-                timeout=policy.timeout,
-                wait_initial=policy.wait_initial,
-                wait_max=policy.wait_max,
-                wait_jitter=policy.wait_jitter,
-            ):
+            async for attempt in attempts(policy, hook):
                 with attempt:
                     if last is not None:
                         HYBRID_RETRIES.labels(reason="create_unsure").inc()

@@ -10,7 +10,7 @@ may already have happened.
 from __future__ import annotations
 
 import email.utils
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
 import httpx
@@ -20,7 +20,13 @@ from roomd.hybrid.config import RetryPolicy
 from roomd.hybrid.errors import HybridError
 from roomd.observe import HYBRID_RETRIES, get_logger
 
-__all__ = ["TRANSIENT_STATUSES", "TransientStatus", "retry_after_seconds", "with_retries"]
+__all__ = [
+    "TRANSIENT_STATUSES",
+    "TransientStatus",
+    "attempts",
+    "retry_after_seconds",
+    "with_retries",
+]
 
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -60,6 +66,20 @@ def _reason(exc: BaseException) -> str:
     return "connection"
 
 
+def attempts(
+    policy: RetryPolicy, on: Callable[[Exception], bool | float]
+) -> AsyncIterator[stamina.Attempt]:
+    """stamina's retry loop, configured from ``policy``: the one place its knobs are read."""
+    return stamina.retry_context(
+        on=on,
+        attempts=policy.attempts,
+        timeout=policy.timeout,
+        wait_initial=policy.wait_initial,
+        wait_max=policy.wait_max,
+        wait_jitter=policy.wait_jitter,
+    )
+
+
 async def with_retries(
     policy: RetryPolicy,
     send: Callable[[], Awaitable[httpx.Response]],
@@ -83,14 +103,7 @@ async def with_retries(
 
     last: BaseException | None = None
     try:
-        async for attempt in stamina.retry_context(
-            on=hook,
-            attempts=policy.attempts,
-            timeout=policy.timeout,
-            wait_initial=policy.wait_initial,
-            wait_max=policy.wait_max,
-            wait_jitter=policy.wait_jitter,
-        ):
+        async for attempt in attempts(policy, hook):
             with attempt:
                 if last is not None:
                     reason = _reason(last)

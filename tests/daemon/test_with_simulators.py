@@ -20,6 +20,20 @@ def world() -> Iterator[SimWorld]:
         yield w
 
 
+def deny_access(world: SimWorld, mailbox: str | None = None) -> None:
+    """What Graph answers for a mailbox outside the app's access policy (graph-behaviour 3.2)."""
+    world.call(
+        lambda: world.graph.control.inject_fault(
+            kind="status",
+            status=403,
+            code="ErrorAccessDenied",
+            message="Access to OData is disabled.",
+            mailbox=mailbox,
+            count=None,
+        )
+    )
+
+
 def wait_ready(daemon: DaemonProcess, timeout: float = 20) -> httpx.Response:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -56,16 +70,7 @@ def test_a_room_that_stops_syncing_turns_readyz_503_and_names_the_room(
     daemons.append(daemon)
     wait_ready(daemon)
     broken = world.tenant.rooms[0].email
-    world.call(
-        lambda: world.graph.control.inject_fault(
-            kind="status",
-            status=403,
-            code="ErrorAccessDenied",
-            message="Access to OData is disabled.",
-            mailbox=broken,
-            count=None,
-        )
-    )
+    deny_access(world, broken)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         resp = httpx.get(daemon.url("/readyz"))
@@ -245,15 +250,7 @@ def test_after_a_restart_readyz_waits_for_this_processs_own_rounds(
     first.signal(signal.SIGTERM)
     assert first.wait_exit() == 0
     # the database now holds fresh successes, but Graph refuses everything from here on
-    world.call(
-        lambda: world.graph.control.inject_fault(
-            kind="status",
-            status=403,
-            code="ErrorAccessDenied",
-            message="Access to OData is disabled.",
-            count=None,
-        )
-    )
+    deny_access(world)
     second = DaemonProcess(cfg).start()
     daemons.append(second)
     second.wait_log(lambda x: x.get("event") == "room_round" and x.get("outcome") == "error")
