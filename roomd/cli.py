@@ -226,7 +226,9 @@ def cmd_run(path: Path, log_level: str | None) -> int:
     if settings is None:
         return EXIT_USAGE
     observe.configure_logging(log_level or settings.log.level)
-    daemon = Daemon(settings, config_path=path, runner_factory=make_runner)
+    daemon = Daemon(
+        settings, config_path=path, runner_factory=make_runner, log_level_override=log_level
+    )
     try:
         return asyncio.run(daemon.run())
     except StoreError as exc:

@@ -9,7 +9,6 @@ tested with the simulators and grows with the sync engine without changing shape
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fcntl
 import os
 import signal
@@ -23,7 +22,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from roomd import observe, utc
 from roomd.config import ConfigError, RoomSettings, Settings, load_config
-from roomd.hybrid import WebhookEvent, hybrid_webhook_routes
+from roomd.graph import GraphError
+from roomd.hybrid import HybridError, WebhookEvent, hybrid_webhook_routes
 from roomd.sdnotify import Notifier
 from roomd.store import Store, StoreError, open_store
 from roomd.web import WebServer
@@ -59,6 +59,26 @@ class RoundRunner(Protocol):
 RunnerFactory = Callable[[Settings, Store], Awaitable[RoundRunner]]
 
 
+MAX_CONCURRENT_ROUNDS = 16
+"""Rounds running at once across all rooms: thousands of rooms must not start together."""
+
+CLOSE_STEP_TIMEOUT_S = 5.0
+"""Each step of closing down (HTTP server, clients, database) gets at most this long."""
+
+
+class _CurrentWebhookSecret:
+    """The webhook secret of the running config, read at every delivery: a SIGHUP that
+    rotates ``hybrid.webhook_secret`` takes effect at once. Empty when none is configured
+    (the receiver then answers 503 and verifies nothing)."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self._daemon = daemon
+
+    def reveal(self) -> str:
+        secret = self._daemon.settings.hybrid.webhook_secret
+        return secret.reveal() if secret is not None else ""
+
+
 class Daemon:
     """One roomd process. ``await Daemon(...).run()`` returns the process exit code."""
 
@@ -69,16 +89,22 @@ class Daemon:
         config_path: Path,
         runner_factory: RunnerFactory,
         env: Mapping[str, str] | None = None,
+        log_level_override: str | None = None,
     ) -> None:
         self.settings = settings
         self.config_path = config_path
         self._runner_factory = runner_factory
+        self._log_level_override = log_level_override
         self._notifier = Notifier(env)
         self._log = observe.get_logger()
         self._stop = asyncio.Event()
+        self._hurry = asyncio.Event()  # a second SIGTERM/SIGINT: abandon rounds now
         self._reload_requested = asyncio.Event()
         self._room_locks: dict[str, asyncio.Lock] = {}
-        self._inflight: set[asyncio.Task[None]] = set()
+        self._rounds: dict[str, asyncio.Task[None]] = {}  # the running round loop per room
+        self._again: set[str] = set()  # rooms asked for another round while one runs
+        self._round_slots = asyncio.Semaphore(MAX_CONCURRENT_ROUNDS)
+        self._background: set[asyncio.Task[None]] = set()
         self._accepting = True
         self.store: Store | None = None
         self.web: WebServer | None = None
@@ -88,6 +114,8 @@ class Daemon:
         # rooms with a successful round in this process: a success recorded by an earlier run
         # says nothing about whether this one can reach Graph and Hybrid
         self._synced: set[str] = set()
+        self._writable_checked_at = -1e9
+        self._writable_error: str | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
     async def run(self) -> int:
@@ -95,18 +123,31 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
-        loop.add_signal_handler(signal.SIGHUP, self._reload_requested.set)
+        loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
         try:
-            await self._start()
-            await self._serve()
+            try:
+                await self._start()
+                await self._serve()
+            finally:
+                # the handlers stay while closing down: a second signal must not kill us
+                # half-way (SIGHUP) or hang the interpreter on open database threads (SIGINT)
+                await self._shutdown()
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
-            await self._shutdown()
         return 0
 
     def request_stop(self) -> None:
+        if self._stop.is_set():
+            self._log.warning("stop_requested_again", action="abandoning in-flight rounds now")
+            self._hurry.set()
         self._stop.set()
+
+    def _on_sighup(self) -> None:
+        if self._stop.is_set():
+            self._log.info("reload_ignored", reason="stopping")
+            return
+        self._reload_requested.set()
 
     async def _start(self) -> None:
         s = self.settings
@@ -117,7 +158,9 @@ class Daemon:
         await self.web.start(s.http.listen, s.http.port)
         self._scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
         self._scheduler.start()
-        self._schedule_rooms(s.rooms, s.sync.poll_interval_seconds)
+        for room in s.rooms:
+            self._schedule(room.mailbox, s.sync.poll_interval_seconds)
+        self._schedule_gauges(s.sync.poll_interval_seconds)
         observe.ROOMS_CONFIGURED.set(len(s.rooms))
         self._log.info(
             "started",
@@ -129,24 +172,17 @@ class Daemon:
         self._notifier.ready(f"syncing {len(s.rooms)} rooms")
 
     def _extra_routes(self) -> list[Any]:
-        """Webhook receivers; mounted only when their secret is configured."""
-        secret = self.settings.hybrid.webhook_secret
-        if secret is None:
-            return []
-        return hybrid_webhook_routes(secret, self._on_hybrid_webhook)
+        """The Hybrid webhook receiver, always mounted; it verifies against the secret of the
+        running config, so adding or rotating the secret needs only a SIGHUP."""
+        return hybrid_webhook_routes(_CurrentWebhookSecret(self), self._on_hybrid_webhook)
 
     def _on_hybrid_webhook(self, event: WebhookEvent) -> None:
-        """The fast path: a verified Hybrid change brings its room's next round forward.
-
-        The round reads the Hybrid listing, which stays the truth; a lost webhook only means
-        the change waits for the next scheduled round.
-        """
+        """The fast path: a verified Hybrid change starts its room's round now (or right after
+        the running one). The round reads the Hybrid listing, which stays the truth; a lost
+        webhook only means the change waits for the next scheduled round."""
         room = self.settings.room_by_hybrid_id(event.booking.resource_id)
-        if room is None or self._scheduler is None or not self._accepting:
-            return
-        job = self._scheduler.get_job(room.mailbox)
-        if job is not None:
-            job.modify(next_run_time=utc.now())
+        if room is not None:
+            self.request_round(room.mailbox)
 
     async def _serve(self) -> None:
         watchdog = self._notifier.watchdog_interval
@@ -167,95 +203,149 @@ class Daemon:
                 await self.reload()
 
     async def _shutdown(self) -> None:
-        """Stop taking work, let in-flight rounds finish within the grace period, close down."""
+        """Stop taking work, let in-flight rounds finish within the grace period, close down.
+
+        Bounded: the grace period, then each close step at most CLOSE_STEP_TIMEOUT_S, and a
+        failing step never stops the next ones (the database is always closed).
+        """
         self._accepting = False
+        inflight = [t for t in self._rounds.values() if not t.done()]
         self._notifier.stopping("stopping: finishing in-flight rounds")
-        self._log.info("stopping", inflight=len(self._inflight))
+        self._log.info("stopping", inflight=len(inflight))
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.shutdown(wait=False)
-        if self._inflight:
+        if inflight:
+            hurry = asyncio.ensure_future(self._hurry.wait())
+            finished = asyncio.ensure_future(asyncio.wait(inflight))
             grace = self.settings.sync.shutdown_grace_seconds
-            _, pending = await asyncio.wait(set(self._inflight), timeout=grace)
+            await asyncio.wait(
+                {finished, hurry}, timeout=grace, return_when=asyncio.FIRST_COMPLETED
+            )
+            hurry.cancel()
+            finished.cancel()
+            pending = [t for t in inflight if not t.done()]
             for task in pending:
                 # Safe to abandon: a round commits in single transactions, and what was not
                 # committed is re-read next time (design.md invariant 2).
                 task.cancel()
             if pending:
-                await asyncio.wait(pending, timeout=2)
+                await asyncio.wait(pending, timeout=CLOSE_STEP_TIMEOUT_S)
                 self._log.warning("abandoned_rounds", rooms=len(pending))
-        if self.web is not None:
-            await self.web.stop()
-        if self._runner is not None:
-            await self._runner.aclose()
-        if self.store is not None:
-            await self.store.close()
+        for task in list(self._background):
+            task.cancel()
+        await self._close_step("http", self.web.stop() if self.web is not None else None)
+        await self._close_step("clients", self._runner.aclose() if self._runner else None)
+        await self._close_step("database", self.store.close() if self.store else None)
         self._notifier.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # releases the flock
             self._lock_fd = None
         self._log.info("stopped")
 
+    async def _close_step(self, what: str, step: Awaitable[None] | None) -> None:
+        if step is None:
+            return
+        try:
+            async with asyncio.timeout(CLOSE_STEP_TIMEOUT_S):
+                await step
+        except TimeoutError:
+            self._log.warning("close_timed_out", step=what, after_s=CLOSE_STEP_TIMEOUT_S)
+        except Exception as exc:
+            self._log.error("close_failed", step=what, error=describe_error(exc))
+
     # --- scheduling ----------------------------------------------------------------------------
-    def _schedule_rooms(self, rooms: tuple[RoomSettings, ...], interval: float) -> None:
+    def _schedule(self, mailbox: str, interval: float, *, now: bool = True) -> None:
+        """(Re)place a room's timer; with ``now`` its first round starts at once."""
         assert self._scheduler is not None
-        for job in self._scheduler.get_jobs():
-            job.remove()
-        for room in rooms:
-            self._scheduler.add_job(
-                self._round_job,
-                "interval",
-                seconds=interval,
-                args=[room.mailbox],
-                id=room.mailbox,
-                next_run_time=utc.now(),
-                max_instances=1,
-                coalesce=True,
-                misfire_grace_time=None,
-            )
+        # APScheduler reads next_run_time=None as "paused": leave it out for "when due"
+        first = {"next_run_time": utc.now()} if now else {}
+        self._scheduler.add_job(
+            self._round_job,
+            "interval",
+            seconds=interval,
+            jitter=min(interval / 10, 5.0),  # spread rooms apart over time
+            args=[mailbox],
+            id=mailbox,
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            **first,
+        )
+
+    def _unschedule(self, mailbox: str) -> None:
+        assert self._scheduler is not None
+        if self._scheduler.get_job(mailbox) is not None:
+            self._scheduler.remove_job(mailbox)
+
+    def _schedule_gauges(self, interval: float) -> None:
+        assert self._scheduler is not None
+        self._scheduler.add_job(
+            self._export_outbox_gauges,
+            "interval",
+            seconds=interval,
+            id="__outbox_gauges__",
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+        )
 
     async def _round_job(self, mailbox: str) -> None:
-        room = self.settings.room_by_mailbox(mailbox)
-        if room is None or not self._accepting:
+        # Returns at once: the APScheduler job never stays "running", so a timer or webhook
+        # that comes during a round is never skipped; it asks for one more round instead.
+        self.request_round(mailbox)
+
+    def request_round(self, mailbox: str) -> None:
+        """Start the room's round now, or one more right after the round that is running."""
+        if not self._accepting or self.settings.room_by_mailbox(mailbox) is None:
             return
-        task = asyncio.create_task(self.run_round(room), name=f"round:{mailbox}")
-        self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
-        # Shielded: the scheduler cancels its job futures at shutdown, but a running round gets
-        # the grace period from _shutdown instead.
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.shield(task)
+        running = self._rounds.get(mailbox)
+        if running is not None and not running.done():
+            self._again.add(mailbox)
+            return
+        self._rounds[mailbox] = asyncio.create_task(
+            self._round_loop(mailbox), name=f"round:{mailbox}"
+        )
+
+    async def _round_loop(self, mailbox: str) -> None:
+        while True:
+            self._again.discard(mailbox)
+            room = self.settings.room_by_mailbox(mailbox)
+            if room is None or not self._accepting:
+                return
+            await self.run_round(room)
+            if mailbox not in self._again or not self._accepting:
+                return
 
     def room_lock(self, mailbox: str) -> asyncio.Lock:
         """Per room, one thing at a time (design.md invariant 8)."""
         return self._room_locks.setdefault(mailbox.lower(), asyncio.Lock())
 
     async def run_round(self, room: RoomSettings) -> None:
-        """Run one round for a room, record its outcome in the store, metrics and the log."""
-        assert self._runner is not None and self.store is not None
-        async with self.room_lock(room.mailbox):
+        """Run one round for a room, record its outcome in the store, metrics and the log.
+
+        A round longer than ``sync.stale_after_seconds`` is cut short: by then the room is
+        stale anyway, and a hung round must not hold the room for ever.
+        """
+        assert self.store is not None
+        async with self._round_slots, self.room_lock(room.mailbox):
+            runner = self._runner
+            assert runner is not None
             started = time.monotonic()
             error: str | None = None
             stats = RoundStats()
+            limit = self.settings.sync.stale_after_seconds
             try:
-                stats = await self._runner.run_round(room)
-            except asyncio.CancelledError:
-                raise
+                async with asyncio.timeout(limit):
+                    stats = await runner.run_round(room)
+            except TimeoutError:
+                error = f"TimeoutError: round took longer than {limit:g} s (stale_after_seconds)"
             except Exception as exc:  # any failure of one room must not stop the others
                 error = describe_error(exc)
+                if not isinstance(exc, (GraphError, HybridError)):
+                    self._log.error("round_crashed", room=room.mailbox, exc_info=exc)
             duration = time.monotonic() - started
             outcome = "ok" if error is None else "error"
-            async with self.store.write(room.mailbox.lower()) as tx:
-                await tx.record_round(ok=error is None, error=error, at=utc.now())
-            observe.ROUNDS.labels(room=room.mailbox, outcome=outcome).inc()
-            observe.ROUND_DURATION.labels(room=room.mailbox).observe(duration)
-            if error is None:
-                self._synced.add(room.mailbox)
-                observe.LAST_SUCCESS.labels(room=room.mailbox).set(time.time())
-                changes = observe.CHANGES
-                changes.labels(room=room.mailbox, direction="outlook_to_hybrid").inc(stats.inbound)
-                changes.labels(room=room.mailbox, direction="hybrid_to_outlook").inc(stats.outbound)
-            await self._export_outbox_gauges()
-            log = self._log.bind(room=room.mailbox)
             fields: dict[str, Any] = {
                 "inbound": stats.inbound,
                 "outbound": stats.outbound,
@@ -265,21 +355,46 @@ class Daemon:
                 "outcome": outcome,
                 **stats.extra,
             }
-            if error is None:
-                log.info("room_round", **fields)
-            else:
-                log.warning("room_round", error=error, **fields)
+            try:
+                async with self.store.write(room.mailbox) as tx:
+                    await tx.record_round(ok=error is None, error=error, at=utc.now())
+            except Exception as exc:
+                fields["state_error"] = describe_error(exc)
+            finally:
+                self._record(room, stats, error, duration, fields)
+
+    def _record(
+        self,
+        room: RoomSettings,
+        stats: RoundStats,
+        error: str | None,
+        duration: float,
+        fields: dict[str, Any],
+    ) -> None:
+        label = room.mailbox
+        observe.ROUNDS.labels(room=label, outcome=fields["outcome"]).inc()
+        observe.ROUND_DURATION.labels(room=label).observe(duration)
+        log = self._log.bind(room=label)
+        if error is None:
+            self._synced.add(label)
+            observe.LAST_SUCCESS.labels(room=label).set(time.time())
+            observe.CHANGES.labels(room=label, direction="outlook_to_hybrid").inc(stats.inbound)
+            observe.CHANGES.labels(room=label, direction="hybrid_to_outlook").inc(stats.outbound)
+            log.info("room_round", **fields)
+        else:
+            log.warning("room_round", error=error, **fields)
 
     async def _export_outbox_gauges(self) -> None:
-        assert self.store is not None
+        """Outbox depth and age for every room: one query per poll interval, not per round."""
+        if self.store is None:
+            return
         now = utc.now()
-        configured = {r.mailbox.lower(): r.mailbox for r in self.settings.rooms}
+        configured = {r.mailbox for r in self.settings.rooms}
         for st in await self.store.room_statuses():
-            label = configured.get(st.room)
-            if label is None:
+            if st.room not in configured:
                 continue
-            observe.OUTBOX_DEPTH.labels(room=label).set(st.outbox_depth)
-            observe.OUTBOX_OLDEST_AGE.labels(room=label).set(
+            observe.OUTBOX_DEPTH.labels(room=st.room).set(st.outbox_depth)
+            observe.OUTBOX_OLDEST_AGE.labels(room=st.room).set(
                 utc.age_seconds(st.oldest_pending_at, now) or 0.0
             )
 
@@ -306,47 +421,83 @@ class Daemon:
         await self._apply_room_changes(old, self.settings)
         observe.CONFIG_RELOADS.labels(outcome="ok").inc()
         observe.ROOMS_CONFIGURED.set(len(self.settings.rooms))
-        observe.configure_logging(self.settings.log.level)
+        observe.configure_logging(self._log_level_override or self.settings.log.level)
         self._log.info("config_reloaded", rooms=len(self.settings.rooms))
         self._notifier.status(f"syncing {len(self.settings.rooms)} rooms")
         return True
 
     async def _apply_room_changes(self, old: Settings, new: Settings) -> None:
-        before = {r.mailbox.lower(): r for r in old.rooms}
-        after = {r.mailbox.lower(): r for r in new.rooms}
+        before = {r.mailbox: r for r in old.rooms}
+        after = {r.mailbox: r for r in new.rooms}
         added = sorted(after.keys() - before.keys())
         removed = sorted(before.keys() - after.keys())
         changed = sorted(k for k in after.keys() & before.keys() if after[k] != before[k])
         if added or removed or changed:
             self._log.info("rooms_changed", added=added, removed=removed, changed=changed)
         self._synced -= set(removed) | set(changed)
+        for mailbox in removed:
+            self._unschedule(mailbox)
+            observe.forget_room(mailbox)
         assert self.store is not None
-        if self._runner is None or (old.graph, old.hybrid) != (new.graph, new.hybrid):
-            # new endpoints or credentials: new clients (and a new token)
-            if self._runner is not None:
-                await self._runner.aclose()
+        if self._runner is None or _client_settings(old) != _client_settings(new):
+            # new endpoints or credentials: new clients (and a new token); the old ones close
+            # once the rounds that hold them have finished
+            retiring = self._runner
             self._runner = await self._runner_factory(new, self.store)
+            if retiring is not None:
+                self._spawn(self._retire(retiring, tuple(before)))
         else:
             self._runner.reconfigure(new)
-        self._schedule_rooms(new.rooms, new.sync.poll_interval_seconds)
+        interval = new.sync.poll_interval_seconds
+        if interval != old.sync.poll_interval_seconds:
+            for mailbox in after:
+                self._schedule(mailbox, interval, now=mailbox in added or mailbox in changed)
+            self._schedule_gauges(interval)
+        else:
+            for mailbox in (*added, *changed):
+                self._schedule(mailbox, interval)
+        for mailbox in changed:
+            # a round of the old mapping may still be running: run again after it
+            self.request_round(mailbox)
+
+    async def _retire(self, runner: RoundRunner, rooms: tuple[str, ...]) -> None:
+        for mailbox in rooms:  # wait for every round that may hold the old runner
+            async with self.room_lock(mailbox):
+                pass
+        await self._close_step("retired clients", runner.aclose())
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # --- readiness -----------------------------------------------------------------------------
     async def readiness(self) -> tuple[bool, dict[str, Any]]:
-        """Ready when the database takes writes and every room had a recent successful round."""
+        """Ready when the database takes writes and every room had a recent successful round
+        in this process. The write check is cached for a few seconds: /readyz is polled, and
+        each check is a synced commit competing with the rounds."""
         assert self.store is not None
         detail: dict[str, Any] = {"rooms": {}}
         ready = True
+        if time.monotonic() - self._writable_checked_at > WRITABLE_CHECK_CACHE_S:
+            try:
+                await self.store.check_writable()
+                self._writable_error = None
+            except Exception as exc:
+                self._writable_error = describe_error(exc)
+            self._writable_checked_at = time.monotonic()
+        detail["database"] = self._writable_error or "ok"
+        ready = self._writable_error is None
         try:
-            await self.store.check_writable()
-            detail["database"] = "ok"
+            statuses = {st.room: st for st in await self.store.room_statuses()}
         except Exception as exc:
             detail["database"] = describe_error(exc)
-            ready = False
-        statuses = {st.room: st for st in await self.store.room_statuses()}
+            detail["ready"] = False
+            return False, detail
         stale_after = self.settings.sync.stale_after_seconds
         now = utc.now()
         for room in self.settings.rooms:
-            st = statuses.get(room.mailbox.lower())
+            st = statuses.get(room.mailbox)
             last_ok = st.last_success_at if st is not None else None
             age = utc.age_seconds(last_ok, now)
             entry: dict[str, Any] = {
@@ -365,6 +516,9 @@ class Daemon:
             detail["rooms"][room.mailbox] = entry
         detail["ready"] = ready
         return ready, detail
+
+
+WRITABLE_CHECK_CACHE_S = 5.0
 
 
 def _lock_state(db_path: Path) -> int:
@@ -389,6 +543,11 @@ def describe_error(exc: BaseException) -> str:
     """A one-line description for logs and the state DB; the clients keep secrets out of it."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _client_settings(settings: Settings) -> tuple[Any, ...]:
+    """What the clients are built from (the webhook secret is read live, not by a client)."""
+    return settings.graph, settings.hybrid.model_copy(update={"webhook_secret": None})
 
 
 def _merge_live(new: Settings, old: Settings) -> Settings:

@@ -138,15 +138,38 @@ WEBHOOKS = Counter(
 )
 
 
+_PER_ROOM = (
+    ROUNDS,
+    ROUND_DURATION,
+    LAST_SUCCESS,
+    CHANGES,
+    WRITES,
+    CONFLICTS,
+    BREAKER_TRIPS,
+    OUTBOX_DEPTH,
+    OUTBOX_OLDEST_AGE,
+)
+
+
+def forget_room(room: str) -> None:
+    """Drop a removed room's series: a frozen last-success gauge would fire staleness alerts
+    for a room that no longer exists."""
+    for metric in _PER_ROOM:
+        metric.remove_by_labels({"room": room})
+
+
 def configure_logging(level: str = "info", stream: TextIO | None = None) -> None:
-    """JSON lines on stdout for journald; a readable console format when stdout is a terminal."""
+    """JSON lines on stdout for journald; a readable console format when stdout is a terminal.
+
+    Libraries that log through the standard library (APScheduler, aiohttp, asyncio) go through
+    the same renderer, so every line on stdout has one format; they are kept at WARNING and up.
+    """
     out = stream if stream is not None else sys.stdout
     numeric = logging.getLevelNamesMapping()[level.upper()]
-    processors: list[Any] = [
+    shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        structlog.processors.format_exc_info,
     ]
     renderer: Any
     if out.isatty():
@@ -154,11 +177,27 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> None
     else:
         renderer = structlog.processors.JSONRenderer()
     structlog.configure(
-        processors=[*processors, renderer],
+        processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(max(numeric, logging.WARNING))
 
 
 def get_logger(**bound: Any) -> Any:

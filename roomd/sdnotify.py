@@ -33,7 +33,10 @@ class Notifier:
         if self._address is None:
             return
         if self._sock is None:
-            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            # non-blocking: a full systemd queue must never stall the event loop
+            self._sock = socket.socket(
+                socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
+            )
         payload = "\n".join(f"{key}={value}" for key, value in fields.items())
         # systemd gone or socket full: a missed status line must never stop the daemon.
         with contextlib.suppress(OSError):

@@ -63,7 +63,7 @@ def test_a_room_that_stops_syncing_turns_readyz_503_and_names_the_room(
 ) -> None:
     cfg = world.write_config(tmp_path)
     text = cfg.read_text().replace(
-        "poll_interval_seconds = 1", "poll_interval_seconds = 1\nstale_after_seconds = 2"
+        "poll_interval_seconds = 1", "poll_interval_seconds = 1\nstale_after_seconds = 4"
     )
     cfg.write_text(text)
     daemon = DaemonProcess(cfg).start()
@@ -115,14 +115,6 @@ def test_sigterm_during_a_hung_round_exits_0_within_the_grace_period(
     assert daemon.events("stopped")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_hybrid_webhook_brings_the_rooms_round_forward_and_listing_catches_lost_ones(
     tmp_path: Path, world: SimWorld, daemons: list[DaemonProcess]
 ) -> None:
@@ -132,25 +124,26 @@ def test_hybrid_webhook_brings_the_rooms_round_forward_and_listing_catches_lost_
     from roomd.hybrid import HybridClient
     from roomd.rounds import hybrid_client_config
 
-    port = _free_port()
-    world.ca.write_ca_bundle(tmp_path / "ca.pem")
+    # start with a placeholder secret, register the daemon's real URL, then rotate the secret
+    # with a SIGHUP: the operator's order of events, and proof that rotation needs no restart
+    cfg = world.write_config(tmp_path, poll_interval=3600, webhook_secret="not-yet-known")
+    daemon = DaemonProcess(cfg).start()
+    daemons.append(daemon)
+    wait_ready(daemon)
 
     async def register() -> str:
         from roomd.config import load_config
 
-        cfg0 = world.write_config(tmp_path)
-        config = hybrid_client_config(load_config(cfg0))
+        config = hybrid_client_config(load_config(cfg))
         admin = dataclasses.replace(config, scope=config.scope + " flex.settings.webhooks.create")
         async with HybridClient(admin) as client:
-            hook = await client.register_webhook(f"http://127.0.0.1:{port}/hooks/hybrid")
+            hook = await client.register_webhook(f"{daemon.url('/hooks/hybrid')}")
             return hook.reveal()
 
-    secret = world.run(register())
-    cfg = world.write_config(tmp_path, poll_interval=3600, webhook_secret=secret)
-    cfg.write_text(cfg.read_text().replace("port = 0", f"port = {port}"))
-    daemon = DaemonProcess(cfg).start()
-    daemons.append(daemon)
-    wait_ready(daemon)
+    (tmp_path / "hybrid-webhook-secret").write_text(world.run(register()) + "\n")
+    mark = daemon.mark()
+    daemon.signal(signal.SIGHUP)
+    daemon.wait_log(lambda x: x.get("event") == "config_reloaded", since=mark)
     room = world.tenant.rooms[0]
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
 
@@ -186,7 +179,11 @@ def test_hybrid_webhook_brings_the_rooms_round_forward_and_listing_catches_lost_
     mark = daemon.mark()
     # nothing arrived: no round ran for the room since the booking was made
     assert not [x for x in daemon.lines[before_drop:mark] if x.get("event") == "room_round"]
-    daemon.signal(signal.SIGHUP)  # a reload reschedules every room at once
+    # the periodic listing is the safety net: poll every 2 s from now on (SIGHUP reschedules)
+    cfg.write_text(
+        cfg.read_text().replace("poll_interval_seconds = 3600", "poll_interval_seconds = 2")
+    )
+    daemon.signal(signal.SIGHUP)
     line = daemon.wait_log(
         lambda x: x.get("event") == "room_round" and x.get("room") == room.email,
         timeout=15,
@@ -222,7 +219,7 @@ def test_a_room_remapped_to_another_hybrid_resource_lists_that_resource_from_the
             summary="Booked now",
         )
     )
-    cfg = world.write_config(tmp_path)
+    cfg = world.write_config(tmp_path, poll_interval=3600)
     head, *rooms = cfg.read_text().split("\n[[rooms]]\n")
     cfg.write_text(head + "\n[[rooms]]\n" + rooms[0])  # only the first room
     daemon = DaemonProcess(cfg).start()
@@ -314,3 +311,30 @@ def test_an_expired_client_secret_is_reported_per_room_and_keeps_the_secret_out(
     assert detail["ready"] is False
     assert world.graph.client_secret not in "".join(daemon.raw)
     assert world.graph.client_secret not in str(detail)
+
+
+def test_signals_while_stopping_sighup_ignored_second_sigterm_abandons_at_once(
+    tmp_path: Path, world: SimWorld, daemons: list[DaemonProcess]
+) -> None:
+    cfg = world.write_config(tmp_path)
+    cfg.write_text(
+        cfg.read_text().replace(
+            "poll_interval_seconds = 1", "poll_interval_seconds = 1\nshutdown_grace_seconds = 30"
+        )
+    )
+    world.call(lambda: world.graph.control.inject_fault(kind="slow", delay_s=8, count=None))
+    daemon = DaemonProcess(cfg).start()
+    daemons.append(daemon)
+    daemon.wait_log(lambda x: x.get("event") == "started")
+    time.sleep(0.5)
+    daemon.signal(signal.SIGTERM)
+    daemon.wait_log(lambda x: x.get("event") == "stopping")
+    daemon.signal(signal.SIGHUP)  # e.g. `systemctl reload` during a stop: must not kill us
+    daemon.wait_log(lambda x: x.get("event") == "reload_ignored")
+    assert daemon.proc is not None and daemon.proc.poll() is None
+    started = time.monotonic()
+    daemon.signal(signal.SIGTERM)  # the impatient operator: do not wait the 30 s grace
+    assert daemon.wait_exit(timeout=20) == 0
+    assert time.monotonic() - started < 10
+    assert daemon.events("abandoned_rounds")
+    assert daemon.events("stopped")
