@@ -114,6 +114,9 @@ class Daemon:
         # rooms with a successful round in this process: a success recorded by an earlier run
         # says nothing about whether this one can reach Graph and Hybrid
         self._synced: set[str] = set()
+        # bumped when a room's mapping changes: a round of the old mapping that ends after
+        # the reload must not mark the room as synced
+        self._generation: dict[str, int] = {}
         self._writable_checked_at = -1e9
         self._writable_error: str | None = None
 
@@ -331,6 +334,7 @@ class Daemon:
         async with self._round_slots, self.room_lock(room.mailbox):
             runner = self._runner
             assert runner is not None
+            generation = self._generation.get(room.mailbox, 0)
             started = time.monotonic()
             error: str | None = None
             stats = RoundStats()
@@ -361,7 +365,8 @@ class Daemon:
             except Exception as exc:
                 fields["state_error"] = describe_error(exc)
             finally:
-                self._record(room, stats, error, duration, fields)
+                current = generation == self._generation.get(room.mailbox, 0)
+                self._record(room, stats, error, duration, fields, current=current)
 
     def _record(
         self,
@@ -370,13 +375,16 @@ class Daemon:
         error: str | None,
         duration: float,
         fields: dict[str, Any],
+        *,
+        current: bool,
     ) -> None:
         label = room.mailbox
         observe.ROUNDS.labels(room=label, outcome=fields["outcome"]).inc()
         observe.ROUND_DURATION.labels(room=label).observe(duration)
         log = self._log.bind(room=label)
         if error is None:
-            self._synced.add(label)
+            if current:
+                self._synced.add(label)
             observe.LAST_SUCCESS.labels(room=label).set(time.time())
             observe.CHANGES.labels(room=label, direction="outlook_to_hybrid").inc(stats.inbound)
             observe.CHANGES.labels(room=label, direction="hybrid_to_outlook").inc(stats.outbound)
@@ -435,6 +443,8 @@ class Daemon:
         if added or removed or changed:
             self._log.info("rooms_changed", added=added, removed=removed, changed=changed)
         self._synced -= set(removed) | set(changed)
+        for mailbox in changed:
+            self._generation[mailbox] = self._generation.get(mailbox, 0) + 1
         for mailbox in removed:
             self._unschedule(mailbox)
             observe.forget_room(mailbox)

@@ -8,6 +8,7 @@ it would to Microsoft and to a real booking system.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,8 +21,11 @@ if TYPE_CHECKING:
 
 
 def _secret_file(path: Path, value: str) -> None:
-    path.write_text(value + "\n")
-    path.chmod(0o600)
+    """Created 0600 from the start: never readable by others, not even for a moment."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value + "\n")
 
 
 def write_roomd_config(
@@ -84,5 +88,8 @@ def write_roomd_config(
             f'name = "{room.display_name}"',
             f'time_zone = "{room.time_zone}"',
         ]
-    path.write_text("\n".join(lines) + "\n")
+    # atomically: a reader (or `roomd run`) never sees half a file
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.replace(path)
     return path

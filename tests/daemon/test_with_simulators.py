@@ -266,6 +266,10 @@ def test_expired_delta_tokens_are_rebaselined_without_failing_the_round(
     daemons.append(daemon)
     wait_ready(daemon)
     room = world.tenant.rooms[0].email
+    # every room's first (baseline) round is in the log before the mark
+    first = {r.email for r in world.tenant.rooms}
+    for email in first:
+        daemon.wait_log(lambda x, e=email: x.get("event") == "room_round" and x["room"] == e)
     mark = daemon.mark()
     world.call(lambda: world.graph.control.expire_delta_tokens(room))
     line = daemon.wait_log(
@@ -338,3 +342,23 @@ def test_signals_while_stopping_sighup_ignored_second_sigterm_abandons_at_once(
     assert time.monotonic() - started < 10
     assert daemon.events("abandoned_rounds")
     assert daemon.events("stopped")
+
+
+def test_a_rejected_client_secret_is_reported_without_the_secret(
+    tmp_path: Path, world: SimWorld, daemons: list[DaemonProcess]
+) -> None:
+    """The secret really travels to the token endpoint here, and the refusal comes back."""
+    cfg = world.write_config(tmp_path)
+    wrong = "Wr0ng-s3cret-that-must-never-be-logged"
+    (tmp_path / "graph-client-secret").write_text(wrong + "\n")
+    daemon = DaemonProcess(cfg).start()
+    daemons.append(daemon)
+    line = daemon.wait_log(lambda x: x.get("event") == "room_round")
+    assert line["outcome"] == "error"
+    assert "7000215" in line["error"] or "secret" in line["error"].lower(), line["error"]
+    readyz = httpx.get(daemon.url("/readyz")).text
+    metrics = httpx.get(daemon.url("/metrics")).text
+    daemon.signal(signal.SIGTERM)
+    daemon.wait_exit()
+    for text in ("".join(daemon.raw), readyz, metrics):
+        assert wrong not in text
