@@ -115,35 +115,46 @@ def test_sigterm_during_a_hung_round_exits_0_within_the_grace_period(
     assert daemon.events("stopped")
 
 
-def test_hybrid_webhook_brings_the_rooms_round_forward_and_listing_catches_lost_ones(
+def start_with_webhooks(
     tmp_path: Path, world: SimWorld, daemons: list[DaemonProcess]
-) -> None:
-    import dataclasses
-    from datetime import UTC, datetime, timedelta
+) -> DaemonProcess:
+    """An hourly-polling daemon whose receiver is registered with the Hybrid simulator.
 
+    It starts with a placeholder secret, registers its real URL, then rotates the secret with a
+    SIGHUP: the operator's order of events, and proof that rotation needs no restart.
+    """
+    import dataclasses
+
+    from roomd.config import load_config
     from roomd.hybrid import HybridClient
     from roomd.rounds import hybrid_client_config
 
-    # start with a placeholder secret, register the daemon's real URL, then rotate the secret
-    # with a SIGHUP: the operator's order of events, and proof that rotation needs no restart
     cfg = world.write_config(tmp_path, poll_interval=3600, webhook_secret="not-yet-known")
     daemon = DaemonProcess(cfg).start()
     daemons.append(daemon)
     wait_ready(daemon)
 
     async def register() -> str:
-        from roomd.config import load_config
-
         config = hybrid_client_config(load_config(cfg))
         admin = dataclasses.replace(config, scope=config.scope + " flex.settings.webhooks.create")
         async with HybridClient(admin) as client:
-            hook = await client.register_webhook(f"{daemon.url('/hooks/hybrid')}")
+            hook = await client.register_webhook(daemon.url("/hooks/hybrid"))
             return hook.reveal()
 
     (tmp_path / "hybrid-webhook-secret").write_text(world.run(register()) + "\n")
     mark = daemon.mark()
     daemon.signal(signal.SIGHUP)
     daemon.wait_log(lambda x: x.get("event") == "config_reloaded", since=mark)
+    return daemon
+
+
+def test_hybrid_webhook_brings_the_rooms_round_forward_and_listing_catches_lost_ones(
+    tmp_path: Path, world: SimWorld, daemons: list[DaemonProcess]
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    daemon = start_with_webhooks(tmp_path, world, daemons)
+    cfg = tmp_path / "roomd.toml"
     room = world.tenant.rooms[0]
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
 
@@ -362,3 +373,46 @@ def test_a_rejected_client_secret_is_reported_without_the_secret(
     daemon.wait_exit()
     for text in ("".join(daemon.raw), readyz, metrics):
         assert wrong not in text
+
+
+def test_a_webhook_during_a_running_round_gets_a_round_of_its_own(
+    tmp_path: Path, world: SimWorld, daemons: list[DaemonProcess]
+) -> None:
+    """A change that lands after the round read the Hybrid listing must not wait an hour."""
+    from datetime import UTC, datetime, timedelta
+
+    daemon = start_with_webhooks(tmp_path, world, daemons)
+    room = world.tenant.rooms[0]
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+
+    def book(hours: int) -> None:
+        world.hybrid.control.create_booking(
+            room.hybrid_id,
+            start + timedelta(hours=hours),
+            start + timedelta(hours=hours, minutes=30),
+            member=world.tenant.people[0].email,
+        )
+
+    # the next Graph request for this room takes 2 s: the webhook's round is still running
+    # when the second booking's webhook arrives
+    world.call(
+        lambda: world.graph.control.inject_fault(
+            kind="slow", delay_s=2, mailbox=room.email, count=1
+        )
+    )
+    mark = daemon.mark()
+    world.call(lambda: book(0))
+    time.sleep(0.5)
+    world.call(lambda: book(2))
+    rounds = []
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and sum(r.get("outbound", 0) for r in rounds) < 2:
+        time.sleep(0.1)
+        daemon.mark()
+        rounds = [
+            x
+            for x in daemon.lines[mark:]
+            if x.get("event") == "room_round" and x.get("room") == room.email
+        ]
+    assert len(rounds) >= 2, rounds
+    assert sum(r["outbound"] for r in rounds) >= 2  # both bookings read within seconds
