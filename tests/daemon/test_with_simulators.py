@@ -7,6 +7,7 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -148,24 +149,32 @@ def start_with_webhooks(
     return daemon
 
 
-def test_hybrid_webhook_brings_the_rooms_round_forward_and_listing_catches_lost_ones(
-    tmp_path: Path, world: SimWorld, daemons: list[DaemonProcess]
-) -> None:
+def hybrid_booker(world: SimWorld, resource_id: str, summary: str = "Meeting") -> Any:
+    """``book(h)``: a member books half an hour, h hours after 24 h from now, in the Hybrid app."""
     from datetime import UTC, datetime, timedelta
 
-    daemon = start_with_webhooks(tmp_path, world, daemons)
-    cfg = tmp_path / "roomd.toml"
-    room = world.tenant.rooms[0]
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
 
     def book(hours: int) -> None:
         world.hybrid.control.create_booking(
-            room.hybrid_id,
+            resource_id,
             start + timedelta(hours=hours),
             start + timedelta(hours=hours, minutes=30),
             member=world.tenant.people[0].email,
-            summary="Stand-up",
+            summary=summary,
         )
+
+    return book
+
+
+def test_hybrid_webhook_brings_the_rooms_round_forward_and_listing_catches_lost_ones(
+    tmp_path: Path, world: SimWorld, daemons: list[DaemonProcess]
+) -> None:
+
+    daemon = start_with_webhooks(tmp_path, world, daemons)
+    cfg = tmp_path / "roomd.toml"
+    room = world.tenant.rooms[0]
+    book = hybrid_booker(world, room.hybrid_id, summary="Stand-up")
 
     mark = daemon.mark()
     world.call(lambda: book(0))
@@ -379,19 +388,10 @@ def test_a_webhook_during_a_running_round_gets_a_round_of_its_own(
     tmp_path: Path, world: SimWorld, daemons: list[DaemonProcess]
 ) -> None:
     """A change that lands after the round read the Hybrid listing must not wait an hour."""
-    from datetime import UTC, datetime, timedelta
 
     daemon = start_with_webhooks(tmp_path, world, daemons)
     room = world.tenant.rooms[0]
-    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
-
-    def book(hours: int) -> None:
-        world.hybrid.control.create_booking(
-            room.hybrid_id,
-            start + timedelta(hours=hours),
-            start + timedelta(hours=hours, minutes=30),
-            member=world.tenant.people[0].email,
-        )
+    book = hybrid_booker(world, room.hybrid_id)
 
     # the next Graph request for this room takes 2 s: the webhook's round is still running
     # when the second booking's webhook arrives
