@@ -96,6 +96,7 @@ class DeltaPoller:
         ):
             async with self._store.write(room.mailbox) as tx:
                 await tx.save_hybrid_cursor(new_cursor, room.hybrid_id)
+        self._hybrid.confirm_changes(room.hybrid_id)  # only now: stored, so not lost
         return len(bookings)
 
     async def _outlook_changes(self, room: RoomSettings) -> RoundStats:

@@ -31,6 +31,7 @@ from roomd.hybrid.model import (
     HybridResource,
     format_datetime,
     parse_booking,
+    parse_datetime,
     parse_member,
     parse_resource,
 )
@@ -252,6 +253,7 @@ class HybridClient:
         reference: str,
         *,
         parent: str | None = None,
+        original_start: datetime | None = None,
         include_canceled: bool = False,
     ) -> HybridBooking | None:
         """The booking roomd created for ``reference`` (a meeting's iCalUId), if any.
@@ -266,6 +268,8 @@ class HybridClient:
         async for booking in self.iter_bookings(reference=reference):
             if booking.reference != reference or booking.parent != parent:
                 continue
+            if parent is not None and booking.original_start != original_start:
+                continue  # another exception of the same series
             if booking.canceled and not include_canceled:
                 continue
             if found is None or (found.created_at or found.start) > (
@@ -287,6 +291,8 @@ class HybridClient:
         body = {**payload, "reference": reference}
         parent = payload.get("parent")
         parent_id = parent if isinstance(parent, str) else None
+        # exceptions of one series share its reference: the occurrence tells them apart
+        original = _original_start(payload) if parent_id is not None else None
         policy = self._config.retry
 
         def hook(exc: Exception) -> bool | float:
@@ -303,7 +309,9 @@ class HybridClient:
                     if last is not None:
                         HYBRID_RETRIES.labels(reason="create_unsure").inc()
                         _log.info("hybrid_create_retry", reason=str(last), attempt=attempt.num)
-                    existing = await self.find_by_reference(reference, parent=parent_id)
+                    existing = await self.find_by_reference(
+                        reference, parent=parent_id, original_start=original
+                    )
                     if existing is not None:
                         return existing
                     try:
@@ -318,7 +326,9 @@ class HybridClient:
                     if resp.status_code == 409 and last is not None:
                         # An earlier attempt whose answer was lost may have committed after our
                         # look-up (a slow server): the "double booking" may be our own booking.
-                        existing = await self.find_by_reference(reference, parent=parent_id)
+                        existing = await self.find_by_reference(
+                            reference, parent=parent_id, original_start=original
+                        )
                         if existing is not None:
                             return existing
                     if not resp.is_success:
@@ -379,6 +389,13 @@ class HybridClient:
             filters["resourceId"] = resource_id
         listed = [b async for b in self.iter_bookings(filters)]
         return feed.absorb(cursor, listed)
+
+    def confirm_changes(self, resource_id: str | None = None) -> None:
+        """Say that the cursor from the last ``changes_since`` (for ``resource_id``) is stored;
+        until then its bookings are reported again, so a failed round loses nothing."""
+        feed = self._feeds.get(resource_id)
+        if feed is not None:
+            feed.confirm()
 
     async def bookings_between(
         self, start: datetime, end: datetime, *, resource_id: str | None = None
@@ -519,3 +536,15 @@ def _server_message(resp: httpx.Response) -> tuple[str, str | None]:
         if isinstance(value, str) and value:
             return value, code
     return str(body)[:500], code
+
+
+def _original_start(payload: Mapping[str, Any]) -> datetime | None:
+    """The occurrence an exception booking replaces, from the payload about to be sent."""
+    for key in ("originalStart", "originalStartTime", "recurrenceId"):
+        value = payload.get(key)
+        if value is None:
+            continue
+        if isinstance(value, Mapping):
+            value = value.get("dateTime")
+        return parse_datetime(value, f"booking.{key}")
+    return None

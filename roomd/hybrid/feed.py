@@ -11,6 +11,10 @@ A version is identified by ``(_id, modifiedAt, digest of the whole object)`` rat
 ``(_id, modifiedAt)`` alone: two writes to one booking inside one millisecond have equal
 timestamps but different content, and the second must not be mistaken for the first.
 
+Versions count as delivered only once the caller says it has stored the cursor (``confirm``):
+a round that read the feed and then failed before saving (timeout, shutdown, a store error)
+gets the same versions again next time, instead of losing them to the memory.
+
 The periodic listing is roomd's source of truth for Hybrid changes; webhooks are only a fast path.
 """
 
@@ -39,8 +43,9 @@ class ChangeFeed:
     """Turns successive listings into "new versions since last time" and the next cursor.
 
     Use: ``since = feed.query_from(cursor)``; list with ``modifiedAt[$gte]=since`` (everything when
-    None); ``changes, cursor = feed.absorb(cursor, listed)``. The memory only keeps versions that
-    a later query can still return (newer than ``cursor - overlap``), so it stays small.
+    None); ``changes, cursor = feed.absorb(cursor, listed)``; store the cursor, then
+    ``feed.confirm()``. The memory only keeps versions that a later query can still return
+    (newer than ``cursor - overlap``), so it stays small.
     """
 
     def __init__(self, overlap: timedelta = timedelta(seconds=10)) -> None:
@@ -48,6 +53,8 @@ class ChangeFeed:
             raise ValueError(f"ChangeFeed: overlap must not be negative, found {overlap}")
         self.overlap = overlap
         self._seen: dict[VersionKey, None] = {}
+        self._pending: dict[VersionKey, None] = {}  # reported by the last absorb, unconfirmed
+        self._pending_cursor: datetime | None = None
 
     def query_from(self, cursor: datetime | None) -> datetime | None:
         """The ``modifiedAt[$gte]`` bound for a read after ``cursor`` (None: read everything)."""
@@ -61,21 +68,29 @@ class ChangeFeed:
         The cursor never moves backwards and only moves to a ``modifiedAt`` actually seen, so a
         clock difference between roomd and the server can never skip a change.
         """
+        self._pending = {}  # an unconfirmed earlier read: its versions are reported again
         fresh: list[HybridBooking] = []
         newest = cursor
         for booking in listed:
             key = version_key(booking)
-            if key in self._seen:
+            if key in self._seen or key in self._pending:
                 continue
             fresh.append(booking)
             stamp = booking.modified_at
             if stamp is None:
                 continue  # without a timestamp it cannot be placed on the feed: always reported
-            self._seen[key] = None
+            self._pending[key] = None
             if newest is None or stamp > newest:
                 newest = stamp
-        self._forget_before(self.query_from(newest))
+        self._pending_cursor = newest
         return fresh, newest
+
+    def confirm(self) -> None:
+        """The caller stored the cursor the last ``absorb`` returned: its versions are
+        delivered and are not reported again."""
+        self._seen.update(self._pending)
+        self._pending = {}
+        self._forget_before(self.query_from(self._pending_cursor))
 
     def _forget_before(self, bound: datetime | None) -> None:
         if bound is None:

@@ -357,6 +357,20 @@ async def test_an_exception_is_not_mistaken_for_its_series(
     assert child.id != series.id
     assert child.parent == series.id and child.original_start == moved_from
     assert await hybrid.find_by_reference(ICAL_UID) == series
+    # a second exception of the same series is its own booking, not the first one again
+    second_from = series.start + timedelta(days=2)
+    second_body = {
+        **child_body,
+        "start": {"dateTime": format_datetime(second_from + timedelta(hours=3))},
+        "end": {"dateTime": format_datetime(second_from + timedelta(hours=3, minutes=30))},
+        "originalStart": format_datetime(second_from),
+    }
+    second = await hybrid.create_booking(second_body, reference=ICAL_UID)
+    assert second.id not in (series.id, child.id)
+    assert second.original_start == second_from
+    # and retrying either create finds the booking it made
+    assert (await hybrid.create_booking(second_body, reference=ICAL_UID)).id == second.id
+    assert (await hybrid.create_booking(child_body, reference=ICAL_UID)).id == child.id
 
 
 # --- bookings ---------------------------------------------------------------------------------

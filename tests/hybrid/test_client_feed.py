@@ -27,8 +27,10 @@ async def test_changes_since_reports_new_changes_once(
     changes, cursor = await hybrid.changes_since(None)
     assert [b.id for b in changes] == [a["_id"]]
     assert cursor == changes[0].modified_at
+    hybrid.confirm_changes()
     again, same = await hybrid.changes_since(cursor)
     assert again == [] and same == cursor  # the overlap re-reads, nothing is repeated
+    hybrid.confirm_changes()
     sim.control.update_booking(a["_id"], summary="Renamed")
     changes, cursor = await hybrid.changes_since(cursor)
     assert [(b.id, b.summary) for b in changes] == [(a["_id"], "Renamed")]
@@ -72,6 +74,7 @@ async def test_every_change_is_seen_whatever_the_interleaving(
     sim.control.advance_clock(7 * 24 * 3600)
     base = sim.control.now().replace(hour=9, minute=0, second=0, microsecond=0)
     _, cursor = await hybrid.changes_since(None)
+    hybrid.confirm_changes()
     mine: dict[int, str] = {}
     latest: dict[str, tuple[Any, ...]] = {}
     delivered: dict[str, tuple[Any, ...]] = {}
@@ -82,6 +85,7 @@ async def test_every_change_is_seen_whatever_the_interleaving(
 
     async def read(cursor: datetime | None) -> datetime | None:
         changes, cursor = await hybrid.changes_since(cursor)
+        hybrid.confirm_changes()
         for b in changes:
             v = (b.id, b.raw["modifiedAt"], b.summary, b.canceled)
             reported.append(v)

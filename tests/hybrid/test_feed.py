@@ -62,6 +62,7 @@ def test_every_modification_is_seen_exactly_once(steps: list[tuple[str, str, int
         since = feed.query_from(cursor)
         listed = [b for b in server.values() if since is None or b.modified_at >= since]  # type: ignore[operator]
         changes, cursor = feed.absorb(cursor, listed)
+        feed.confirm()
         for b in changes:
             seen_versions.append(b.summary or "")
             delivered[b.id] = b.summary
@@ -77,4 +78,18 @@ def test_memory_stays_bounded_as_time_moves_on() -> None:
     for minute in range(200):
         stamp = T0 + timedelta(minutes=minute)
         _, cursor = feed.absorb(cursor, [_booking(f"id{minute}", stamp, minute)])
+        feed.confirm()
     assert len(feed) <= 2
+
+
+def test_an_unconfirmed_read_is_reported_again() -> None:
+    """A round that read the feed but failed before storing the cursor loses nothing."""
+    feed = ChangeFeed(OVERLAP)
+    a = _booking("a", T0, 1)
+    first, cursor = feed.absorb(None, [a])
+    assert first == [a]
+    again, _ = feed.absorb(None, [a])  # the stored cursor is still None: not confirmed
+    assert again == [a]
+    feed.confirm()
+    later, _ = feed.absorb(cursor, [a])
+    assert later == []

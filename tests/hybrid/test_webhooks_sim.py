@@ -111,6 +111,7 @@ async def test_a_lost_delivery_is_still_picked_up_by_the_listing(
     book(sim, 4)
     await subscribed.next_event()
     seen, cursor = await hybrid.changes_since(None)
+    hybrid.confirm_changes()
     assert len(seen) == 1 and cursor is not None
     sim.control.set_faults(webhook_drop=1)
     lost = book(sim)
