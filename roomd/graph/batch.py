@@ -89,6 +89,12 @@ class BatchAnswer:
         return error_from_parts(self.status, self.headers, self.body, method=method, path=url)
 
 
+def _answer_from_error(item_id: str, exc: GraphError) -> BatchAnswer:
+    """An item's answer standing for a failure of the whole request that carried it."""
+    body = {"error": {"code": exc.code or "BatchFailed", "message": exc.message}}
+    return BatchAnswer(item_id, exc.status or 502, {}, body)
+
+
 class _ItemsToRetry(Exception):
     def __init__(self, retry_after: float | None) -> None:
         super().__init__(f"batch items to retry (Retry-After {retry_after})")
@@ -190,7 +196,16 @@ async def run_batch(
             with attempt:
                 if attempt.num > 1:
                     GRAPH_RETRIES.labels(reason="batch_item").inc(len(pending))
-                answers = await send_batch(http, list(pending.values()))
+                try:
+                    answers = await send_batch(http, list(pending.values()))
+                except GraphError as exc:
+                    if not final:
+                        raise  # nothing answered yet: the caller sees the batch's own error
+                    # a resend failed as a whole: keep the answers already in hand (items Graph
+                    # already ran must not look failed) and report this error for the rest
+                    for item_id in pending:
+                        final[item_id] = _answer_from_error(item_id, exc)
+                    return final
                 retry = {
                     item_id
                     for item_id, answer in answers.items()

@@ -22,13 +22,14 @@ What every request gets, and why:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 import stamina
@@ -75,7 +76,7 @@ def mailbox_of(url: str) -> str | None:
     parts = [p for p in path.split("/") if p]
     for i, part in enumerate(parts[:-1]):
         if part.lower() == "users":
-            return parts[i + 1].lower()
+            return unquote(parts[i + 1]).lower()
     return None
 
 
@@ -107,7 +108,9 @@ class Slots:
             if fut.done() and not fut.cancelled():
                 self.release(n)  # granted just as we were cancelled: give it back
             else:
-                self._waiters.remove(entry)
+                # _wake() may already have dropped our cancelled entry
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(entry)
                 self._wake()
             raise
         return n
@@ -247,7 +250,10 @@ class GraphHttp:
         method = method.upper()
         target = self.absolute(url)
         safe = idempotent if idempotent is not None else method in IDEMPOTENT_METHODS
-        wanted = dict(slots) if slots is not None else ({mailbox: 1} if mailbox else {})
+        wanted: dict[str, int] = {}
+        # one limiter per mailbox whatever the spelling: SMTP addresses are case-insensitive
+        for key, n in slots.items() if slots is not None else [(mailbox, 1)] if mailbox else []:
+            wanted[key.lower()] = wanted.get(key.lower(), 0) + n
         state = _Attempt()
         path = urlsplit(target).path
 

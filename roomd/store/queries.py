@@ -214,7 +214,7 @@ async def due_outbox(
     """Open items whose ``next_at`` has come, in the order they were planned.
 
     Planning order matters: a create must reach the remote side before the update planned after
-    it, so items come back oldest first (``created_at``, then insertion order).
+    it, so items come back in insertion order (rowid), never by a clock that can step back.
     """
     if limit < 1:
         raise ValueError(f"limit: must be at least 1, got {limit}")
@@ -222,7 +222,7 @@ async def due_outbox(
         conn,
         f"SELECT {OUTBOX_COLUMNS} FROM outbox "
         "WHERE room = ? AND state IN ('pending', 'failed') AND next_at <= ? "
-        "ORDER BY created_at, rowid LIMIT ?",
+        "ORDER BY rowid LIMIT ?",
         (room, to_db(now, "now"), limit),
     )
     return [outbox_from_row(row) for row in rows]

@@ -221,3 +221,9 @@ async def test_update_after_someone_else_changed_it_is_a_conflict(graph: GraphCl
         await graph.events.update(
             ORGANIZER, created["id"], {"subject": "Roadmap v3"}, etag=created["@odata.etag"]
         )
+
+
+async def test_a_mixed_case_organizer_address_is_the_same_mailbox(graph: GraphClient) -> None:
+    """Organizer addresses come from Graph and Hybrid as people typed them."""
+    found = await graph.events.find_by_ical_uid("AdeleV@Contoso.com", "no-such-uid")
+    assert found == []  # not a KeyError from the per-mailbox limiter

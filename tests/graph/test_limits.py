@@ -78,3 +78,25 @@ def test_transaction_ids_are_stable_per_key_and_distinct_across_keys(a: str, b: 
     assert transaction_id_for(a) == transaction_id_for(a)
     assert uuid.UUID(transaction_id_for(a)).version == 5
     assert (transaction_id_for(a) == transaction_id_for(b)) == (a == b)
+
+
+async def test_a_cancelled_waiter_stays_cancelled_when_a_slot_frees_in_the_same_tick() -> None:
+    """Cancellation must reach the caller as CancelledError (asyncio.timeout, shutdown)."""
+    import asyncio
+
+    from roomd.graph.http import Slots
+
+    slots = Slots(1)
+    await slots.acquire(1)
+    waiter = asyncio.ensure_future(slots.acquire(1))
+    await asyncio.sleep(0)
+    waiter.cancel()
+    slots.release(1)
+    try:
+        await waiter
+    except asyncio.CancelledError:
+        pass
+    else:  # pragma: no cover - the bug this guards against
+        raise AssertionError("the cancelled acquire returned a slot")
+    assert slots.in_use == 0
+    assert await slots.acquire(1) == 1
