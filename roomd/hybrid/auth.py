@@ -45,13 +45,15 @@ class TokenSource:
         self._lock = asyncio.Lock()
         self._token: str | None = None
         self._expires_at = 0.0
+        self._lifetime = 3600.0
 
     def __repr__(self) -> str:
         state = "valid" if self._valid() else "none"
         return f"TokenSource(client_id={self._config.client_id!r}, token={state})"
 
     def _valid(self) -> bool:
-        margin = self._config.token_refresh_margin_s
+        # a short-lived token is refreshed at half its life, not on every request
+        margin = min(self._config.token_refresh_margin_s, self._lifetime / 2)
         return self._token is not None and self._clock() < self._expires_at - margin
 
     @property
@@ -120,7 +122,10 @@ class TokenSource:
             ) from None
         if not isinstance(token, str) or not token:
             raise HybridError(resp.status_code, "token endpoint answered an empty access_token")
+        if not 0 < expires_in < float("inf"):
+            raise HybridError(resp.status_code, f"token endpoint answered expires_in={expires_in}")
         self._token = token
+        self._lifetime = expires_in
         self._expires_at = started + expires_in
 
 

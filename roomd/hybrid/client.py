@@ -214,8 +214,8 @@ class HybridClient:
                 )
             yield page["results"]
             cursor = page.get("cursorNext")
-            if not cursor:
-                return
+            if not cursor or not page["results"]:
+                return  # an empty page ends the walk, whatever cursor came with it
             if not isinstance(cursor, str) or cursor in seen_cursors:
                 raise HybridError(200, f"GET {path}: the server repeated cursor {cursor!r}")
             seen_cursors.add(cursor)

@@ -163,6 +163,9 @@ def hybrid_webhook_routes(
     async def receive(request: web.Request) -> web.Response:
         if request.content_length is not None and request.content_length > max_body:
             return refuse(413, "bad_body", "body too large")
+        if _parse_header(request.headers.get(SIGNATURE_HEADER, "")) is None:
+            # unsigned: refused before a byte of the body is read or buffered
+            return refuse(401, "bad_signature", "signature does not verify")
         body = bytearray()
         async for chunk in request.content.iter_any():  # however the sender split it
             body += chunk
