@@ -22,18 +22,27 @@ All ids are immutable ids: every request sends ``Prefer: IdType="ImmutableId"``.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from roomd.graph.errors import NotFound, PreconditionFailed
+from roomd.graph.errors import (
+    GraphConnectionError,
+    NotFound,
+    PreconditionFailed,
+    ServiceUnavailable,
+)
 from roomd.graph.http import GraphHttp, json_object, user_path
 
 ROOMD_TAG_PROPERTY_ID = "String {4f8d1f5e-6a0b-4d7c-9b7e-2c1d3a5e7f90} Name roomdBookingId"
 """The single-value extended property roomd tags its own events with: ``String {guid} Name x``
 (singlevaluelegacyextendedproperty-post-singlevalueextendedproperties.md; graph-behaviour.md 2.4,
 fixture synthesized/organizer-event-with-room-request.json)."""
+
+CREATE_ATTEMPTS = 5
+"""POSTs of one create at most, each after a search that found nothing."""
 
 _TRANSACTION_NAMESPACE = uuid.UUID("8d0f4a52-3c1e-5b7a-9f64-2e5d7c1b0a93")
 
@@ -128,9 +137,11 @@ class EventOps:
         """Create an event in ``organizer``'s calendar (invite the room as a ``resource``
         attendee, user-post-events.md) and return Graph's event (201).
 
-        A retried or repeated create with the same ``idempotency_key`` carries the same
-        ``transactionId``, so Graph returns the event it already made instead of a second one.
-        ``tag`` adds roomd's extended property (read back with ``get(..., tagged=True)``).
+        At most once per ``idempotency_key``. The POST carries a ``transactionId`` derived from
+        the key, but what Graph answers to a repeated one is not documented (graph-behaviour.md
+        2.3); so the event is always tagged (``tag``, default: the transactionId) and, after an
+        ambiguous failure (no answer, 5xx), roomd searches for the tag before it POSTs again, as
+        that section recommends. A 429 is retried directly: a throttled request did not run.
         """
         transaction_id = transaction_id_for(idempotency_key)
         given = event.get("transactionId")
@@ -138,21 +149,33 @@ class EventOps:
             raise ValueError(
                 "event.transactionId: set from idempotency_key; do not pass a different one"
             )
+        tag = tag if tag is not None else transaction_id
         body = dict(event)
         body["transactionId"] = transaction_id
-        if tag is not None:
-            props = [
-                p
-                for p in body.get("singleValueExtendedProperties") or []
-                if _normal_property_id(str(p.get("id", "")))
-                != _normal_property_id(ROOMD_TAG_PROPERTY_ID)
-            ]
-            body["singleValueExtendedProperties"] = [*props, tag_property(tag)]
+        props = [
+            p
+            for p in body.get("singleValueExtendedProperties") or []
+            if _normal_property_id(str(p.get("id", "")))
+            != _normal_property_id(ROOMD_TAG_PROPERTY_ID)
+        ]
+        body["singleValueExtendedProperties"] = [*props, tag_property(tag)]
         url = user_path(organizer, "events")
-        response = await self.http.request(
-            "POST", url, mailbox=organizer, json=body, idempotent=True
-        )
-        return json_object(response, "POST", url)
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                response = await self.http.request(
+                    "POST", url, mailbox=organizer, json=body, idempotent=False
+                )
+                return json_object(response, "POST", url)
+            except (GraphConnectionError, ServiceUnavailable):
+                # may or may not have been created, or still be under way on the server:
+                # give it a moment, then look before posting again
+                await asyncio.sleep(min(0.25 * 2**attempt, 8.0))
+                found = await self.find_by_tag(organizer, tag)
+                if found:
+                    return found[0]
+                if attempt == CREATE_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def get(
         self,
