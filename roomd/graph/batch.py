@@ -227,6 +227,13 @@ async def run_batch(
                 for item_id, answer in answers.items():
                     if item_id not in retry:
                         final[item_id] = answer
+                    elif answer.status == 429:
+                        # an item-level 429 throttles its mailbox as a request-level one does:
+                        # single requests to it wait out the Retry-After too
+                        key = pending[item_id].mailbox_key
+                        wait = answer.error().retry_after
+                        if key is not None and wait is not None:
+                            http.pause([key], wait)
                 last = {item_id: answers[item_id] for item_id in retry}
                 kept = {r.lower() for r in retry}
                 pending = {

@@ -175,17 +175,27 @@ class DeltaReader:
         chunks = [rooms[i : i + 20] for i in range(0, len(rooms), 20)]
         results: dict[str, DeltaResult | GraphError] = {}
 
-        async def one_chunk(chunk: list[tuple[str, str]]) -> None:
-            items = [
-                BatchItem(
-                    id=str(n),
-                    method="GET",
-                    url=self.http.relative(link),
-                    headers={"Prefer": ", ".join(prefer)} if prefer else {},
-                    mailbox=mailbox,
+        async def one_chunk(given: list[tuple[str, str]]) -> None:
+            items: list[BatchItem] = []
+            chunk: list[tuple[str, str]] = []
+            for mailbox, link in given:
+                try:  # one unusable stored link fails its own room, not the whole chunk
+                    url = self.http.relative(link)
+                except GraphError as exc:
+                    results[mailbox] = exc
+                    continue
+                chunk.append((mailbox, link))
+                items.append(
+                    BatchItem(
+                        id=str(len(items) + 1),
+                        method="GET",
+                        url=url,
+                        headers={"Prefer": ", ".join(prefer)} if prefer else {},
+                        mailbox=mailbox,
+                    )
                 )
-                for n, (mailbox, link) in enumerate(chunk, start=1)
-            ]
+            if not items:
+                return
             try:
                 answers = await run_batch(self.http, items, max_item_attempts=max_item_attempts)
             except GraphError as exc:  # the batch itself failed: every room in it did

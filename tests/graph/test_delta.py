@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from roomd.graph import GraphClient, SyncStateExpired
+from roomd.graph import GraphClient, GraphError, SyncStateExpired
 from roomd.sim.graph import GraphSimulator
 
 from .conftest import BOARDROOM, HARBOUR, ROOM, ROOM_B, event_body, tomorrow_at, window
@@ -154,3 +154,18 @@ async def test_times_come_back_in_utc(graph: GraphClient) -> None:
     result = await graph.delta.round(ROOM, window_start=start, window_end=end, delta_link=None)
     item = result.changes[0]
     assert item["start"]["timeZone"] == "UTC" and item["end"]["timeZone"] == "UTC"
+
+
+async def test_one_unusable_stored_link_fails_only_its_own_room(graph: GraphClient) -> None:
+    """A link from another host or API version (e.g. base_url changed) must not take the
+    other rooms of its batch down with it."""
+    start, end = window()
+    good = (
+        await graph.delta.round(ROOM, window_start=start, window_end=end, delta_link=None)
+    ).delta_link
+    results = await graph.delta.rounds(
+        {ROOM: good, ROOM_B: "https://graph.example.org/beta/users/x/calendarView/delta?t=1"}
+    )
+    assert isinstance(results[ROOM_B], GraphError)
+    room = results[ROOM]
+    assert not isinstance(room, Exception) and room.changes == []
