@@ -449,10 +449,22 @@ class HybridClient:
             if hit is not None:
                 return hit
         if self._directory_loaded.get("all") is None:
+            # a directory larger than the cache evicts while it loads: match while walking
+            found: HybridMember | None = None
+            count = 0
             async for page in self._pages("/members"):
                 for item in page:
-                    self._remember(parse_member(item))
-            self._directory_loaded.put("all", True)
+                    member = parse_member(item)
+                    count += 1
+                    self._remember(member)
+                    if found is None and (member.email or "").strip().casefold() == key:
+                        found = member
+            if count <= self._config.member_cache_size:
+                # the whole directory is in the cache: a miss is a real "no such member"
+                self._directory_loaded.put("all", True)
+            if found is not None:
+                self._remember(found)  # the most recently used entry: still cached
+                return found
         return self._members_by_email.get(key)
 
     def _remember(self, member: HybridMember) -> None:
