@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -34,6 +35,9 @@ import msal
 from roomd.graph.config import GraphClientConfig
 from roomd.graph.errors import AuthError
 from roomd.observe import GRAPH_TOKEN_REFRESHES, get_logger
+
+FORCED_REFRESH_INTERVAL_S = 30.0
+"""At most one token fetched past msal's cache (after a 401) in this long."""
 
 
 def _log() -> Any:
@@ -105,6 +109,7 @@ class TokenProvider:
     def __init__(self, config: GraphClientConfig) -> None:
         self._config = config
         self._executor: ThreadPoolExecutor | None = None
+        self._last_forced = -1e9
         self._app: Any = None
         self._http: _MsalHttpClient | None = None
         cert = config.certificate
@@ -158,6 +163,16 @@ class TokenProvider:
         scopes = [self._config.scope]
         result: dict[str, Any] = self._app.acquire_token_for_client(scopes=scopes)
         if rejected is not None and result.get("access_token") == rejected:
+            now = time.monotonic()
+            if now - self._last_forced < FORCED_REFRESH_INTERVAL_S:
+                # Graph rejected a token this fresh: a new one will not help (consent or
+                # tenant problem), and the identity platform throttles token requests too
+                return {
+                    "error": "token_rejected",
+                    "error_description": "Graph rejected a freshly issued token; not fetching "
+                    f"another within {FORCED_REFRESH_INTERVAL_S:g} s",
+                }
+            self._last_forced = now
             self._app.remove_tokens_for_client()
             result = self._app.acquire_token_for_client(scopes=scopes)
         return result

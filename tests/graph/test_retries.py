@@ -168,6 +168,11 @@ async def test_second_401_is_an_auth_error_not_a_loop(
     assert caught.value.status == 401
     assert caught.value.code == "InvalidAuthenticationToken"
     assert tokens_issued(sim) == issued + 1  # one refresh, then give up
+    # and Graph keeps refusing: more requests do not hammer the token endpoint
+    for _ in range(5):
+        with pytest.raises(AuthError):
+            await graph.http.get_json(f"/users/{ROOM}", mailbox=ROOM)
+    assert tokens_issued(sim) == issued + 1
 
 
 async def test_overall_limit_spans_mailboxes(sim: GraphSimulator, ca_bundle: Path) -> None:
