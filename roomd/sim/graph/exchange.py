@@ -260,31 +260,35 @@ class Exchange:
             raise GraphError(400, "ErrorAccessDenied", NOT_ORGANIZER)
         self._organizer_cancel(cal, event, original)
 
+    def _cancel_occurrence(
+        self, cal: Calendar, event: Event, original: datetime | None
+    ) -> tuple[Event, datetime] | None:
+        """Cancel one occurrence of a series (an exception or an occurrence given by its
+        original start) in ``cal``; the master and that start, or None for a single event."""
+        if original is None and event.type != "exception":
+            return None
+        master = self._master_of(cal, event)
+        orig = original if original is not None else event.original_start
+        assert orig is not None
+        if event.type == "exception":
+            cal.remove(event.id)
+        master.cancelled_occurrences.add(orig)
+        cal.touch(master, self.clock.now())
+        return master, orig
+
     def _organizer_cancel(self, cal: Calendar, event: Event, original: datetime | None) -> None:
-        now = self.clock.now()
-        if original is not None or event.type == "exception":
-            master = self._master_of(cal, event)
-            orig = original if original is not None else event.original_start
-            assert orig is not None
-            if event.type == "exception":
-                cal.remove(event.id)
-            master.cancelled_occurrences.add(orig)
-            cal.touch(master, now)
+        cancelled = self._cancel_occurrence(cal, event, original)
+        if cancelled is not None:
+            master, _ = cancelled
             self._propagate(master, previous_attendees=list(master.attendees))
             return
         cal.remove(event.id)
         self._propagate_cancel(event)
 
     def _attendee_leaves(self, cal: Calendar, event: Event, original: datetime | None) -> None:
-        now = self.clock.now()
-        if original is not None or event.type == "exception":
-            master = self._master_of(cal, event)
-            orig = original if original is not None else event.original_start
-            assert orig is not None
-            if event.type == "exception":
-                cal.remove(event.id)
-            master.cancelled_occurrences.add(orig)
-            cal.touch(master, now)
+        cancelled = self._cancel_occurrence(cal, event, original)
+        if cancelled is not None:
+            master, orig = cancelled
             self._track_occurrence(master, orig, cal.mailbox, "declined")
             return
         cal.remove(event.id)
