@@ -28,6 +28,23 @@ def test_ci_runs_the_readme_test_command_verbatim() -> None:
     assert second in ci_lines, f".ci/run does not run the README's test command: {second}"
 
 
+def test_ci_runs_the_readme_test_command_with_nothing_installed_outside_the_clone() -> None:
+    """A roomd on the developer's or runner's PATH (pip install --user, /usr/local) would hide a
+    test that only passes with it there; CI runs the README's command under the system's own
+    directories only, after checking that no roomd is found there."""
+    second = quick_start_commands()[1]
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    run_at = ci_lines.index(second)
+    opened = max((i for i, line in enumerate(ci_lines[:run_at]) if line == "("), default=None)
+    assert opened is not None, f".ci/run does not run {second} in a subshell with its own PATH"
+    block = ci_lines[opened:run_at]
+    paths = [line.removeprefix("export PATH=") for line in block if line.startswith("export PATH=")]
+    assert len(paths) == 1, f".ci/run does not set PATH in the block that runs: {second}"
+    assert set(paths[0].split(":")) <= {"/usr/bin", "/bin", "/usr/sbin", "/sbin"}, paths[0]
+    assert any("command -v roomd" in line for line in block), "no check for a stray roomd"
+    assert ci_lines[run_at + 1] == ")", "the README's command must end the restricted block"
+
+
 def test_readme_documents_every_metric_the_daemon_exports() -> None:
     from roomd import observe
 

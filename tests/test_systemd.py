@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,10 +19,19 @@ needs_systemd_analyze = pytest.mark.skipif(
 )
 
 
+def _roomd_executable() -> str | None:
+    """The roomd script installed beside the interpreter running the tests (a venv's bin/, which
+    the README's `.venv/bin/python -m pytest` never puts on PATH), else whatever PATH finds."""
+    beside = Path(sys.executable).parent / "roomd"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("roomd")
+
+
 def _installed_unit(tmp_path: Path) -> Path:
     """The unit as an operator installs it: ExecStart pointing at the real roomd executable."""
-    roomd = shutil.which("roomd")
-    assert roomd, "roomd is not installed on PATH"
+    roomd = _roomd_executable()
+    assert roomd, f"roomd is installed neither beside {sys.executable} nor on PATH"
     unit = tmp_path / "roomd.service"
     unit.write_text(UNIT.read_text().replace("/usr/local/bin/roomd", roomd))
     return unit
