@@ -1,11 +1,11 @@
 """Typed, read-only views of Hybrid (OfficeRnD-compatible) objects, parsed with clear errors.
 
-The shapes follow OfficeRnD's API v2 booking object (see ``/work/shared/hybrid-fixtures``:
-``booking.schema.json`` lists every field the live API returns) and design.md section 5. Only the
-fields roomd relies on are typed; the whole payload stays available as ``raw`` so nothing the
-server sends is lost. Times are timezone-aware UTC ``datetime``s inside roomd (design.md
-invariant 7); the API's ``dateTime`` strings are UTC ISO-8601, and a string without an offset is
-read as UTC because the API documents its times as UTC.
+The shapes follow OfficeRnD's API v2 booking object (``tests/fixtures/hybrid/booking.schema.json``
+lists every field the live API returns) and docs/design.md section 5. Only the fields roomd
+relies on are typed; the whole payload stays available as ``raw`` so nothing the server sends
+is lost. Times are timezone-aware UTC ``datetime``s inside roomd (design.md invariant 7); the API's
+``dateTime`` strings are UTC ISO-8601, and a string without an offset is read as UTC because the
+API documents its times as UTC.
 """
 
 from __future__ import annotations

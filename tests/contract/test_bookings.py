@@ -1,8 +1,9 @@
 """Creating, reading, changing and canceling one-off bookings, and the errors a client must see.
 
-Booking shape: OfficeRnD's booking object (hybrid-fixtures/booking.schema.json, read from the live
-API): ``_id``, ``resourceId``, ``start``/``end`` ``{"dateTime"}`` in UTC, ``timezone`` (the room's,
-read-only), ``summary``, ``member``, ``canceled`` (read-only), ``reference``, ``modifiedAt``.
+Booking shape: OfficeRnD's booking object (tests/fixtures/hybrid/booking.schema.json, read from
+the live API): ``_id``, ``resourceId``, ``start``/``end`` ``{"dateTime"}`` in UTC, ``timezone``
+(the room's, read-only), ``summary``, ``member``, ``canceled`` (read-only), ``reference``,
+``modifiedAt``.
 """
 
 from __future__ import annotations

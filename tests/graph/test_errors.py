@@ -21,7 +21,8 @@ from roomd.graph.errors import (
     parse_retry_after,
 )
 
-FIXTURES = Path("/work/shared/graph-fixtures")
+# Microsoft's samples, copied into the repository (tests/fixtures/README.md)
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "graph"
 
 
 def _fixture(name: str) -> object:

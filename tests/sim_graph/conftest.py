@@ -15,7 +15,8 @@ import pytest
 from roomd.sim.graph import GraphSimulator
 from roomd.sim.tls import LocalCA
 
-FIXTURES = Path("/work/shared/graph-fixtures")
+# Microsoft's samples, copied into the repository (tests/fixtures/README.md)
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "graph"
 PREFER = 'outlook.timezone="UTC", IdType="ImmutableId"'
 ROOM = "room-4a@contoso.com"
 ADELE = "adelev@contoso.com"

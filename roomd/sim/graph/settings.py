@@ -1,6 +1,6 @@
 """The simulator's documented switches: behaviour where Microsoft's documentation and observed
 behaviour diverge, or where tests need to step time-dependent work by hand. Each switch names the
-section of /work/shared/graph-behaviour.md it follows; docs/graph-simulator.md lists them all.
+section of docs/graph-behaviour.md it follows; docs/graph-simulator.md lists them all.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The organization's records: resources (rooms), members and bookings, and their JSON form.
 
 Field names and types follow the booking object OfficeRnD's API serves (see
-/work/shared/hybrid-fixtures/booking.schema.json, read from the live API). Fields the schema does
+tests/fixtures/hybrid/booking.schema.json, read from the live API). Fields the schema does
 not name and that we add are marked "simulator" below and documented in docs/hybrid-api.md:
 ``originalStart`` (the occurrence an exception child replaces), ``cancelReason``, ``canceledAt``,
 ``canceledBy``, ``checkedIn``/``checkedInAt``.
