@@ -182,10 +182,26 @@ class Daemon:
     def _on_hybrid_webhook(self, event: WebhookEvent) -> None:
         """The fast path: a verified Hybrid change starts its room's round now (or right after
         the running one). The round reads the Hybrid listing, which stays the truth; a lost
-        webhook only means the change waits for the next scheduled round."""
-        room = self.settings.room_by_hybrid_id(event.booking.resource_id)
+        webhook only means the change waits for the next scheduled round. A delivery that names
+        only the booking (a removal may carry no more) finds its room through the booking's link;
+        a booking roomd has no link for waits for the listing too."""
+        room = self.settings.room_by_hybrid_id(event.resource_id) if event.resource_id else None
         if room is not None:
             self.request_round(room.mailbox)
+        elif event.resource_id is None and event.booking_id is not None and self.store is not None:
+            store, booking_id = self.store, event.booking_id
+
+            async def round_of_linked_room() -> None:
+                try:
+                    key = await store.room_of_hybrid_booking(booking_id)
+                except StoreError as exc:
+                    self._log.warning("webhook_room_lookup_failed", error=describe_error(exc))
+                    return
+                linked = self.settings.room_by_mailbox(key) if key is not None else None
+                if linked is not None:
+                    self.request_round(linked.mailbox)
+
+            self._spawn(round_of_linked_room())
 
     async def _serve(self) -> None:
         watchdog = self._notifier.watchdog_interval

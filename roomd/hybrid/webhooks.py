@@ -13,6 +13,11 @@ refused as a replay. Refusals are 401 (signature, staleness) or 400 (body), noth
 and every outcome is counted in ``roomd_webhooks_total{source="hybrid", outcome}``. The secret and
 the signature never reach a log line.
 
+A verified delivery is a hint, so its booking object need not be complete: a ``booking.removed``
+may carry only the ``_id``. Anything that names a booking ``_id`` or a ``resourceId`` is accepted;
+only a body that is not JSON, or that names neither, is refused with 400 (a refusal makes the
+sender retry and may get the webhook disabled).
+
 The handler does no work itself: a verified, new event is put on the sink and answered 202 at
 once; the daemon consumes the queue.
 """
@@ -20,6 +25,7 @@ once; the daemon consumes the queue.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -32,7 +38,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from roomd.hybrid.errors import BookingParseError
-from roomd.hybrid.model import HybridBooking, parse_booking
+from roomd.hybrid.model import HybridBooking, parse_booking, parse_datetime
 from roomd.hybrid.ttlcache import TTLCache
 from roomd.observe import WEBHOOKS, get_logger
 
@@ -62,20 +68,19 @@ class SecretLike(Protocol):
 
 @dataclass(frozen=True)
 class WebhookEvent:
-    """One verified, new booking event. ``booking`` is the object as the sender saw it then."""
+    """One verified, new booking event: the booking and/or resource it names, at least one.
+
+    ``booking`` is the object as the sender saw it then, when the delivery carried all of it;
+    None for a partial object. ``modified_at`` is None when the delivery does not say.
+    """
 
     event_type: str
-    booking: HybridBooking
+    booking_id: str | None
+    resource_id: str | None
+    booking: HybridBooking | None
     received_at: float
+    modified_at: datetime | None = None
     raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
-
-    @property
-    def booking_id(self) -> str:
-        return self.booking.id
-
-    @property
-    def modified_at(self) -> datetime | None:
-        return self.booking.modified_at
 
 
 Sink = Callable[[WebhookEvent], None] | asyncio.Queue[WebhookEvent]
@@ -144,10 +149,11 @@ def hybrid_webhook_routes(
     """Routes for the daemon's aiohttp app: ``app.add_routes(hybrid_webhook_routes(...))``.
 
     ``sink`` is an ``asyncio.Queue`` (a full queue answers 503 so the sender retries later) or a
-    callable that must not block. Deliveries are de-duplicated by (booking ``_id``,
-    ``modifiedAt``, event type) for ``dedupe_ttl_s``, in at most ``dedupe_size`` entries.
+    callable that must not block. Deliveries are de-duplicated by (booking ``_id``, resource,
+    ``modifiedAt``, event type), or by the whole body when it has no ``modifiedAt``, for
+    ``dedupe_ttl_s``, in at most ``dedupe_size`` entries.
     """
-    seen: TTLCache[tuple[str, str, str], bool] = TTLCache(dedupe_size, dedupe_ttl_s)
+    seen: TTLCache[tuple[str, str, str, str], bool] = TTLCache(dedupe_size, dedupe_ttl_s)
 
     def secret_value() -> str:
         return secret if isinstance(secret, str) else secret.reveal()
@@ -189,11 +195,11 @@ def hybrid_webhook_routes(
         if event is None:
             WEBHOOKS.labels(source="hybrid", outcome="ignored").inc()
             return web.json_response({"status": "ignored"}, status=202)
-        modified = event.booking.raw.get("modifiedAt")
-        if not isinstance(modified, str) or not modified:
+        version = _object(event.raw).get("modifiedAt")
+        if not isinstance(version, str) or not version:
             # Without a version stamp only an identical body is known to be the same delivery.
-            modified = "body:" + hashlib.sha256(raw).hexdigest()
-        key = (event.booking.id, modified, event.event_type)
+            version = "body:" + hashlib.sha256(raw).hexdigest()
+        key = (event.booking_id or "", event.resource_id or "", version, event.event_type)
         if key in seen:
             WEBHOOKS.labels(source="hybrid", outcome="duplicate").inc()
             return web.json_response({"status": "duplicate"}, status=200)
@@ -212,7 +218,10 @@ def hybrid_webhook_routes(
 
 
 def _parse_event(body: bytes, *, received_at: float) -> WebhookEvent | None:
-    """The event in ``{"eventType", "data": {"object": booking}}``; None for other event types."""
+    """The event in ``{"eventType", "data": {"object": booking}}``; None for other event types.
+
+    Raises ValueError for a body that is not JSON or does not name a booking or a resource.
+    """
     try:
         doc = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -224,12 +233,39 @@ def _parse_event(body: bytes, *, received_at: float) -> WebhookEvent | None:
         raise ValueError("eventType: expected a string")
     if event_type not in EVENT_TYPES:
         return None
-    data = doc.get("data")
-    obj = data.get("object") if isinstance(data, dict) else None
-    if not isinstance(obj, dict):
-        raise ValueError("data.object: expected the booking object")
+    obj = _object(doc)
+    booking_id = _id_of(obj.get("_id"))
+    resource_id = _id_of(obj.get("resourceId"))
+    if booking_id is None and resource_id is None:
+        raise ValueError("data.object: names neither a booking (_id) nor a resource (resourceId)")
     try:
-        booking = parse_booking(obj)
-    except BookingParseError as exc:
-        raise ValueError(f"data.object: {exc}") from None
-    return WebhookEvent(event_type=event_type, booking=booking, received_at=received_at, raw=doc)
+        booking: HybridBooking | None = parse_booking(obj)
+    except BookingParseError:
+        booking = None  # partial (or odd): still a hint about what changed
+    modified_at = booking.modified_at if booking is not None else None
+    if booking is None:
+        with contextlib.suppress(BookingParseError):  # absent or unreadable: not known
+            modified_at = parse_datetime(obj.get("modifiedAt"), "data.object.modifiedAt")
+    return WebhookEvent(
+        event_type=event_type,
+        booking_id=booking_id,
+        resource_id=resource_id,
+        booking=booking,
+        received_at=received_at,
+        modified_at=modified_at,
+        raw=doc,
+    )
+
+
+def _object(doc: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``data.object`` of a delivery, or an empty mapping when there is none."""
+    data = doc.get("data")
+    obj = data.get("object") if isinstance(data, Mapping) else None
+    return obj if isinstance(obj, Mapping) else {}
+
+
+def _id_of(value: object) -> str | None:
+    """An id given as a string or as an expanded object with an ``_id``; None otherwise."""
+    if isinstance(value, Mapping):
+        value = value.get("_id")
+    return value if isinstance(value, str) and value else None

@@ -1,9 +1,9 @@
 """Read queries, shared by the read connection (:class:`Store`) and the writer (:class:`RoomTx`).
 
 Each function takes the connection and the room key and never reads another room's rows: every
-statement has ``room = ?`` in its WHERE clause (the one exception is :func:`room_statuses`, the
-read-only overview across rooms). Row mapping lives here too, so both connections
-return identical dataclasses.
+statement has ``room = ?`` in its WHERE clause (the exceptions are :func:`room_statuses`, the
+read-only overview across rooms, and :func:`room_of_hybrid_booking`, which finds a booking's room).
+Row mapping lives here too, so both connections return identical dataclasses.
 """
 
 from __future__ import annotations
@@ -140,6 +140,19 @@ async def links(
         params,
     )
     return [link_from_row(row) for row in rows]
+
+
+async def room_of_hybrid_booking(conn: aiosqlite.Connection, hybrid_id: str) -> str | None:
+    """The room with a link for a Hybrid booking or for an occurrence of it (a series), for a
+    webhook that names only the booking. An active link wins over a canceled one, then the most
+    recently updated."""
+    row = await fetch_one(
+        conn,
+        "SELECT room FROM links WHERE hybrid_id = ? OR hybrid_parent_id = ? "
+        "ORDER BY state = 'active' DESC, updated_at DESC LIMIT 1",
+        (hybrid_id, hybrid_id),
+    )
+    return None if row is None else str(row["room"])
 
 
 # --- cursors -----------------------------------------------------------------------------------

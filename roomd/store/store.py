@@ -351,6 +351,11 @@ class Store:
                 series_master_id=series_master_id,
             )
 
+    async def room_of_hybrid_booking(self, hybrid_id: str) -> str | None:
+        """The room (its store key) that has a link for this Hybrid booking or series, if any."""
+        with self._reading("reading a link") as conn:
+            return await queries.room_of_hybrid_booking(conn, hybrid_id)
+
     async def outbox_item(self, room: str, intent_id: str) -> OutboxItem | None:
         with self._reading("reading the outbox") as conn:
             return await queries.outbox_item(conn, room_key(room), intent_id)

@@ -416,3 +416,120 @@ def test_a_webhook_during_a_running_round_gets_a_round_of_its_own(
         ]
     assert len(rounds) >= 2, rounds
     assert sum(r["outbound"] for r in rounds) >= 2  # both bookings read within seconds
+
+
+def post_signed_webhook(
+    daemon: DaemonProcess, secret: str, event_type: str, obj: dict[str, Any]
+) -> httpx.Response:
+    """A delivery as OfficeRnD signs it, whose booking object carries only what ``obj`` has."""
+    import json
+
+    from roomd.hybrid.webhooks import sign
+
+    raw = json.dumps({"eventType": event_type, "data": {"object": obj}}).encode()
+    headers = {
+        "content-type": "application/json",
+        "officernd-signature": sign(secret, raw, int(time.time())),
+    }
+    return httpx.post(daemon.url("/hooks/hybrid"), content=raw, headers=headers)
+
+
+def rounds_of(daemon: DaemonProcess, mailbox: str, since: int) -> list[dict[str, Any]]:
+    daemon.mark()
+    return [
+        x
+        for x in daemon.lines[since:]
+        if x.get("event") == "room_round" and x.get("room") == mailbox
+    ]
+
+
+def test_a_partial_webhook_naming_the_resource_brings_the_rooms_round_forward(
+    tmp_path: Path, world: SimWorld, daemons: list[DaemonProcess]
+) -> None:
+    """Only ``_id`` and ``resourceId``: enough to know which room to look at now."""
+    from datetime import UTC, datetime, timedelta
+
+    secret = "whsec-partial-0123456789abcdef"
+    cfg = world.write_config(tmp_path, poll_interval=3600, webhook_secret=secret)
+    daemon = DaemonProcess(cfg).start()
+    daemons.append(daemon)
+    wait_ready(daemon)
+    room = world.tenant.rooms[1]
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    mark = daemon.mark()
+    made = world.call(
+        lambda: world.hybrid.control.create_booking(
+            room.hybrid_id,
+            start,
+            start + timedelta(minutes=30),
+            member=world.tenant.people[0].email,
+        )
+    )
+    resp = post_signed_webhook(
+        daemon, secret, "booking.created", {"_id": made["_id"], "resourceId": room.hybrid_id}
+    )
+    assert resp.status_code == 202, resp.text
+    # the hourly schedule would not come round for an hour: the webhook brought it forward
+    line = daemon.wait_log(
+        lambda x: x.get("event") == "room_round" and x.get("room") == room.email,
+        timeout=15,
+        since=mark,
+    )
+    assert (line["outcome"], line["outbound"]) == ("ok", 1)
+    others = {x["room"] for x in daemon.lines[mark:] if x.get("event") == "room_round"}
+    assert others == {room.email}
+    metrics = httpx.get(daemon.url("/metrics")).text
+    assert 'roomd_webhooks_total{outcome="bad_body",source="hybrid"}' not in metrics
+
+
+def test_a_webhook_naming_only_the_booking_runs_the_round_of_the_room_linked_to_it(
+    tmp_path: Path, world: SimWorld, daemons: list[DaemonProcess]
+) -> None:
+    """A removal may carry only the booking's ``_id``: roomd finds the room by its link."""
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from roomd.store import Link, open_store
+
+    room = world.tenant.rooms[2]
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    made = world.call(
+        lambda: world.hybrid.control.create_booking(
+            room.hybrid_id,
+            start,
+            start + timedelta(minutes=30),
+            member=world.tenant.people[0].email,
+        )
+    )
+    secret = "whsec-partial-0123456789abcdef"
+    cfg = world.write_config(tmp_path, poll_interval=3600, webhook_secret=secret)
+
+    async def seed_link() -> None:  # what a round that synced the booking leaves behind
+        store = await open_store(tmp_path / "roomd.sqlite3")
+        try:
+            async with store.write(room.email) as tx:
+                await tx.upsert_link(Link("l-1", hybrid_id=made["_id"]))
+        finally:
+            await store.close()
+
+    asyncio.run(seed_link())
+    daemon = DaemonProcess(cfg).start()
+    daemons.append(daemon)
+    wait_ready(daemon)
+    mark = daemon.mark()
+    world.call(lambda: world.hybrid.control.cancel_booking(made["_id"]))
+    # a booking roomd has no link for waits for the listing: no round now
+    unknown = {"_id": "65a0000000000000000000ff"}
+    assert post_signed_webhook(daemon, secret, "booking.removed", unknown).status_code == 202
+    time.sleep(1.0)
+    assert rounds_of(daemon, room.email, mark) == []
+    resp = post_signed_webhook(daemon, secret, "booking.removed", {"_id": made["_id"]})
+    assert resp.status_code == 202, resp.text
+    line = daemon.wait_log(
+        lambda x: x.get("event") == "room_round" and x.get("room") == room.email,
+        timeout=15,
+        since=mark,
+    )
+    assert (line["outcome"], line["outbound"]) == ("ok", 1)
+    others = {x["room"] for x in daemon.lines[mark:] if x.get("event") == "room_round"}
+    assert others == {room.email}

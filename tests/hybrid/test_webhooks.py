@@ -135,11 +135,13 @@ async def test_a_stale_or_future_timestamp_is_refused(receiver_factory: Any, ske
         b"[1, 2]",
         b'{"eventType": 7}',
         b'{"eventType": "booking.created", "data": {}}',
-        json.dumps({"eventType": "booking.created", "data": {"object": {"_id": "x"}}}).encode(),
+        b'{"eventType": "booking.removed", "data": {"object": "65a000000000000000000001"}}',
+        json.dumps({"eventType": "booking.updated", "data": {"object": {"summary": "x"}}}).encode(),
+        json.dumps({"eventType": "booking.removed", "data": {"object": {"_id": 7}}}).encode(),
         b"\xff\xfe",
     ],
 )
-async def test_a_signed_but_malformed_body_is_refused_and_counted(
+async def test_a_signed_body_that_is_not_json_or_names_no_booking_is_refused_and_counted(
     receiver_factory: Any, raw: bytes
 ) -> None:
     rx = await receiver_factory(SECRET)
@@ -148,6 +150,72 @@ async def test_a_signed_but_malformed_body_is_refused_and_counted(
     assert resp.status_code == 400
     assert rx.count("bad_body") == before + 1
     assert rx.queue.empty()
+
+
+@pytest.mark.parametrize(
+    ("event_type", "obj"),
+    [
+        ("booking.removed", {"_id": BOOKING["_id"]}),
+        ("booking.updated", {"_id": BOOKING["_id"], "resourceId": BOOKING["resourceId"]}),
+        ("booking.created", {"resourceId": BOOKING["resourceId"]}),
+        ("booking.removed", {"_id": BOOKING["_id"], "start": "not a time", "modifiedAt": "bad"}),
+    ],
+)
+async def test_a_signed_partial_booking_is_accepted_as_a_hint(
+    receiver_factory: Any, event_type: str, obj: dict[str, Any]
+) -> None:
+    """A removal may carry only the booking's id; refusing it would make the sender retry and,
+    after enough refusals, disable the webhook."""
+    rx = await receiver_factory(SECRET)
+    raw = json.dumps({"eventType": event_type, "data": {"object": obj}}).encode()
+    before = (rx.count("accepted"), rx.count("bad_body"))
+    resp = await post(rx.url, raw, sign(SECRET, raw, int(time.time())))
+    assert resp.status_code == 202, resp.text
+    event = await rx.next_event()
+    assert event.event_type == event_type
+    assert (event.booking_id, event.resource_id) == (obj.get("_id"), obj.get("resourceId"))
+    assert event.booking is None and event.modified_at is None
+    assert (rx.count("accepted"), rx.count("bad_body")) == (before[0] + 1, before[1])
+
+
+async def test_a_partial_booking_still_needs_a_signature(receiver_factory: Any) -> None:
+    rx = await receiver_factory(SECRET)
+    raw = json.dumps({"eventType": "booking.removed", "data": {"object": {"_id": "x"}}}).encode()
+    assert (await post(rx.url, raw, None)).status_code == 401
+    assert (
+        await post(rx.url, raw, sign("another-secret", raw, int(time.time())))
+    ).status_code == 401
+    assert rx.queue.empty()
+
+
+async def test_a_complete_booking_arrives_parsed_with_its_version(receiver_factory: Any) -> None:
+    rx = await receiver_factory(SECRET)
+    raw = body("booking.updated", summary="Board")
+    assert (await post(rx.url, raw, sign(SECRET, raw, int(time.time())))).status_code == 202
+    event = await rx.next_event()
+    assert event.booking is not None and event.booking.summary == "Board"
+    assert (event.booking_id, event.resource_id) == (BOOKING["_id"], BOOKING["resourceId"])
+    assert event.modified_at is not None
+    assert event.modified_at.isoformat() == "2026-11-25T08:00:00.123000+00:00"
+
+
+async def test_a_redelivered_partial_event_is_queued_once(receiver_factory: Any) -> None:
+    rx = await receiver_factory(SECRET)
+    removed = {"_id": BOOKING["_id"], "modifiedAt": "2026-11-25T09:00:00.000Z"}
+    raw = json.dumps({"eventType": "booking.removed", "data": {"object": removed}}).encode()
+    before = rx.count("duplicate")
+    first = await post(rx.url, raw, sign(SECRET, raw, int(time.time())))
+    again = await post(rx.url, raw, sign(SECRET, raw, int(time.time()) + 1))
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert rx.count("duplicate") == before + 1
+    event = await rx.next_event()
+    assert event.modified_at is not None and event.modified_at.hour == 9
+    # without a version, only the identical body is the same delivery
+    bare = json.dumps({"eventType": "booking.removed", "data": {"object": {"_id": "b-2"}}})
+    other = json.dumps({"eventType": "booking.removed", "data": {"object": {"_id": "b-3"}}})
+    for text in (bare, bare, other):
+        await post(rx.url, text.encode(), sign(SECRET, text.encode(), int(time.time())))
+    assert rx.queue.qsize() == 2
 
 
 async def test_a_redelivered_event_is_queued_once(receiver_factory: Any) -> None:
@@ -221,7 +289,8 @@ async def test_a_body_sent_in_pieces_is_read_whole(receiver_factory: Any) -> Non
     async with httpx.AsyncClient(trust_env=False) as http:
         resp = await http.post(rx.url, content=pieces(), headers={"officernd-signature": header})
     assert resp.status_code == 202
-    assert (await rx.next_event()).booking.summary == "x" * 20000
+    event = await rx.next_event()
+    assert event.booking is not None and event.booking.summary == "x" * 20000
 
 
 async def test_an_oversized_body_is_refused_unread(receiver_factory: Any) -> None:

@@ -136,3 +136,26 @@ async def test_a_link_given_up_on_can_be_removed(store: Store) -> None:
         await tx.upsert_link(Link("l-2", hybrid_id="h-1"))
     link = await store.link_by_hybrid_id(ROOM, "h-1")
     assert link is not None and link.link_id == "l-2"
+
+
+async def test_the_room_of_a_hybrid_booking_is_found_across_rooms(
+    store: Store, clock: Clock
+) -> None:
+    """A webhook may name only the booking: the store says which room's round should run."""
+    assert await store.room_of_hybrid_booking("h-1") is None
+    async with store.write(ROOM.upper()) as tx:
+        await tx.upsert_link(Link("l-1", hybrid_id="h-1"))
+    async with store.write(OTHER_ROOM) as tx:
+        await tx.upsert_link(series_occurrence("l-mon", MONDAY))
+    assert await store.room_of_hybrid_booking("h-1") == ROOM
+    # an occurrence is found by its series' id too
+    assert await store.room_of_hybrid_booking("h-series") == OTHER_ROOM
+    assert await store.room_of_hybrid_booking("h-2") is None
+    # a booking moved between rooms: the room where it is live wins over where it was canceled
+    clock.advance(60)
+    async with store.write(OTHER_ROOM) as tx:
+        await tx.upsert_link(Link("l-2", hybrid_id="h-1"))
+    clock.advance(60)
+    async with store.write(ROOM) as tx:
+        await tx.upsert_link(Link("l-1", hybrid_id="h-1", state="canceled"))
+    assert await store.room_of_hybrid_booking("h-1") == OTHER_ROOM
