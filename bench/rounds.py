@@ -26,8 +26,8 @@ from pathlib import Path
 import httpx
 
 from roomd import observe
+from roomd.compose import make_runner
 from roomd.config import load_config
-from roomd.rounds import make_runner
 from roomd.sim.graph import GraphSimulator
 from roomd.sim.hybrid import HybridSimulator
 from roomd.sim.roomd_config import write_roomd_config

@@ -218,17 +218,14 @@ def _load(path: Path) -> Settings | None:
 
 def cmd_run(path: Path, log_level: str | None) -> int:
     from roomd import observe
-    from roomd.daemon import Daemon
-    from roomd.rounds import make_runner
+    from roomd.compose import build_daemon
     from roomd.store import StoreError
 
     settings = _load(path)
     if settings is None:
         return EXIT_USAGE
     observe.configure_logging(log_level or settings.log.level)
-    daemon = Daemon(
-        settings, config_path=path, runner_factory=make_runner, log_level_override=log_level
-    )
+    daemon = build_daemon(settings, config_path=path, log_level_override=log_level)
     try:
         return asyncio.run(daemon.run())
     except StoreError as exc:

@@ -14,47 +14,17 @@ import os
 import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from roomd import observe, utc
 from roomd.config import ConfigError, RoomSettings, Settings, load_config
-from roomd.graph import GraphError
-from roomd.hybrid import HybridError, WebhookEvent, hybrid_webhook_routes
 from roomd.sdnotify import Notifier
 from roomd.store import Store, StoreError, open_store
+from roomd.sync import RoundFailed, RoundRunner, RoundStats
 from roomd.web import WebServer
-
-
-@dataclass
-class RoundStats:
-    """What one room's round did; the fields of the canonical ``room_round`` log line.
-
-    ``inbound`` counts changes that flow from Outlook towards Hybrid (read from the room's
-    calendarView delta), ``outbound`` those that flow from Hybrid towards Outlook (read from the
-    Hybrid listing).
-    """
-
-    inbound: int = 0
-    outbound: int = 0
-    conflicts: int = 0
-    delta_pages: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-class RoundRunner(Protocol):
-    """Does one room's sync round. The daemon owns scheduling, locking, recording and logging."""
-
-    async def run_round(self, room: RoomSettings) -> RoundStats: ...
-
-    def reconfigure(self, settings: Settings) -> None:
-        """Take new settings that keep the same connections (rooms, sync tuning)."""
-
-    async def aclose(self) -> None: ...
-
 
 RunnerFactory = Callable[[Settings, Store], Awaitable[RoundRunner]]
 
@@ -90,8 +60,11 @@ class Daemon:
         runner_factory: RunnerFactory,
         env: Mapping[str, str] | None = None,
         log_level_override: str | None = None,
+        routes: Callable[[Daemon], list[Any]] | None = None,
     ) -> None:
         self.settings = settings
+        self._routes = routes
+        self.webhook_secret = _CurrentWebhookSecret(self)
         self.config_path = config_path
         self._runner_factory = runner_factory
         self._log_level_override = log_level_override
@@ -175,21 +148,21 @@ class Daemon:
         self._notifier.ready(f"syncing {len(s.rooms)} rooms")
 
     def _extra_routes(self) -> list[Any]:
-        """The Hybrid webhook receiver, always mounted; it verifies against the secret of the
-        running config, so adding or rotating the secret needs only a SIGHUP."""
-        return hybrid_webhook_routes(_CurrentWebhookSecret(self), self._on_hybrid_webhook)
+        """Routes the composition root mounts (the Hybrid webhook receiver, which verifies
+        against ``webhook_secret``: the running config's, so a SIGHUP rotates it)."""
+        return self._routes(self) if self._routes is not None else []
 
-    def _on_hybrid_webhook(self, event: WebhookEvent) -> None:
+    def on_booking_hint(self, resource_id: str | None, booking_id: str | None) -> None:
         """The fast path: a verified Hybrid change starts its room's round now (or right after
         the running one). The round reads the Hybrid listing, which stays the truth; a lost
         webhook only means the change waits for the next scheduled round. A delivery that names
         only the booking (a removal may carry no more) finds its room through the booking's link;
         a booking roomd has no link for waits for the listing too."""
-        room = self.settings.room_by_hybrid_id(event.resource_id) if event.resource_id else None
+        room = self.settings.room_by_hybrid_id(resource_id) if resource_id else None
         if room is not None:
             self.request_round(room.mailbox)
-        elif event.resource_id is None and event.booking_id is not None and self.store is not None:
-            store, booking_id = self.store, event.booking_id
+        elif resource_id is None and booking_id is not None and self.store is not None:
+            store = self.store
 
             async def round_of_linked_room() -> None:
                 try:
@@ -362,7 +335,7 @@ class Daemon:
                 error = f"TimeoutError: round took longer than {limit:g} s (stale_after_seconds)"
             except Exception as exc:  # any failure of one room must not stop the others
                 error = describe_error(exc)
-                if not isinstance(exc, (GraphError, HybridError)):
+                if not isinstance(exc, RoundFailed):
                     self._log.error("round_crashed", room=room.mailbox, exc_info=exc)
             duration = time.monotonic() - started
             outcome = "ok" if error is None else "error"
@@ -402,8 +375,8 @@ class Daemon:
             if current:
                 self._synced.add(label)
             observe.LAST_SUCCESS.labels(room=label).set(time.time())
-            observe.CHANGES.labels(room=label, direction="outlook_to_hybrid").inc(stats.inbound)
-            observe.CHANGES.labels(room=label, direction="hybrid_to_outlook").inc(stats.outbound)
+            for (direction, outcome), count in stats.changes.items():
+                observe.CHANGES.labels(room=label, direction=direction, outcome=outcome).inc(count)
             log.info("room_round", **fields)
         else:
             log.warning("room_round", error=error, **fields)

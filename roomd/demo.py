@@ -21,10 +21,10 @@ from typing import Any
 import httpx
 
 from roomd import observe
+from roomd.compose import build_daemon, make_runner
 from roomd.config import RoomSettings, Settings, load_config
-from roomd.daemon import Daemon, RoundRunner, RoundStats
-from roomd.rounds import make_runner
 from roomd.store import Store
+from roomd.sync import RoundRunner, RoundStats
 
 READY_TIMEOUT_S = 60
 
@@ -181,7 +181,7 @@ async def _run_daemon(settings: Settings, config_path: Path) -> int:
     async def factory(s: Settings, store: Store) -> RoundRunner:
         return _Recorder(await make_runner(s, store), seen)
 
-    daemon = Daemon(settings, config_path=config_path, runner_factory=factory)
+    daemon = build_daemon(settings, config_path=config_path, runner_factory=factory)
     task = asyncio.create_task(daemon.run())
     started = time.monotonic()
     ready, detail = False, dict[str, Any]()

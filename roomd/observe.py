@@ -54,8 +54,9 @@ CONFIG_RELOADS = Counter(
 )
 CHANGES = Counter(
     "roomd_changes_total",
-    "Booking changes seen, by room and direction.",
-    ["room", "direction"],
+    "Booking changes synced, by room, direction and outcome (created, updated, canceled, "
+    "released, linked, skipped).",
+    ["room", "direction", "outcome"],
     registry=REGISTRY,
 )
 WRITES = Counter(

@@ -192,6 +192,7 @@ def graph(resolver: Resolver, table: GraphTable, written: Written) -> GraphSetti
         authority_host=table.authority_host,
         base_url=table.base_url,
         ca_bundle=ca_bundle,
+        service_mailbox=table.service_mailbox.lower() if table.service_mailbox else None,
     )
 
 
@@ -247,6 +248,7 @@ def hybrid(resolver: Resolver, table: HybridTable, written: Written) -> HybridSe
         webhook_secret=webhook_secret,
         scope=table.scope,
         ca_bundle=ca_bundle,
+        fallback_member=table.fallback_member,
     )
 
 

@@ -171,6 +171,7 @@ class GraphTable(_Table):
     authority_host: HttpsHost = DEFAULT_AUTHORITY_HOST
     base_url: HttpsUrl = DEFAULT_GRAPH_BASE_URL
     ca_bundle: PathText | None = None
+    service_mailbox: Email | None = None
 
 
 class HybridTable(_Table):
@@ -184,6 +185,7 @@ class HybridTable(_Table):
     webhook_secret: EnvRef | None = None
     scope: NonEmpty = DEFAULT_HYBRID_SCOPE
     ca_bundle: PathText | None = None
+    fallback_member: Email | None = None
 
 
 class SyncTable(_Table):

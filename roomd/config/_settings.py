@@ -70,6 +70,7 @@ class GraphSettings(_Frozen):
     authority_host: str = DEFAULT_AUTHORITY_HOST
     base_url: str = DEFAULT_GRAPH_BASE_URL
     ca_bundle: Path | None = None
+    service_mailbox: str | None = None  # organizes meetings for members without a mailbox
 
     @model_validator(mode="after")
     def _one_credential(self) -> GraphSettings:
@@ -92,6 +93,7 @@ class HybridSettings(_Frozen):
     webhook_secret: Secret | None = None
     scope: str = DEFAULT_HYBRID_SCOPE
     ca_bundle: Path | None = None
+    fallback_member: str | None = None  # books for Outlook organizers who are not members
 
 
 class SyncSettings(_Frozen):

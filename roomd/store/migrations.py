@@ -126,7 +126,25 @@ MIGRATION_2 = """
 ALTER TABLE hybrid_cursor ADD COLUMN resource_id TEXT NOT NULL DEFAULT '';
 """
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, MIGRATION_1), Migration(2, MIGRATION_2))
+MIGRATION_3 = """
+-- Per-room facts an operator must see in `roomd status` and /readyz, set and cleared by the
+-- sync engine: `breaker` (the mass-delete breaker held a round back; its reason), `force` (an
+-- operator ran `roomd sync --force`: the next round may cancel past the breaker), `problem`
+-- (the latest item the room could not sync, e.g. an organizer with no Hybrid member).
+CREATE TABLE room_flags (
+    room       TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (room, key)
+);
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, MIGRATION_1),
+    Migration(2, MIGRATION_2),
+    Migration(3, MIGRATION_3),
+)
 
 
 def latest_version(migrations: tuple[Migration, ...] = MIGRATIONS) -> int:

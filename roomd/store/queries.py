@@ -270,6 +270,23 @@ async def audit_for(
     ]
 
 
+# --- room flags --------------------------------------------------------------------------------
+
+
+async def room_flags(conn: aiosqlite.Connection, room: str | None) -> dict[str, dict[str, str]]:
+    """Flags by room (one room, or every room when None): ``{room: {key: value}}``."""
+    if room is None:
+        rows = await fetch_all(conn, "SELECT room, key, value FROM room_flags ORDER BY room", ())
+    else:
+        rows = await fetch_all(
+            conn, "SELECT room, key, value FROM room_flags WHERE room = ?", (room,)
+        )
+    out: dict[str, dict[str, str]] = {}
+    for row in rows:
+        out.setdefault(row["room"], {})[row["key"]] = row["value"]
+    return out
+
+
 # --- status ------------------------------------------------------------------------------------
 
 

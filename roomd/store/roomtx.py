@@ -388,6 +388,25 @@ class RoomTx:
             series_master_id=series_master_id,
         )
 
+    # --- room flags --------------------------------------------------------------------------
+
+    async def set_flag(self, key: str, value: str | None) -> None:
+        """Set (or with None clear) one of this room's operator-facing flags."""
+        if not key:
+            raise ValueError("set_flag: key must be a non-empty string")
+        if value is None:
+            await self._run("DELETE FROM room_flags WHERE room = ? AND key = ?", (self.room, key))
+            return
+        await self._run(
+            "INSERT INTO room_flags (room, key, value, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (room, key) DO UPDATE SET value = excluded.value, "
+            "updated_at = excluded.updated_at",
+            (self.room, key, _short(value), self._now()),
+        )
+
+    async def flags(self) -> dict[str, str]:
+        return (await queries.room_flags(self._check(), self.room)).get(self.room, {})
+
     # --- audit -------------------------------------------------------------------------------
 
     async def audit(

@@ -285,7 +285,15 @@ class Store:
         key = room_key(room)
         async with self._transaction(key) as tx:
             writer = self._require_writer()
-            for table in ("links", "outbox", "audit", "delta_state", "hybrid_cursor", "rooms"):
+            for table in (
+                "links",
+                "outbox",
+                "audit",
+                "delta_state",
+                "hybrid_cursor",
+                "room_flags",
+                "rooms",
+            ):
                 await writer.execute(f"DELETE FROM {table} WHERE room = ?", (tx.room,))
 
     # --- reading (last committed state) ------------------------------------------------------
@@ -355,6 +363,11 @@ class Store:
         """The room (its store key) that has a link for this Hybrid booking or series, if any."""
         with self._reading("reading a link") as conn:
             return await queries.room_of_hybrid_booking(conn, hybrid_id)
+
+    async def room_flags(self, room: str | None = None) -> dict[str, dict[str, str]]:
+        """The operator-facing flags (``breaker``, ``force``, ``problem``) by room."""
+        with self._reading("reading room flags") as conn:
+            return await queries.room_flags(conn, None if room is None else room_key(room))
 
     async def outbox_item(self, room: str, intent_id: str) -> OutboxItem | None:
         with self._reading("reading the outbox") as conn:

@@ -126,9 +126,9 @@ def start_with_webhooks(
     """
     import dataclasses
 
+    from roomd.compose import hybrid_client_config
     from roomd.config import load_config
     from roomd.hybrid import HybridClient
-    from roomd.rounds import hybrid_client_config
 
     cfg = world.write_config(tmp_path, poll_interval=3600, webhook_secret="not-yet-known")
     daemon = DaemonProcess(cfg).start()

@@ -1,0 +1,251 @@
+"""Reading the Outlook side of a room: calendarView delta items turned into ``OutlookItem``s.
+
+The delta feed says little on its own (docs/graph-behaviour.md 1.4–1.6, 6.2): the room's copy
+shows the organizer's name instead of the subject, ``@removed`` also means "left the window",
+and a cancelled meeting may stay as ``isCancelled: true``. This shell asks what the engine needs
+to decide without guessing:
+
+* the title from the organizer's copy (same iCalUId), falling back to "unknown";
+* for ``@removed`` of a linked meeting, a GET of the room's copy: 404 is gone, a start outside
+  the window is "left the window", ``isCancelled`` is a cancellation (invariant 4); the
+  organizer's copy then says whether it was deleted, cancelled or declined by the room;
+* Hybrid members for the organizer and attendees, only for meetings not yet linked (the only
+  ones that can become a new Hybrid booking).
+
+Series (occurrences, exceptions, masters) are left to the series work and not read here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from roomd.graph import AccessDenied, BadRequest, GraphError, NotFound
+
+from .decide import LinkIndex
+from .model import OutlookItem, OutlookState, RoomContext, Slot
+from .ports import GraphPort, HybridPort
+
+SERIES_TYPES = frozenset({"occurrence", "exception", "seriesMaster"})
+_ORGANIZER_SELECT = ("id", "subject", "isCancelled", "attendees", "type")
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+
+
+def graph_time(value: object) -> datetime | None:
+    """A Graph ``dateTimeTimeZone`` in UTC (roomd asks for UTC, docs/graph-behaviour.md 1.8)."""
+    if not isinstance(value, Mapping):
+        return None
+    text = value.get("dateTime")
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text[:26].rstrip("Z"))
+    except ValueError:
+        return None
+    zone = value.get("timeZone")
+    if zone not in (None, "UTC", "Etc/UTC", "tzone://Microsoft/Utc"):
+        return None  # roomd asked for UTC; anything else is a payload it must not guess at
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _address(entry: object) -> str | None:
+    if not isinstance(entry, Mapping):
+        return None
+    email = entry.get("emailAddress")
+    if not isinstance(email, Mapping):
+        return None
+    address = email.get("address")
+    return address.strip().lower() if isinstance(address, str) and address.strip() else None
+
+
+def _is_address(text: str) -> bool:
+    local, at, domain = text.partition("@")
+    return bool(at and local and "." in domain and " " not in text and "@" not in domain)
+
+
+def _room_response(item: Mapping[str, Any]) -> str | None:
+    status = item.get("responseStatus")
+    if isinstance(status, Mapping) and isinstance(status.get("response"), str):
+        return str(status["response"])
+    return None
+
+
+class OutlookReader:
+    """Turns one round's delta items into ``OutlookItem``s for one room."""
+
+    def __init__(self, graph: GraphPort, hybrid: HybridPort) -> None:
+        self._graph = graph
+        self._hybrid = hybrid
+
+    async def items(
+        self,
+        room: RoomContext,
+        window: Window,
+        changes: Sequence[Mapping[str, Any]],
+        links: LinkIndex,
+    ) -> list[OutlookItem]:
+        latest: dict[str, Mapping[str, Any]] = {}
+        for change in changes:
+            event_id = change.get("id")
+            if isinstance(event_id, str) and event_id:
+                latest[event_id] = change  # a later version of the same event wins
+        out: list[OutlookItem] = []
+        for event_id, change in latest.items():
+            item = await self._one(room, window, event_id, change, links)
+            if item is not None:
+                out.append(item)
+        return out
+
+    async def _one(
+        self,
+        room: RoomContext,
+        window: Window,
+        event_id: str,
+        change: Mapping[str, Any],
+        links: LinkIndex,
+    ) -> OutlookItem | None:
+        if "@removed" in change:
+            link = links.by_room_event.get(event_id)
+            if link is None:
+                return OutlookItem(event_id, OutlookState.GONE)  # never synced: nothing to do
+            try:
+                current = await self._graph.get_event(room.mailbox, event_id)
+            except NotFound:
+                reason = await self._why_gone(link.organizer_mailbox, link.organizer_event_id)
+                return OutlookItem(
+                    event_id, OutlookState.GONE, ical_uid=link.ical_uid, reason=reason
+                )
+            return await self._live(room, window, event_id, current, links, confirmed=True)
+        if change.get("type") in SERIES_TYPES or change.get("seriesMasterId"):
+            return None
+        return await self._live(room, window, event_id, change, links, confirmed=False)
+
+    async def _why_gone(self, organizer: str | None, organizer_event_id: str | None) -> str:
+        """Deleted, cancelled, or declined by the room: the organizer's copy tells."""
+        if not organizer or not organizer_event_id:
+            return "removed from the room's calendar in Outlook"
+        try:
+            copy = await self._graph.get_event(organizer, organizer_event_id)
+        except NotFound:
+            return "deleted in Outlook by the organizer"
+        except GraphError:
+            return "removed from the room's calendar in Outlook"
+        if copy.get("isCancelled"):
+            return "cancelled in Outlook by the organizer"
+        for attendee in copy.get("attendees") or []:
+            if isinstance(attendee, Mapping) and attendee.get("type") == "resource":
+                status = attendee.get("status")
+                if isinstance(status, Mapping) and status.get("response") == "declined":
+                    return "declined by the room in Outlook"
+        return "removed from the room's calendar in Outlook"
+
+    async def _live(
+        self,
+        room: RoomContext,
+        window: Window,
+        event_id: str,
+        event: Mapping[str, Any],
+        links: LinkIndex,
+        *,
+        confirmed: bool,
+    ) -> OutlookItem | None:
+        ical_uid = event.get("iCalUId") if isinstance(event.get("iCalUId"), str) else None
+        change_key = event.get("changeKey") if isinstance(event.get("changeKey"), str) else None
+        start, end = graph_time(event.get("start")), graph_time(event.get("end"))
+        if event.get("isCancelled") is True:
+            return OutlookItem(
+                event_id,
+                OutlookState.CANCELLED,
+                ical_uid=ical_uid,
+                change_key=change_key,
+                reason="cancelled in Outlook by the organizer",
+            )
+        if _room_response(event) == "declined":
+            return OutlookItem(
+                event_id, OutlookState.GONE, ical_uid=ical_uid, reason="declined by the room"
+            )
+        outside = (
+            start is not None and end is not None and (end <= window.start or start >= window.end)
+        )
+        if confirmed and outside:
+            return OutlookItem(event_id, OutlookState.LEFT_WINDOW, ical_uid=ical_uid)
+        organizer = _address(event.get("organizer"))
+        problem = None
+        if not ical_uid:
+            problem = f"event {event_id} has no iCalUId"
+        elif start is None or end is None:
+            problem = f"event {ical_uid} has no readable start/end in UTC"
+        elif end <= start:
+            problem = f"event {ical_uid} ends ({end:%Y-%m-%d %H:%M}) before it starts"
+        elif organizer is None:
+            problem = f"event {ical_uid} has no organizer"
+        attendees: list[str] = []
+        for attendee in event.get("attendees") or []:
+            address = _address(attendee)
+            kind = attendee.get("type") if isinstance(attendee, Mapping) else None
+            if address is None or kind == "resource" or address == room.mailbox:
+                continue
+            if not _is_address(address):
+                problem = problem or f"event {ical_uid}: attendee {address!r} is not an address"
+                continue
+            if address != organizer:
+                attendees.append(address)
+        if organizer is not None and not _is_address(organizer):
+            problem = problem or f"event {ical_uid}: organizer {organizer!r} is not an address"
+        room_subject = event.get("subject") if isinstance(event.get("subject"), str) else None
+        if problem is not None:
+            return OutlookItem(event_id, OutlookState.LIVE, ical_uid=ical_uid, problem=problem)
+        assert start is not None and end is not None and organizer is not None
+        assert ical_uid is not None
+        title, organizer_event_id = await self._organizer_copy(organizer, ical_uid)
+        linked = links.by_room_event.get(event_id) or links.by_ical.get(ical_uid)
+        member_id: str | None = None
+        member_ids: list[str] = []
+        visitors: list[str] = []
+        if linked is None:  # only a new meeting can become a new booking: resolve people
+            member_id = await self._hybrid.member_id(organizer)
+            for address in attendees:
+                found = await self._hybrid.member_id(address)
+                if found is not None:
+                    member_ids.append(found)
+                else:
+                    visitors.append(address)
+        return OutlookItem(
+            event_id,
+            OutlookState.LIVE,
+            ical_uid=ical_uid,
+            change_key=change_key,
+            slot=Slot(start, end, title),
+            organizer=organizer,
+            organizer_event_id=organizer_event_id,
+            member_id=member_id,
+            member_ids=tuple(member_ids),
+            visitors=tuple(visitors),
+            room_response=_room_response(event),
+            room_subject=room_subject,
+        )
+
+    async def _organizer_copy(self, organizer: str, ical_uid: str) -> tuple[str | None, str | None]:
+        """The real subject and the organizer's event id (docs/graph-behaviour.md 6.2, way 2);
+        (None, None) when the organizer is external or out of the app's reach."""
+        try:
+            copies = await self._graph.find_by_ical_uid(organizer, ical_uid, _ORGANIZER_SELECT)
+        except (NotFound, AccessDenied, BadRequest):
+            return None, None
+        for copy in copies:
+            if copy.get("type") in SERIES_TYPES:
+                continue
+            subject = copy.get("subject")
+            event_id = copy.get("id")
+            return (
+                subject if isinstance(subject, str) else None,
+                event_id if isinstance(event_id, str) else None,
+            )
+        return None, None

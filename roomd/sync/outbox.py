@@ -1,0 +1,319 @@
+"""Carrying out planned writes: the outbox executor.
+
+Each outbox row was stored in the same transaction as the feed position it was planned from
+(design.md invariant 2); here it is applied remotely, outside any transaction, then its result
+(ids learnt, the state written) goes into the link, the row is marked done and the audit says
+what happened, all in one transaction. A crash between the remote write and that record replays
+the row: every write is idempotent (creates by ``transactionId`` plus roomd's tag on Graph and by
+``reference`` on Hybrid, cancels checked first, updates and answers repeatable).
+
+Rows of one booking run in the order they were planned; a row waiting for a retry holds back the
+later rows of its booking only. A transient failure is retried with capped exponential backoff;
+a refusal (4xx) or :data:`MAX_ATTEMPTS` failures make the row ``dead``: it stays for an operator
+(``roomd status`` counts it) and the room's ``problem`` flag names it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from roomd.graph import BadRequest, NotFound
+from roomd.hybrid import DoubleBooking, HybridBooking, booking_payload
+from roomd.hybrid.model import parse_datetime
+from roomd.store import Link, OutboxItem, Store
+
+from .model import RoomContext, Slot, fingerprint
+from .ports import GraphPort, HybridPort, transient
+
+MAX_ATTEMPTS = 8
+BACKOFF_BASE_S = 5.0
+BACKOFF_CAP_S = 1800.0
+_ALL = datetime.max.replace(year=9000).astimezone()  # "every open row", whatever its next_at
+
+NO_MAILBOX_CODES = frozenset(
+    {"ErrorInvalidUser", "MailboxNotEnabledForRESTAPI", "Request_ResourceNotFound"}
+)
+
+
+_PENDING = "This room needs approval in the booking system; it is held for you until then."
+
+
+class Refused(Exception):
+    """A write that cannot succeed as planned; the message is for the operator."""
+
+
+@dataclass
+class Outcome:
+    """What applying one row learnt: the link to store and the audit lines."""
+
+    link: Link | None = None
+    audit: list[tuple[str, str, str]] = field(default_factory=list)  # side, action, reason
+
+
+@dataclass
+class DrainStats:
+    done: int = 0
+    failed: int = 0
+    dead: int = 0
+    lags: list[tuple[str, float]] = field(default_factory=list)  # (direction, seconds)
+    problems: list[str] = field(default_factory=list)
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** max(attempts - 1, 0)))
+
+
+class Executor:
+    def __init__(
+        self, store: Store, graph: GraphPort, hybrid: HybridPort, clock: Callable[[], datetime]
+    ) -> None:
+        self._store = store
+        self._graph = graph
+        self._hybrid = hybrid
+        self._clock = clock
+
+    async def drain(self, room: RoomContext) -> DrainStats:
+        stats = DrainStats()
+        held: set[str] = set()
+        now = self._clock()
+        for item in await self._store.due_outbox(room.mailbox, _ALL, limit=1000):
+            link_id = str(item.payload.get("link_id", ""))
+            if link_id in held:
+                continue
+            if item.next_at > now:
+                held.add(link_id)  # later rows of this booking wait for it
+                continue
+            if not await self._apply(room, item, stats):
+                held.add(link_id)
+        return stats
+
+    async def _apply(self, room: RoomContext, item: OutboxItem, stats: DrainStats) -> bool:
+        link_id = str(item.payload.get("link_id", ""))
+        link = await self._store.get_link(room.mailbox, link_id)
+        op = _OPS.get(item.op)
+        try:
+            if op is None:
+                raise Refused(f"unknown outbox operation {item.op!r}")
+            if link is None:
+                raise Refused(f"link {link_id} is gone")
+            outcome = await op(self, room, item.payload, link)
+        except Exception as exc:  # every failure is recorded against its row, never lost
+            return await self._failed(room, item, link_id, exc, stats)
+        async with self._store.write(room.mailbox) as tx:
+            if outcome.link is not None:
+                await tx.upsert_link(outcome.link)
+            await tx.mark_outbox(item.intent_id, state="done")
+            for side, action, reason in outcome.audit:
+                await tx.audit(link_id, side, action, reason)
+        stats.done += 1
+        direction = "outlook_to_hybrid" if item.op.startswith("hybrid.") else "hybrid_to_outlook"
+        stats.lags.append((direction, max(0.0, (self._clock() - item.created_at).total_seconds())))
+        return True
+
+    async def _failed(
+        self, room: RoomContext, item: OutboxItem, link_id: str, exc: Exception, stats: DrainStats
+    ) -> bool:
+        error = f"{type(exc).__name__}: {exc}".strip()
+        attempts = item.attempts + 1
+        dead = not transient(exc) or attempts >= MAX_ATTEMPTS
+        async with self._store.write(room.mailbox) as tx:
+            if dead:
+                await tx.mark_outbox(item.intent_id, state="dead", error=error)
+                await tx.audit(link_id, _side(item.op), "gave_up", f"{item.op}: {error}")
+                await tx.set_flag("problem", f"{item.op} for {link_id} gave up: {error}")
+            else:
+                await tx.mark_outbox(
+                    item.intent_id,
+                    state="failed",
+                    error=error,
+                    next_at=self._clock() + backoff(attempts),
+                )
+        if dead:
+            stats.dead += 1
+            stats.problems.append(error)
+        else:
+            stats.failed += 1
+        return False
+
+    # --- the operations ------------------------------------------------------------------------
+
+    async def _hybrid_create(
+        self, room: RoomContext, payload: dict[str, Any], link: Link
+    ) -> Outcome:
+        b = payload["booking"]
+        body = booking_payload(
+            resource_id=b["resource_id"],
+            start=parse_datetime(b["start"], "start"),
+            end=parse_datetime(b["end"], "end"),
+            summary=b.get("summary"),
+            description=b.get("description"),
+            member=b.get("member"),
+            members=b.get("members") or (),
+            visitors=b.get("visitors") or (),
+        )
+        try:
+            booking = await self._hybrid.create_booking(body, reference=payload["reference"])
+        except DoubleBooking as exc:
+            return await self._refused_double_booking(room, link, str(exc))
+        audit = [("hybrid", "created", f"booking {booking.id}" + _tentative(booking))]
+        if booking.tentative and link.room_event_id:
+            # an approval room: the room answers "tentative" until Hybrid approves or rejects
+            await self._graph.respond(
+                room.mailbox, link.room_event_id, "tentativelyAccept", comment=_PENDING
+            )
+            audit.append(("outlook", "room_tentativelyAccept", "awaiting approval in Hybrid"))
+        return Outcome(
+            link=replace(link, hybrid_id=booking.id, hybrid_fingerprint=_fingerprint(booking)),
+            audit=audit,
+        )
+
+    async def _refused_double_booking(self, room: RoomContext, link: Link, why: str) -> Outcome:
+        """Hybrid refused the booking (409): the room declines the meeting, saying why."""
+        comment = f"Declined: the room is already booked at this time in the booking system ({why})"
+        if link.room_event_id:
+            await self._graph.respond(room.mailbox, link.room_event_id, "decline", comment=comment)
+        return Outcome(
+            link=replace(link, state="canceled"),
+            audit=[("outlook", "room_decline", f"Hybrid refused the booking (409): {why}")],
+        )
+
+    async def _hybrid_update(
+        self, room: RoomContext, payload: dict[str, Any], link: Link
+    ) -> Outcome:
+        if not link.hybrid_id:
+            raise Refused("the Hybrid booking was never created")
+        changes = dict(payload["changes"])
+        body: dict[str, Any] = {}
+        for key in ("start", "end"):
+            if key in changes:
+                body[key] = {"dateTime": changes[key]}
+        if "summary" in changes:
+            body["summary"] = changes["summary"]
+        booking = await self._hybrid.patch_booking(link.hybrid_id, body)
+        return Outcome(
+            link=replace(link, hybrid_fingerprint=_fingerprint(booking)),
+            audit=[("hybrid", "updated", f"booking {booking.id}")],
+        )
+
+    async def _hybrid_cancel(
+        self, room: RoomContext, payload: dict[str, Any], link: Link
+    ) -> Outcome:
+        if not link.hybrid_id:
+            return Outcome(audit=[("hybrid", "cancel_skipped", "never created in Hybrid")])
+        booking = await self._hybrid.cancel_booking(link.hybrid_id)
+        if booking is None:
+            return Outcome(audit=[("hybrid", "already_gone", f"booking {link.hybrid_id}")])
+        return Outcome(
+            audit=[("hybrid", "canceled", f"booking {booking.id}: {payload.get('reason', '')}")]
+        )
+
+    async def _graph_create(
+        self, room: RoomContext, payload: dict[str, Any], link: Link
+    ) -> Outcome:
+        organizer = str(payload["organizer"])
+        event = dict(payload["event"])
+        key = str(payload["idempotency_key"])
+        try:
+            created = await self._graph.create_event(organizer, event, idempotency_key=key)
+        except (NotFound, BadRequest) as exc:
+            if exc.code not in NO_MAILBOX_CODES and not isinstance(exc, NotFound):
+                raise
+            fallback = payload.get("fallback_organizer")
+            if not fallback:
+                raise Refused(
+                    f"{organizer} has no mailbox in the tenant and no graph.service_mailbox is "
+                    "configured: the meeting was not created"
+                ) from None
+            attendees = list(event.get("attendees") or [])
+            attendees.append({"emailAddress": {"address": organizer}, "type": "required"})
+            event["attendees"] = attendees
+            organizer = str(fallback)
+            created = await self._graph.create_event(organizer, event, idempotency_key=key)
+        event_id = created.get("id")
+        ical_uid = created.get("iCalUId")
+        if not isinstance(event_id, str) or not isinstance(ical_uid, str):
+            raise Refused("Graph's answer to the create has no id or iCalUId")
+        return Outcome(
+            link=replace(
+                link,
+                organizer_mailbox=organizer,
+                organizer_event_id=event_id,
+                ical_uid=ical_uid,
+            ),
+            audit=[("outlook", "created", f"meeting organized by {organizer}")],
+        )
+
+    async def _graph_update(
+        self, room: RoomContext, payload: dict[str, Any], link: Link
+    ) -> Outcome:
+        if not link.organizer_mailbox or not link.organizer_event_id:
+            raise Refused("the organizer's copy of the meeting is unknown: cannot update it")
+        await self._graph.update_event(
+            link.organizer_mailbox, link.organizer_event_id, payload["changes"]
+        )
+        return Outcome(audit=[("outlook", "updated", f"organizer {link.organizer_mailbox}")])
+
+    async def _graph_cancel(
+        self, room: RoomContext, payload: dict[str, Any], link: Link
+    ) -> Outcome:
+        if link.organizer_mailbox and link.organizer_event_id:
+            await self._graph.cancel_event(
+                link.organizer_mailbox,
+                link.organizer_event_id,
+                comment=str(payload.get("comment", "")),
+            )
+            return Outcome(audit=[("outlook", "cancelled", f"organizer {link.organizer_mailbox}")])
+        if link.room_event_id:  # the organizer is out of reach: at least free the room
+            await self._graph.respond(
+                room.mailbox,
+                link.room_event_id,
+                "decline",
+                comment=str(payload.get("comment", "")),
+            )
+            return Outcome(audit=[("outlook", "room_decline", "organizer's copy unknown")])
+        return Outcome(audit=[("outlook", "cancel_skipped", "no meeting was ever created")])
+
+    async def _graph_respond(
+        self, room: RoomContext, payload: dict[str, Any], link: Link
+    ) -> Outcome:
+        response = str(payload["response"])
+        if not link.room_event_id:
+            return Outcome(
+                audit=[("outlook", f"room_{response}_skipped", "the room has no copy (yet)")]
+            )
+        try:
+            await self._graph.respond(
+                room.mailbox, link.room_event_id, response, comment=str(payload.get("comment", ""))
+            )
+        except NotFound:
+            return Outcome(audit=[("outlook", f"room_{response}", "the room's copy was gone")])
+        return Outcome(audit=[("outlook", f"room_{response}", "answered as the room")])
+
+
+_OPS: dict[str, Callable[[Executor, RoomContext, dict[str, Any], Link], Any]] = {
+    "hybrid.create": Executor._hybrid_create,
+    "hybrid.update": Executor._hybrid_update,
+    "hybrid.cancel": Executor._hybrid_cancel,
+    "graph.create": Executor._graph_create,
+    "graph.update": Executor._graph_update,
+    "graph.cancel": Executor._graph_cancel,
+    "graph.respond": Executor._graph_respond,
+}
+
+
+def _side(op: str) -> str:
+    return "hybrid" if op.startswith("hybrid.") else "outlook"
+
+
+def _fingerprint(booking: HybridBooking) -> str:
+    return fingerprint(
+        Slot(booking.start, booking.end, booking.summary),
+        "tentative" if booking.tentative else "booked",
+    )
+
+
+def _tentative(booking: HybridBooking) -> str:
+    return " (pending approval)" if booking.tentative else ""

@@ -1,0 +1,198 @@
+"""The slices of Graph and Hybrid the sync engine's shells use, and their adapters.
+
+The engine's shells (``inbound``, ``outbound``, ``outbox``, ``runner``) talk to these two ports
+only, never to a client's wider surface, so what roomd needs from each service is listed on one
+screen, and a contract test can run the same checks against the real clients on the
+simulators. ``GraphAdapter`` and ``HybridAdapter`` are the production implementations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from roomd.graph import DeltaResult, GraphClient, GraphError, NotFound
+from roomd.hybrid import HybridBooking, HybridClient, HybridError
+from roomd.hybrid import NotFound as HybridNotFound
+
+
+class GraphPort(Protocol):
+    async def delta_round(
+        self, mailbox: str, *, window_start: datetime, window_end: datetime, delta_link: str | None
+    ) -> DeltaResult: ...
+
+    async def get_event(self, mailbox: str, event_id: str) -> dict[str, Any]: ...
+
+    async def find_by_ical_uid(
+        self, mailbox: str, ical_uid: str, select: Sequence[str] = ()
+    ) -> list[dict[str, Any]]: ...
+
+    async def create_event(
+        self, organizer: str, event: Mapping[str, Any], *, idempotency_key: str
+    ) -> dict[str, Any]: ...
+
+    async def update_event(
+        self, mailbox: str, event_id: str, changes: Mapping[str, Any]
+    ) -> dict[str, Any]: ...
+
+    async def cancel_event(self, organizer: str, event_id: str, *, comment: str) -> None: ...
+
+    async def respond(
+        self, mailbox: str, event_id: str, response: str, *, comment: str
+    ) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class HybridPort(Protocol):
+    async def changes_since(
+        self, cursor: datetime | None, *, resource_id: str
+    ) -> tuple[list[HybridBooking], datetime | None]: ...
+
+    def confirm_changes(self, resource_id: str) -> None: ...
+
+    async def member_id(self, email: str) -> str | None: ...
+
+    async def member_email(self, member_id: str) -> str | None: ...
+
+    async def find_by_reference(self, reference: str) -> HybridBooking | None: ...
+
+    async def get_booking(self, booking_id: str) -> HybridBooking | None: ...
+
+    async def create_booking(
+        self, payload: Mapping[str, Any], *, reference: str
+    ) -> HybridBooking: ...
+
+    async def patch_booking(self, booking_id: str, changes: Mapping[str, Any]) -> HybridBooking: ...
+
+    async def cancel_booking(self, booking_id: str) -> HybridBooking | None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class GraphAdapter:
+    """``GraphPort`` over roomd's Graph client."""
+
+    def __init__(self, client: GraphClient) -> None:
+        self.client = client
+
+    async def delta_round(
+        self, mailbox: str, *, window_start: datetime, window_end: datetime, delta_link: str | None
+    ) -> DeltaResult:
+        return await self.client.delta_round(
+            mailbox, window_start=window_start, window_end=window_end, delta_link=delta_link
+        )
+
+    async def get_event(self, mailbox: str, event_id: str) -> dict[str, Any]:
+        return await self.client.events.get(mailbox, event_id)
+
+    async def find_by_ical_uid(
+        self, mailbox: str, ical_uid: str, select: Sequence[str] = ()
+    ) -> list[dict[str, Any]]:
+        return await self.client.events.find_by_ical_uid(mailbox, ical_uid, select=select)
+
+    async def create_event(
+        self, organizer: str, event: Mapping[str, Any], *, idempotency_key: str
+    ) -> dict[str, Any]:
+        return await self.client.events.create(
+            organizer, event, idempotency_key=idempotency_key, tag=f"hybrid:{idempotency_key}"
+        )
+
+    async def update_event(
+        self, mailbox: str, event_id: str, changes: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        return await self.client.events.update(mailbox, event_id, changes, etag=None)
+
+    async def cancel_event(self, organizer: str, event_id: str, *, comment: str) -> None:
+        """Cancel once: after an ambiguous failure, read the event before trying again
+        (a second cancel mails every attendee again, roomd/graph/events.py)."""
+        try:
+            current = await self.client.events.get(organizer, event_id)
+        except NotFound:
+            return
+        if current.get("isCancelled"):
+            return
+        try:
+            await self.client.events.cancel(organizer, event_id, comment=comment)
+        except GraphError as exc:
+            if exc.status is not None and exc.status < 500:
+                raise
+            current = await self.client.events.get(organizer, event_id)
+            if not current.get("isCancelled"):
+                raise
+
+    async def respond(self, mailbox: str, event_id: str, response: str, *, comment: str) -> None:
+        events = self.client.events
+        if response == "decline":
+            await events.decline(mailbox, event_id, comment=comment)
+        elif response == "accept":
+            await events.accept(mailbox, event_id, comment=comment)
+        elif response == "tentativelyAccept":
+            await events.tentatively_accept(mailbox, event_id, comment=comment)
+        else:
+            raise ValueError(f"respond: unknown response {response!r}")
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+class HybridAdapter:
+    """``HybridPort`` over roomd's Hybrid client."""
+
+    def __init__(self, client: HybridClient) -> None:
+        self.client = client
+
+    async def changes_since(
+        self, cursor: datetime | None, *, resource_id: str
+    ) -> tuple[list[HybridBooking], datetime | None]:
+        return await self.client.changes_since(cursor, resource_id=resource_id)
+
+    def confirm_changes(self, resource_id: str) -> None:
+        self.client.confirm_changes(resource_id)
+
+    async def member_id(self, email: str) -> str | None:
+        member = await self.client.member_by_email(email)
+        return member.id if member is not None else None
+
+    async def member_email(self, member_id: str) -> str | None:
+        try:
+            member = await self.client.member_by_id(member_id)
+        except HybridNotFound:
+            return None
+        return member.email.lower() if member.email else None
+
+    async def find_by_reference(self, reference: str) -> HybridBooking | None:
+        return await self.client.find_by_reference(reference, include_canceled=True)
+
+    async def get_booking(self, booking_id: str) -> HybridBooking | None:
+        try:
+            return await self.client.get_booking(booking_id)
+        except HybridNotFound:
+            return None
+
+    async def create_booking(self, payload: Mapping[str, Any], *, reference: str) -> HybridBooking:
+        return await self.client.create_booking(payload, reference=reference)
+
+    async def patch_booking(self, booking_id: str, changes: Mapping[str, Any]) -> HybridBooking:
+        return await self.client.patch_booking(booking_id, changes)
+
+    async def cancel_booking(self, booking_id: str) -> HybridBooking | None:
+        try:
+            return await self.client.cancel_booking(booking_id)
+        except HybridNotFound:
+            return None
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether a failed write may succeed later unchanged: throttling, 5xx, no answer, auth
+    (credentials get fixed); a refusal of the request itself (4xx) will not."""
+    if isinstance(exc, GraphError):
+        status = exc.status
+        return status is None or status in (401, 403, 408, 429) or status >= 500
+    if isinstance(exc, HybridError):
+        return exc.status in (0, 401, 403, 408, 429) or exc.status >= 500
+    return isinstance(exc, OSError | TimeoutError)

@@ -1,0 +1,288 @@
+"""One room's sync round: replay owed writes, read both feeds, plan, store, write.
+
+The order is what makes crashes harmless (design.md invariants 1 and 2):
+
+1. Drain the outbox first. A write that reached Graph or Hybrid before a crash, but whose result
+   was never recorded, is replayed (idempotently) and recorded *before* its echo can be read
+   from a feed, so the echo is recognised instead of looking like a new booking.
+2. Read the room's calendarView delta and the Hybrid listing for its resource.
+3. Plan with the pure engine (``decide.plan``), then store the links, the outbox rows, the audit
+   lines and both feed positions in one transaction. A crash before the commit re-reads the
+   same changes next time; after it, the outbox holds every write still owed.
+4. Drain the outbox again: this round's writes go out now.
+
+Idle rounds (nothing new on either side) write nothing to the database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from roomd import observe
+from roomd.config import RoomSettings, Settings
+from roomd.graph import GraphError, SyncStateExpired
+from roomd.hybrid import HybridError
+from roomd.store import Store
+
+from .decide import LinkIndex, Plan, plan
+from .inbound import OutlookReader, Window
+from .model import HybridItem, OutlookItem, OutlookState, RoomContext
+from .outbound import HybridReader
+from .outbox import DrainStats, Executor
+from .ports import GraphPort, HybridPort
+
+
+@dataclass
+class RoundStats:
+    """What one room's round did; the fields of the canonical ``room_round`` log line.
+
+    ``inbound`` counts changes read from the room's calendarView delta (flowing from Outlook
+    towards Hybrid), ``outbound`` those read from the Hybrid listing.
+    """
+
+    inbound: int = 0
+    outbound: int = 0
+    conflicts: int = 0
+    delta_pages: int = 0
+    changes: dict[tuple[str, str], int] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class RoundFailed(Exception):
+    """A round failed for a reason outside roomd (a service refused or did not answer): logged
+    as a failed round, not as a crash."""
+
+
+class RoundRunner(Protocol):
+    """Does one room's sync round. The daemon owns scheduling, locking, recording and logging."""
+
+    async def run_round(self, room: RoomSettings) -> RoundStats: ...
+
+    def reconfigure(self, settings: Settings) -> None:
+        """Take new settings that keep the same connections (rooms, sync tuning)."""
+
+    async def aclose(self) -> None: ...
+
+
+def sync_window(settings: Settings, now: datetime) -> tuple[datetime, datetime]:
+    """The calendarView window, on whole UTC days so that it (and so the token) keeps for a day.
+
+    Graph freezes the window inside the delta token (docs/graph-behaviour.md 1.3): a new window
+    means a new baseline, so moving it on every round would re-read every event every round.
+    The daily move is the re-baseline that reconciles the whole window against the links.
+    """
+    today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return (
+        today - timedelta(days=settings.sync.window_back_days),
+        today + timedelta(days=settings.sync.window_ahead_days + 1),
+    )
+
+
+def room_context(
+    settings: Settings, room: RoomSettings, fallback_member_id: str | None
+) -> RoomContext:
+    return RoomContext(
+        mailbox=room.mailbox,
+        hybrid_id=room.hybrid_id,
+        name=room.name,
+        conflict=room.conflict,
+        direction=room.direction,
+        service_mailbox=settings.graph.service_mailbox,
+        fallback_member_id=fallback_member_id,
+        mass_delete_threshold=settings.sync.mass_delete_threshold,
+        mass_delete_min=settings.sync.mass_delete_min,
+    )
+
+
+class RoomSync:
+    """The sync engine's round for each room, over the two ports and the store."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        graph: GraphPort,
+        hybrid: HybridPort,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._graph = graph
+        self._hybrid = hybrid
+        self._clock = clock
+        self._outlook = OutlookReader(graph, hybrid)
+        self._hybrid_reader = HybridReader(hybrid)
+        self.executor = Executor(store, graph, hybrid, clock)
+
+    def reconfigure(self, settings: Settings) -> None:
+        self._settings = settings
+
+    async def aclose(self) -> None:
+        try:
+            await self._graph.aclose()
+        finally:
+            await self._hybrid.aclose()
+
+    async def run_round(self, room: RoomSettings, *, full: bool = False) -> RoundStats:
+        try:
+            return await self._round(room, full=full)
+        except (GraphError, HybridError) as exc:
+            raise RoundFailed(f"{type(exc).__name__}: {exc}") from exc
+
+    async def _round(self, room: RoomSettings, *, full: bool) -> RoundStats:
+        settings = self._settings
+        fallback = None
+        if settings.hybrid.fallback_member:
+            fallback = await self._hybrid.member_id(settings.hybrid.fallback_member)
+        ctx = room_context(settings, room, fallback)
+        stats = RoundStats()
+        first = await self.executor.drain(ctx)
+
+        # --- read both sides --------------------------------------------------------------
+        start, end = sync_window(settings, self._clock())
+        stored = await self._store.get_delta(room.mailbox)
+        link = None
+        if (
+            not full
+            and stored is not None
+            and (stored.window_start, stored.window_end)
+            == (
+                start,
+                end,
+            )
+        ):
+            link = stored.delta_link
+        baseline = link is None
+        try:
+            delta = await self._graph.delta_round(
+                room.mailbox, window_start=start, window_end=end, delta_link=link
+            )
+        except SyncStateExpired:
+            baseline = True
+            delta = await self._graph.delta_round(
+                room.mailbox, window_start=start, window_end=end, delta_link=None
+            )
+        cursor_row = await self._store.get_hybrid_cursor(room.mailbox)
+        cursor = None
+        if not full and cursor_row is not None and cursor_row.resource_id in ("", room.hybrid_id):
+            cursor = cursor_row.modified_since  # else: remapped to another resource, list all
+        bookings, new_cursor = await self._hybrid.changes_since(cursor, resource_id=room.hybrid_id)
+        flags = await self._store.room_flags(room.mailbox)
+        force = "force" in flags.get(room.mailbox, {})
+        stats.inbound, stats.outbound, stats.delta_pages = (
+            len(delta.changes),
+            len(bookings),
+            delta.pages,
+        )
+
+        # --- plan ---------------------------------------------------------------------------
+        decided = Plan()
+        if delta.changes or bookings:
+            index = LinkIndex(await self._store.links(room.mailbox))
+            window = Window(start, end)
+            outlook = await self._outlook.items(ctx, window, delta.changes, index)
+            hybrid = await self._hybrid_reader.items(bookings, index, resource_id=room.hybrid_id)
+            await self._counterparts(ctx, window, index, outlook, hybrid)
+            decided = plan(ctx, index, outlook, hybrid, force=force)
+
+        # --- store the plan with both positions, in one transaction ----------------------
+        saved = False
+        async with self._store.write(room.mailbox) as tx:
+            if decided.breaker is not None:
+                await tx.set_flag("breaker", decided.breaker)
+                await tx.audit(room.mailbox, "none", "breaker", decided.breaker)
+            else:
+                for new_link in decided.links:
+                    await tx.upsert_link(new_link)
+                for op in decided.ops:
+                    await tx.enqueue(op.intent_id, op.op, op.payload)
+                for line in decided.audit:
+                    await tx.audit(line.booking, line.side, line.action, line.reason)
+                if stored is None or stored.delta_link != delta.delta_link or baseline:
+                    await tx.save_delta(start, end, delta.delta_link)
+                if new_cursor is not None and (
+                    cursor_row is None
+                    or cursor_row.modified_since != new_cursor
+                    or cursor_row.resource_id != room.hybrid_id
+                ):
+                    await tx.save_hybrid_cursor(new_cursor, room.hybrid_id)
+                room_flags = flags.get(room.mailbox, {})
+                if "breaker" in room_flags:
+                    await tx.set_flag("breaker", None)
+                if force and (delta.changes or bookings):
+                    await tx.set_flag("force", None)
+                if decided.problems:
+                    await tx.set_flag("problem", decided.problems[-1])
+                saved = True
+        if saved:
+            self._hybrid.confirm_changes(room.hybrid_id)
+        else:
+            observe.BREAKER_TRIPS.labels(room=room.mailbox).inc()
+
+        second = await self.executor.drain(ctx)
+        _account(stats, decided, first, second, room.mailbox, baseline)
+        return stats
+
+    async def _counterparts(
+        self,
+        ctx: RoomContext,
+        window: Window,
+        index: LinkIndex,
+        outlook: list[OutlookItem],
+        hybrid: list[HybridItem],
+    ) -> None:
+        """Look on the other side for what a new item may already have there, so that a lost
+        link is rebuilt instead of a second booking being made (design.md invariant 1)."""
+        known = {h.hybrid_id for h in hybrid}
+        uids = {o.ical_uid for o in outlook if o.ical_uid}
+        for o in list(outlook):
+            if o.state is not OutlookState.LIVE or o.problem or not o.ical_uid:
+                continue
+            if index.for_outlook(o) is not None:
+                continue
+            found = await self._hybrid.find_by_reference(o.ical_uid)
+            if found is not None and found.id not in known and found.parent is None:
+                hybrid.append(await self._hybrid_reader.item(found, index))
+                known.add(found.id)
+        for h in list(hybrid):
+            if not h.reference or h.reference in uids or index.for_hybrid(h) is not None:
+                continue
+            with contextlib.suppress(GraphError):
+                copies = await self._graph.find_by_ical_uid(ctx.mailbox, h.reference)
+                for copy in copies:
+                    event_id = copy.get("id")
+                    if isinstance(event_id, str):
+                        outlook.extend(await self._outlook.items(ctx, window, [copy], index))
+                        break
+
+
+def _account(
+    stats: RoundStats,
+    decided: Plan,
+    first: DrainStats,
+    second: DrainStats,
+    room: str,
+    baseline: bool,
+) -> None:
+    stats.conflicts = decided.conflicts
+    stats.changes = dict(decided.changes)
+    stats.extra.update(
+        {
+            "baseline": baseline,
+            "planned": len(decided.ops),
+            "written": first.done + second.done,
+            "write_failures": first.failed + second.failed,
+            "gave_up": first.dead + second.dead,
+        }
+    )
+    if decided.breaker is not None:
+        stats.extra["breaker"] = decided.breaker
+    if decided.conflicts:
+        observe.CONFLICTS.labels(room=room).inc(decided.conflicts)
+    for drained in (first, second):
+        for direction, lag in drained.lags:
+            observe.PROPAGATION_LAG.labels(direction=direction).observe(lag)
