@@ -17,10 +17,12 @@ Typical use in a sync round::
     # network writes happen here, outside the transaction, then:
     async with store.write("room-4a@contoso.com") as tx:
         await tx.mark_outbox(intent_id, state="done")
+
+The schema's migrations (``roomd.store.migrations``) are applied by ``open_store``; they are not
+part of this surface.
 """
 
 from .errors import LinkConflict, SchemaTooNew, StoreError, UnknownIntent
-from .migrations import MIGRATIONS, Migration, latest_version
 from .roomtx import RoomTx
 from .rows import (
     AuditEntry,
@@ -36,14 +38,12 @@ from .rows import (
 from .store import Store, open_store
 
 __all__ = [
-    "MIGRATIONS",
     "AuditEntry",
     "DeltaState",
     "HybridCursor",
     "Link",
     "LinkConflict",
     "LinkState",
-    "Migration",
     "OutboxItem",
     "OutboxState",
     "RoomStatus",
@@ -52,7 +52,6 @@ __all__ = [
     "Store",
     "StoreError",
     "UnknownIntent",
-    "latest_version",
     "open_store",
     "room_key",
 ]

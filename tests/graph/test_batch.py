@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from roomd.graph import BatchItem, GraphClient, NotFound, run_batch
+from roomd.graph import GraphClient, NotFound
+from roomd.graph.batch import BatchItem, run_batch
 
 from .conftest import ORGANIZER, ROOM, event_body, tomorrow_at
 

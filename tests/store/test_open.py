@@ -11,15 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from roomd.store import (
-    MIGRATIONS,
-    Link,
-    Migration,
-    SchemaTooNew,
-    StoreError,
-    latest_version,
-    open_store,
-)
+from roomd.store import Link, SchemaTooNew, StoreError, open_store
+from roomd.store.migrations import MIGRATIONS, Migration, latest_version
 
 from .conftest import ROOM, Clock
 
