@@ -247,15 +247,15 @@ def cmd_status(path: Path, *, as_json: bool) -> int:
     if as_json:
         print(json.dumps(rows, indent=2))
         return EXIT_OK
-    header = ("ROOM", "LAST ROUND", "LAG", "OUTBOX", "FAILURES", "LAST ERROR")
+    header = ("ROOM", "LAST ROUND", "LAG", "OUTBOX", "FAILURES", "LAST ERROR / PROBLEM")
     table = [header] + [
         (
             r["room"],
             r["last_round_at"] or "never",
             _human_seconds(r["lag_s"]),
-            str(r["outbox_depth"]),
+            str(r["outbox_depth"]) + (f" ({r['outbox_dead']} dead)" if r["outbox_dead"] else ""),
             str(r["consecutive_failures"]),
-            r["last_error"] or "-",
+            _attention(r),
         )
         for r in rows
     ]
@@ -273,6 +273,7 @@ async def _status_rows(settings: Settings) -> list[dict[str, Any]]:
     store = await open_store(settings.state.path, readonly=True)
     try:
         statuses = {st.room: st for st in await store.room_statuses()}
+        flags = await store.room_flags()
     finally:
         await store.close()
     now = utc.now()
@@ -292,9 +293,24 @@ async def _status_rows(settings: Settings) -> list[dict[str, Any]]:
                 "outbox_oldest_age_s": round(oldest, 1) if oldest is not None else None,
                 "consecutive_failures": st.consecutive_failures if st else 0,
                 "last_error": st.last_error if st else None,
+                "outbox_dead": st.outbox_dead if st else 0,
+                "breaker": flags.get(room.mailbox, {}).get("breaker"),
+                "problem": flags.get(room.mailbox, {}).get("problem"),
             }
         )
     return rows
+
+
+def _attention(row: dict[str, Any]) -> str:
+    """What the operator should look at first: a tripped breaker, the last error, a problem."""
+    parts = []
+    if row["breaker"]:
+        parts.append(f"BREAKER: {row['breaker']}")
+    if row["last_error"]:
+        parts.append(row["last_error"])
+    if row["problem"]:
+        parts.append(f"problem: {row['problem']}")
+    return "; ".join(parts) or "-"
 
 
 def _human_seconds(value: float | None) -> str:

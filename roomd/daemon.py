@@ -493,17 +493,31 @@ class Daemon:
             detail["database"] = describe_error(exc)
             detail["ready"] = False
             return False, detail
+        try:
+            flags = await self.store.room_flags()
+        except StoreError as exc:
+            flags = {}
+            detail["database"] = describe_error(exc)
         stale_after = self.settings.sync.stale_after_seconds
         now = utc.now()
         for room in self.settings.rooms:
             st = statuses.get(room.mailbox)
             last_ok = st.last_success_at if st is not None else None
             age = utc.age_seconds(last_ok, now)
+            room_flags = flags.get(room.mailbox, {})
             entry: dict[str, Any] = {
                 "last_success_at": utc.iso_z(last_ok),
                 "last_error": st.last_error if st is not None else None,
+                "problem": room_flags.get("problem"),
+                "outbox_dead": st.outbox_dead if st is not None else 0,
             }
-            if age is None or room.mailbox not in self._synced:
+            if "breaker" in room_flags:
+                # the mass-delete breaker holds this room's changes back until an operator
+                # looks: not ready, with the reason and the command that releases it
+                entry["state"] = "breaker"
+                entry["breaker"] = room_flags["breaker"]
+                ready = False
+            elif age is None or room.mailbox not in self._synced:
                 entry["state"] = "waiting_for_first_round"
                 ready = False
             elif age > stale_after:

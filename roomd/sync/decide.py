@@ -192,9 +192,8 @@ class LinkIndex:
         }
 
     def for_outlook(self, item: OutlookItem) -> Link | None:
-        return self.by_room_event.get(item.room_event_id) or (
-            self.by_ical.get(item.ical_uid) if item.ical_uid else None
-        )
+        by_id = self.by_room_event.get(item.room_event_id) if item.room_event_id else None
+        return by_id or (self.by_ical.get(item.ical_uid) if item.ical_uid else None)
 
     def for_hybrid(self, item: HybridItem) -> Link | None:
         return self.by_hybrid.get(item.hybrid_id) or (

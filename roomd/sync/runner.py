@@ -68,6 +68,10 @@ class RoundRunner(Protocol):
     async def aclose(self) -> None: ...
 
 
+AWAIT_ROOM_ANSWER = timedelta(days=1)
+"""How long roomd keeps asking the organizer's copy for the room's answer to a meeting it made."""
+
+
 def sync_window(settings: Settings, now: datetime) -> tuple[datetime, datetime]:
     """The calendarView window, on whole UTC days so that it (and so the token) keeps for a day.
 
@@ -181,10 +185,13 @@ class RoomSync:
 
         # --- plan ---------------------------------------------------------------------------
         decided = Plan()
-        if delta.changes or bookings:
+        index = LinkIndex(await self._store.links(room.mailbox, state="active"))
+        answers = await self._room_answers(ctx, index)
+        if delta.changes or bookings or answers:
             index = LinkIndex(await self._store.links(room.mailbox))
             window = Window(start, end)
             outlook = await self._outlook.items(ctx, window, delta.changes, index)
+            outlook += answers
             hybrid = await self._hybrid_reader.items(bookings, index, resource_id=room.hybrid_id)
             await self._counterparts(ctx, window, index, outlook, hybrid)
             decided = plan(ctx, index, outlook, hybrid, force=force)
@@ -226,6 +233,39 @@ class RoomSync:
         second = await self.executor.drain(ctx)
         _account(stats, decided, first, second, room.mailbox, baseline)
         return stats
+
+    async def _room_answers(self, ctx: RoomContext, index: LinkIndex) -> list[OutlookItem]:
+        """Meetings roomd organized whose room copy has not appeared: the organizer's copy says
+        whether the room declined (a conflict, its booking window), which no delta of the room
+        would ever show, since a declined request leaves no copy there."""
+        out: list[OutlookItem] = []
+        horizon = self._clock() - AWAIT_ROOM_ANSWER
+        for link in index.all:
+            if (
+                link.room_event_id
+                or not link.organizer_event_id
+                or not link.organizer_mailbox
+                or not link.ical_uid
+                or (link.created_at is not None and link.created_at < horizon)
+            ):
+                continue
+            try:
+                copy = await self._graph.get_event(link.organizer_mailbox, link.organizer_event_id)
+            except GraphError:
+                continue
+            for attendee in copy.get("attendees") or []:
+                address = (attendee.get("emailAddress") or {}).get("address", "")
+                status = (attendee.get("status") or {}).get("response")
+                if str(address).lower() == ctx.mailbox and status == "declined":
+                    out.append(
+                        OutlookItem(
+                            "",
+                            OutlookState.GONE,
+                            ical_uid=link.ical_uid,
+                            reason="declined by the room in Outlook",
+                        )
+                    )
+        return out
 
     async def _counterparts(
         self,
