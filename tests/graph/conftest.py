@@ -1,8 +1,9 @@
 """A running Graph simulator and a real roomd Graph client pointed at it over HTTPS.
 
 Everything that depends on the simulator's control surface (fault injection, token revocation,
-delta token expiry, concurrency readings) goes through the small helpers here, so the tests read
-as the product's promises.
+delta token expiry, concurrency readings) goes through the small helpers in ``control.py``, so the
+tests read as the product's promises. The simulator, the client configuration and the demo
+tenant's names come from ``support.graph_world``, shared with the simulator's own tests.
 """
 
 from __future__ import annotations
@@ -10,56 +11,53 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog
+from support.graph_world import ADELE as ORGANIZER
+from support.graph_world import (
+    BOARDROOM,
+    HARBOUR,
+    ROOM,
+    ROOM_B,
+    config_for,
+    running_graph_sim,
+    tomorrow_at,
+    window,
+)
+from support.loopback import forbid_non_loopback
 
-from roomd.graph import GraphClient, GraphClientConfig
+from roomd.graph import GraphClient
 from roomd.observe import REGISTRY, configure_logging
 from roomd.sim.graph import GraphSimulator
 
-ROOM = "room-4a@contoso.com"
-ROOM_B = "room-4b@contoso.com"
-BOARDROOM = "boardroom@contoso.com"
-HARBOUR = "harbour@contoso.com"
-ORGANIZER = "adelev@contoso.com"
+__all__ = [
+    "BOARDROOM",
+    "HARBOUR",
+    "ORGANIZER",
+    "ROOM",
+    "ROOM_B",
+    "config_for",
+    "dump",
+    "event_body",
+    "metric",
+    "tomorrow_at",
+    "window",
+]
 
 
 @pytest.fixture
 async def sim() -> AsyncIterator[GraphSimulator]:
-    simulator = GraphSimulator()
-    await simulator.start()
-    try:
+    async with running_graph_sim() as simulator:
         yield simulator
-    finally:
-        await simulator.stop()
 
 
 @pytest.fixture
 def ca_bundle(sim: GraphSimulator, tmp_path: Path) -> Path:
     return Path(sim.ca.write_ca_bundle(tmp_path / "ca.pem"))
-
-
-def config_for(sim: GraphSimulator, ca_bundle: Path, **overrides: Any) -> GraphClientConfig:
-    """Fast retries for tests; everything else as in production."""
-    values: dict[str, Any] = {
-        "tenant_id": sim.tenant_id,
-        "client_id": sim.client_id,
-        "client_secret": sim.client_secret,
-        "authority_host": sim.authority_host,
-        "base_url": sim.base_url,
-        "ca_bundle": ca_bundle,
-        "retry_wait_initial": 0.01,
-        "retry_wait_max": 0.05,
-        "retry_wait_jitter": 0.01,
-        "retry_timeout": 20.0,
-        "max_concurrent": 16,
-    }
-    values.update(overrides)
-    return GraphClientConfig(**values)
 
 
 @pytest.fixture
@@ -103,16 +101,6 @@ def event_body(
     return body
 
 
-def tomorrow_at(hour: int, minute: int = 0) -> datetime:
-    day = datetime.now(UTC).date() + timedelta(days=1)
-    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
-
-
-def window() -> tuple[datetime, datetime]:
-    now = datetime.now(UTC).replace(microsecond=0)
-    return now - timedelta(days=1), now + timedelta(days=30)
-
-
 def dump(value: Any) -> str:
     return json.dumps(value, default=str)
 
@@ -134,41 +122,6 @@ def no_thread_left_behind() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail any attempt to resolve or reach a non-loopback address: msal must do no instance
-    discovery at login.microsoftonline.com and no region probe at 169.254.169.254."""
-    import ipaddress
-    import socket
-
-    def check_host(host: object) -> None:
-        if isinstance(host, bytes):
-            host = host.decode()
-        if host in ("localhost", None):
-            return
-        try:
-            loopback = ipaddress.ip_address(str(host)).is_loopback
-        except ValueError:
-            loopback = False
-        if not loopback:
-            raise AssertionError(f"test tried to reach non-loopback host {host!r}")
-
-    real_getaddrinfo = socket.getaddrinfo
-    real_connect = socket.socket.connect
-    real_connect_ex = socket.socket.connect_ex
-
-    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-        check_host(host)
-        return real_getaddrinfo(host, *args, **kwargs)
-
-    def connect(self: socket.socket, address: Any) -> Any:
-        if self.family in (socket.AF_INET, socket.AF_INET6):
-            check_host(address[0])
-        return real_connect(self, address)
-
-    def connect_ex(self: socket.socket, address: Any) -> Any:
-        if self.family in (socket.AF_INET, socket.AF_INET6):
-            check_host(address[0])
-        return real_connect_ex(self, address)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    """msal must do no instance discovery at login.microsoftonline.com and no region probe at
+    169.254.169.254: every test here fails if it resolves or reaches a non-loopback address."""
+    forbid_non_loopback(monkeypatch)
