@@ -31,7 +31,9 @@ EPILOG = """\
 commands:
   run             run the daemon in the foreground (systemd: Type=notify)
   config check    validate a configuration file; one line per problem
-  status          per room: last round, lag, outbox depth and last error, from the state database
+  status          per room: last round, lag, outbox depth, last error and problems
+  sync            reconcile rooms now (--full: the whole window), or show the plan (--dry-run)
+  explain ID      why a booking looks the way it does: its link, owed writes and history
   demo            start the built-in simulators, sync against them, show the result, exit
   sim             run the Microsoft Graph and Hybrid simulators standalone
 
@@ -112,6 +114,44 @@ def build_parser() -> argparse.ArgumentParser:
     config_arg(status)
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
+    sync = sub.add_parser(
+        "sync",
+        help="reconcile rooms now, or show what would change",
+        description="Reconcile rooms now. With --full, every booking in the window (the past "
+        "sync.window_back_days and the next sync.window_ahead_days) on both sides is compared "
+        "with what roomd has linked: what is missing is created, nothing is created twice. "
+        "With --dry-run, print the plan (what would be created, updated, cancelled, on which "
+        "side, and why) and write nothing anywhere; safe while the daemon runs. Without it, a "
+        "running daemon does the work in its next round; otherwise it runs here. --force lets "
+        "a round cancel past the mass-delete breaker once, after an operator checked it.",
+    )
+    config_arg(sync)
+    sync.add_argument("--full", action="store_true", help="reconcile the whole window")
+    sync.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
+    sync.add_argument(
+        "--force", action="store_true", help="release the mass-delete breaker for these rooms"
+    )
+    sync.add_argument(
+        "--room",
+        action="append",
+        default=[],
+        metavar="MAILBOX",
+        help="only this room (repeatable); default: every room",
+    )
+    sync.add_argument("rooms", nargs="*", metavar="ROOM", help="rooms, as with --room")
+
+    explain = sub.add_parser(
+        "explain",
+        help="show why a booking looks the way it does",
+        description="Find a booking by any of its ids (a Hybrid booking id, a Graph event id "
+        "of the room's or the organizer's copy, an iCalUId, or roomd's link id) and show what "
+        "roomd linked, what it last synced on each side, the writes it still owes, and every "
+        "decision and write it made, with the reason.",
+    )
+    config_arg(explain)
+    explain.add_argument("id", metavar="ID", help="any id of the booking")
+    explain.add_argument("--json", action="store_true", help="print JSON instead of text")
+
     demo = sub.add_parser(
         "demo",
         help="sync against the built-in simulators and exit",
@@ -163,6 +203,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_config_check(args.config)
         if args.command == "status":
             return cmd_status(args.config, as_json=args.json)
+        if args.command == "sync":
+            return cmd_sync(
+                args.config,
+                [*args.room, *args.rooms],
+                full=args.full,
+                dry_run=args.dry_run,
+                force=args.force,
+            )
+        if args.command == "explain":
+            return cmd_explain(args.config, args.id, as_json=args.json)
         if args.command == "demo":
             from roomd.demo import run_demo
 
@@ -232,6 +282,43 @@ def cmd_run(path: Path, log_level: str | None) -> int:
         return _fail(str(exc))
     except OSError as exc:  # e.g. the HTTP port is taken
         return _fail(f"{exc.strerror or exc}")
+
+
+def cmd_sync(path: Path, rooms: list[str], *, full: bool, dry_run: bool, force: bool) -> int:
+    from roomd.manual import UsageError, manual_sync
+    from roomd.store import StoreError
+
+    settings = _load(path)
+    if settings is None:
+        return EXIT_USAGE
+    try:
+        lines = asyncio.run(manual_sync(settings, rooms, full=full, dry_run=dry_run, force=force))
+    except UsageError as exc:
+        return _fail(f"sync: {exc}", EXIT_USAGE)
+    except StoreError as exc:
+        return _fail(str(exc))
+    print("\n".join(lines))
+    return EXIT_FAILURE if any(": failed: " in line for line in lines) else EXIT_OK
+
+
+def cmd_explain(path: Path, any_id: str, *, as_json: bool) -> int:
+    from roomd.manual import explain, render
+    from roomd.store import StoreError
+
+    settings = _load(path)
+    if settings is None:
+        return EXIT_USAGE
+    try:
+        stories = asyncio.run(explain(settings, any_id))
+    except StoreError as exc:
+        return _fail(str(exc))
+    if not stories:
+        return _fail(f"explain: no booking roomd knows has the id {any_id!r}")
+    if as_json:
+        print(json.dumps([s.as_json() for s in stories], indent=2, ensure_ascii=False))
+    else:
+        print("\n".join(render(stories, settings)).rstrip())
+    return EXIT_OK
 
 
 def cmd_status(path: Path, *, as_json: bool) -> int:

@@ -127,7 +127,7 @@ class Daemon:
 
     async def _start(self) -> None:
         s = self.settings
-        self._lock_fd = _lock_state(s.state.path)
+        self._lock_fd = lock_state(s.state.path)
         self.store = await open_store(s.state.path)
         self._runner = await self._runner_factory(s, self.store)
         self.web = WebServer(self, self._extra_routes())
@@ -534,7 +534,7 @@ class Daemon:
 WRITABLE_CHECK_CACHE_S = 5.0
 
 
-def _lock_state(db_path: Path) -> int:
+def lock_state(db_path: Path) -> int:
     """One daemon per state database: two would both write the same rooms' delta links and
     outbox. An flock on a sidecar file is released by the kernel however the process ends."""
     lock_path = db_path.with_name(db_path.name + ".lock")

@@ -142,6 +142,31 @@ async def links(
     return [link_from_row(row) for row in rows]
 
 
+async def find_links(conn: aiosqlite.Connection, any_id: str) -> list[tuple[str, Link]]:
+    """Every (room, link) that any of a booking's ids names: a link id, a Hybrid booking id, a
+    room or organizer event id, or an iCalUId. For ``roomd explain``: an operator pastes
+    whatever id they have. Scans the links table: an operator's command, not a hot path."""
+    rows = await fetch_all(
+        conn,
+        f"SELECT room, {LINK_COLUMNS} FROM links WHERE link_id = ? OR hybrid_id = ? "
+        "OR hybrid_parent_id = ? OR room_event_id = ? OR organizer_event_id = ? "
+        "OR ical_uid = ? ORDER BY room, original_start, link_id",
+        (any_id,) * 6,
+    )
+    return [(row["room"], link_from_row(row)) for row in rows]
+
+
+async def outbox_for_link(conn: aiosqlite.Connection, room: str, link_id: str) -> list[OutboxItem]:
+    """The planned writes of one booking, oldest first (their payload names the link)."""
+    rows = await fetch_all(
+        conn,
+        f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE room = ? "
+        "AND json_extract(payload, '$.link_id') = ? ORDER BY rowid",
+        (room, link_id),
+    )
+    return [outbox_from_row(row) for row in rows]
+
+
 async def room_of_hybrid_booking(conn: aiosqlite.Connection, hybrid_id: str) -> str | None:
     """The room with a link for a Hybrid booking or for an occurrence of it (a series), for a
     webhook that names only the booking. An active link wins over a canceled one, then the most

@@ -249,6 +249,16 @@ class RoomTx:
     async def due_outbox(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
         return await queries.due_outbox(self._check(), self.room, now, limit)
 
+    async def release_outbox(self, held_from: datetime) -> int:
+        """Make this room's open rows planned for ``held_from`` or later due now; return how
+        many. For writes held back on purpose (the mass-delete breaker) until an operator
+        releases them."""
+        return await self._run(
+            "UPDATE outbox SET next_at = ?, updated_at = ? WHERE room = ? "
+            "AND state IN ('pending', 'failed') AND next_at >= ?",
+            (self._now(), self._now(), self.room, to_db(held_from, "held_from")),
+        )
+
     async def prune_outbox(self, done_before: datetime) -> int:
         """Delete this room's ``done`` items last touched before ``done_before``; return how many.
 

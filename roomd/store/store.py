@@ -364,6 +364,15 @@ class Store:
         with self._reading("reading a link") as conn:
             return await queries.room_of_hybrid_booking(conn, hybrid_id)
 
+    async def find_links(self, any_id: str) -> list[tuple[str, Link]]:
+        """(room, link) pairs for any id of a booking (see ``queries.find_links``)."""
+        with self._reading("reading links") as conn:
+            return await queries.find_links(conn, any_id)
+
+    async def outbox_for_link(self, room: str, link_id: str) -> list[OutboxItem]:
+        with self._reading("reading the outbox") as conn:
+            return await queries.outbox_for_link(conn, room_key(room), link_id)
+
     async def room_flags(self, room: str | None = None) -> dict[str, dict[str, str]]:
         """The operator-facing flags (``breaker``, ``force``, ``problem``) by room."""
         with self._reading("reading room flags") as conn:

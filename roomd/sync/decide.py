@@ -290,8 +290,8 @@ def plan(
             breaker=(
                 f"this round would cancel {cancels} of the room's {live} live bookings "
                 f"(mass_delete_threshold {room.mass_delete_threshold:g}, mass_delete_min "
-                f"{room.mass_delete_min}); nothing was cancelled. If this is intended, run "
-                f"`roomd sync --force {room.mailbox}`"
+                f"{room.mass_delete_min}); nothing is cancelled until an operator who checked it "
+                f"runs `roomd sync --force {room.mailbox}`"
             )
         )
     return out
@@ -479,6 +479,11 @@ def _create_outlook(
 ) -> None:
     h = pair.hybrid
     assert h is not None and h.slot is not None and h.organizer is not None
+    if room.now is not None and h.slot.end <= room.now:
+        # no invitations for meetings that are over: a full sync copies the past from Outlook
+        out.audit.append(AuditLine(key, "none", "skipped", "ended before it reached Outlook"))
+        out.count("hybrid_to_outlook", "skipped")
+        return
     organizer = h.organizer
     guests = list(h.guests)
     fp = fingerprint(h.slot, h.status)

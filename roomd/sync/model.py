@@ -178,6 +178,7 @@ class RoomContext:
     fallback_member_id: str | None = None
     mass_delete_threshold: float = 0.5
     mass_delete_min: int = 5
+    now: datetime | None = None  # the round's time, passed in: the engine has no clock
 
 
 def link_id_for(side: Literal["outlook", "hybrid"], key: str, original_start: str = "") -> str:

@@ -52,6 +52,10 @@ class HybridPort(Protocol):
 
     def confirm_changes(self, resource_id: str) -> None: ...
 
+    async def bookings_between(
+        self, start: datetime, end: datetime, *, resource_id: str
+    ) -> list[HybridBooking]: ...
+
     async def member_id(self, email: str) -> str | None: ...
 
     async def member_email(self, member_id: str) -> str | None: ...
@@ -150,6 +154,11 @@ class HybridAdapter:
 
     def confirm_changes(self, resource_id: str) -> None:
         self.client.confirm_changes(resource_id)
+
+    async def bookings_between(
+        self, start: datetime, end: datetime, *, resource_id: str
+    ) -> list[HybridBooking]:
+        return await self.client.bookings_between(start, end, resource_id=resource_id)
 
     async def member_id(self, email: str) -> str | None:
         member = await self.client.member_by_email(email)

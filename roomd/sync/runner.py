@@ -50,6 +50,7 @@ class RoundStats:
     delta_pages: int = 0
     changes: dict[tuple[str, str], int] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    plan: Plan | None = None  # what the round decided (printed by a dry run)
 
 
 class RoundFailed(Exception):
@@ -67,6 +68,10 @@ class RoundRunner(Protocol):
 
     async def aclose(self) -> None: ...
 
+
+HELD = datetime(9999, 1, 1, tzinfo=UTC)
+"""``next_at`` of a write held back by the mass-delete breaker until ``roomd sync --force``."""
+CANCEL_OPS = frozenset({"hybrid.cancel", "graph.cancel"})
 
 AWAIT_ROOM_ANSWER = timedelta(days=1)
 """How long roomd keeps asking the organizer's copy for the room's answer to a meeting it made."""
@@ -87,9 +92,13 @@ def sync_window(settings: Settings, now: datetime) -> tuple[datetime, datetime]:
 
 
 def room_context(
-    settings: Settings, room: RoomSettings, fallback_member_id: str | None
+    settings: Settings,
+    room: RoomSettings,
+    fallback_member_id: str | None,
+    now: datetime | None = None,
 ) -> RoomContext:
     return RoomContext(
+        now=now,
         mailbox=room.mailbox,
         hybrid_id=room.hybrid_id,
         name=room.name,
@@ -131,20 +140,29 @@ class RoomSync:
         finally:
             await self._hybrid.aclose()
 
-    async def run_round(self, room: RoomSettings, *, full: bool = False) -> RoundStats:
+    async def run_round(
+        self, room: RoomSettings, *, full: bool = False, dry_run: bool = False
+    ) -> RoundStats:
+        """One round. ``full`` re-reads the whole window on both sides and reconciles it
+        against the links (the "Sync" button; also asked for by ``roomd sync --full`` through
+        the room's ``full`` flag). ``dry_run`` plans and writes nothing anywhere: the plan is
+        returned in ``RoundStats.plan``."""
         try:
-            return await self._round(room, full=full)
+            return await self._round(room, full=full, dry_run=dry_run)
         except (GraphError, HybridError) as exc:
             raise RoundFailed(f"{type(exc).__name__}: {exc}") from exc
 
-    async def _round(self, room: RoomSettings, *, full: bool) -> RoundStats:
+    async def _round(self, room: RoomSettings, *, full: bool, dry_run: bool) -> RoundStats:
         settings = self._settings
         fallback = None
         if settings.hybrid.fallback_member:
             fallback = await self._hybrid.member_id(settings.hybrid.fallback_member)
-        ctx = room_context(settings, room, fallback)
+        ctx = room_context(settings, room, fallback, self._clock())
         stats = RoundStats()
-        first = await self.executor.drain(ctx)
+        flags = (await self._store.room_flags(room.mailbox)).get(room.mailbox, {})
+        force = "force" in flags
+        full = full or "full" in flags
+        first = DrainStats() if dry_run else await self.executor.drain(ctx)
 
         # --- read both sides --------------------------------------------------------------
         start, end = sync_window(settings, self._clock())
@@ -174,9 +192,13 @@ class RoomSync:
         cursor = None
         if not full and cursor_row is not None and cursor_row.resource_id in ("", room.hybrid_id):
             cursor = cursor_row.modified_since  # else: remapped to another resource, list all
-        bookings, new_cursor = await self._hybrid.changes_since(cursor, resource_id=room.hybrid_id)
-        flags = await self._store.room_flags(room.mailbox)
-        force = "force" in flags.get(room.mailbox, {})
+        if full:  # every booking that may hold the room in the window, whatever its age
+            bookings = await self._hybrid.bookings_between(start, end, resource_id=room.hybrid_id)
+            new_cursor = cursor_row.modified_since if cursor_row is not None else None
+        else:
+            bookings, new_cursor = await self._hybrid.changes_since(
+                cursor, resource_id=room.hybrid_id
+            )
         stats.inbound, stats.outbound, stats.delta_pages = (
             len(delta.changes),
             len(bookings),
@@ -195,39 +217,48 @@ class RoomSync:
             hybrid = await self._hybrid_reader.items(bookings, index, resource_id=room.hybrid_id)
             await self._counterparts(ctx, window, index, outlook, hybrid)
             decided = plan(ctx, index, outlook, hybrid, force=force)
+            if decided.breaker is not None:
+                # the feeds move on (a re-read token may expire and lose the deletions), but
+                # the cancellations wait in the outbox until an operator releases them
+                held = plan(ctx, index, outlook, hybrid, force=True)
+                held.breaker = decided.breaker
+                decided = held
+
+        stats.plan = decided
+        if dry_run:
+            _account(stats, decided, first, DrainStats(), room.mailbox, baseline)
+            return stats
 
         # --- store the plan with both positions, in one transaction ----------------------
-        saved = False
         async with self._store.write(room.mailbox) as tx:
+            if force:  # the operator checked: held cancellations go out now
+                await tx.release_outbox(HELD)
+                await tx.set_flag("force", None)
+                await tx.set_flag("breaker", None)
             if decided.breaker is not None:
                 await tx.set_flag("breaker", decided.breaker)
                 await tx.audit(room.mailbox, "none", "breaker", decided.breaker)
-            else:
-                for new_link in decided.links:
-                    await tx.upsert_link(new_link)
-                for op in decided.ops:
-                    await tx.enqueue(op.intent_id, op.op, op.payload)
-                for line in decided.audit:
-                    await tx.audit(line.booking, line.side, line.action, line.reason)
-                if stored is None or stored.delta_link != delta.delta_link or baseline:
-                    await tx.save_delta(start, end, delta.delta_link)
-                if new_cursor is not None and (
-                    cursor_row is None
-                    or cursor_row.modified_since != new_cursor
-                    or cursor_row.resource_id != room.hybrid_id
-                ):
-                    await tx.save_hybrid_cursor(new_cursor, room.hybrid_id)
-                room_flags = flags.get(room.mailbox, {})
-                if "breaker" in room_flags:
-                    await tx.set_flag("breaker", None)
-                if force and (delta.changes or bookings):
-                    await tx.set_flag("force", None)
-                if decided.problems:
-                    await tx.set_flag("problem", decided.problems[-1])
-                saved = True
-        if saved:
-            self._hybrid.confirm_changes(room.hybrid_id)
-        else:
+            for new_link in decided.links:
+                await tx.upsert_link(new_link)
+            for op in decided.ops:
+                hold = decided.breaker is not None and op.op in CANCEL_OPS
+                await tx.enqueue(op.intent_id, op.op, op.payload, not_before=HELD if hold else None)
+            for line in decided.audit:
+                await tx.audit(line.booking, line.side, line.action, line.reason)
+            if stored is None or stored.delta_link != delta.delta_link or baseline:
+                await tx.save_delta(start, end, delta.delta_link)
+            if new_cursor is not None and (
+                cursor_row is None
+                or cursor_row.modified_since != new_cursor
+                or cursor_row.resource_id != room.hybrid_id
+            ):
+                await tx.save_hybrid_cursor(new_cursor, room.hybrid_id)
+            if "full" in flags:
+                await tx.set_flag("full", None)
+            if decided.problems:
+                await tx.set_flag("problem", decided.problems[-1])
+        self._hybrid.confirm_changes(room.hybrid_id)
+        if decided.breaker is not None:
             observe.BREAKER_TRIPS.labels(room=room.mailbox).inc()
 
         second = await self.executor.drain(ctx)
