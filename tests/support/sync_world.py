@@ -94,6 +94,20 @@ class SyncWorld:
         self.daemon.wait_log(lambda x: x.get("event") == "started")
         return self.daemon
 
+    def pause(self) -> None:
+        """Stop roomd cleanly (SIGTERM): what happens next, happens between two rounds."""
+        import signal
+
+        assert self.daemon is not None
+        self.daemon.signal(signal.SIGTERM)
+        assert self.daemon.wait_exit() == 0
+
+    def resume(self) -> DaemonProcess:
+        assert self.daemon is not None
+        self.daemon = DaemonProcess(self.daemon.config).start()
+        self.daemon.wait_log(lambda x: x.get("event") == "started")
+        return self.daemon
+
     def stop(self) -> None:
         if self.daemon is not None:
             self.daemon.stop()
@@ -171,6 +185,19 @@ class SyncWorld:
     def copy_of(self, mailbox: str, ical_uid: str) -> dict[str, Any] | None:
         return next((e for e in self.events(mailbox) if e.get("iCalUId") == ical_uid), None)
 
+    def corrupt_room_copy(self, ical_uid: str, mutate: Callable[[Any], None]) -> None:
+        """Edit the room's stored copy behind Graph's back (bad data a test needs) and record
+        it as a change, so the next delta round returns it."""
+
+        def go() -> None:
+            sim = self.sims.graph
+            calendar = sim.exchange.calendar(sim.directory.find(ROOM))
+            event = next(e for e in calendar.events.values() if e.ical_uid == ical_uid)
+            mutate(event)
+            calendar.touch(event, sim.exchange.clock.now())
+
+        self.sims.call(go)
+
     # --- Hybrid, as its members and admins ----------------------------------------------------
     @property
     def hybrid(self) -> Any:
@@ -205,6 +232,17 @@ class SyncWorld:
                 resource_id, start, end, member=member, summary=summary, **extra
             )
         )
+
+    def corrupt_booking(self, booking_id: str, mutate: Callable[[Any], None]) -> None:
+        """Edit a stored Hybrid booking behind the API's validation, as a buggy server might."""
+
+        def go() -> None:
+            store = self.sims.hybrid.store
+            booking = store.booking(booking_id)
+            mutate(booking)
+            store.touch(booking, actor="test")
+
+        self.sims.call(go)
 
     def member_id(self, email: str) -> str:
         return str(self.sims.call(lambda: self.hybrid.member_id(email)))
