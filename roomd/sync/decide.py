@@ -478,13 +478,21 @@ def _create_outlook(
     room: RoomContext, pair: Pair, key: str, out: Plan, *, again: bool = False
 ) -> None:
     h = pair.hybrid
-    assert h is not None and h.slot is not None and h.organizer is not None
+    assert h is not None and h.slot is not None
     if room.now is not None and h.slot.end <= room.now:
         # no invitations for meetings that are over: a full sync copies the past from Outlook
         out.audit.append(AuditLine(key, "none", "skipped", "ended before it reached Outlook"))
         out.count("hybrid_to_outlook", "skipped")
         return
-    organizer = h.organizer
+    # the shell reads people for a new booking only; a linked one (made again after an Outlook
+    # deletion, hybrid_wins) keeps the organizer its link knows
+    organizer = h.organizer or (pair.link.organizer_mailbox if pair.link else None)
+    if organizer is None:
+        problem = f"booking {h.hybrid_id}: no organizer is known for its meeting: not synced"
+        out.audit.append(AuditLine(key, "none", "skipped", problem))
+        out.count("hybrid_to_outlook", "skipped")
+        out.problems.append(problem)
+        return
     guests = list(h.guests)
     fp = fingerprint(h.slot, h.status)
     event = {
