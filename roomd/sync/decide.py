@@ -585,8 +585,15 @@ def _update_outlook(room: RoomContext, pair: Pair, key: str, out: Plan) -> None:
         _observed(link, pair), hybrid_fingerprint=fp, outlook_fingerprint=fingerprint(h.slot)
     )
     out.links.append(new)
-    moved = old is None or (old[0].start, old[0].end) != (h.slot.start, h.slot.end)
-    if moved or (h.slot.title is not None and old is not None and old[0].title != h.slot.title):
+    shown = None if old is None else (old[0].start, old[0].end, old[0].title)
+    o = pair.outlook
+    if o is not None and o.state is OutlookState.LIVE and o.slot is not None:
+        # what the meeting shows now, not what was last synced: when Hybrid wins a conflict,
+        # Outlook's own edit is overwritten even if Hybrid's only change was its approval
+        title = o.slot.title if o.slot.title is not None else (shown[2] if shown else None)
+        shown = (o.slot.start, o.slot.end, title)
+    moved = shown is None or (shown[0], shown[1]) != (h.slot.start, h.slot.end)
+    if moved or (h.slot.title is not None and shown is not None and shown[2] != h.slot.title):
         changes: dict[str, Any] = {
             "start": {"dateTime": _iso(h.slot.start), "timeZone": "UTC"},
             "end": {"dateTime": _iso(h.slot.end), "timeZone": "UTC"},
