@@ -14,6 +14,7 @@ import os
 import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,11 @@ MAX_CONCURRENT_ROUNDS = 16
 
 CLOSE_STEP_TIMEOUT_S = 5.0
 """Each step of closing down (HTTP server, clients, database) gets at most this long."""
+
+PRUNE_EVERY_S = 3600.0
+DONE_OUTBOX_KEPT = timedelta(days=7)
+"""Applied writes stay this long: a delta page or webhook replayed within days still finds its
+intent and is not applied twice."""
 
 
 class _CurrentWebhookSecret:
@@ -137,6 +143,7 @@ class Daemon:
         for room in s.rooms:
             self._schedule(room.mailbox, s.sync.poll_interval_seconds)
         self._schedule_gauges(s.sync.poll_interval_seconds)
+        self._schedule_pruning()
         observe.ROOMS_CONFIGURED.set(len(s.rooms))
         self._log.info(
             "started",
@@ -269,6 +276,38 @@ class Daemon:
         assert self._scheduler is not None
         if self._scheduler.get_job(mailbox) is not None:
             self._scheduler.remove_job(mailbox)
+
+    def _schedule_pruning(self) -> None:
+        assert self._scheduler is not None
+        self._scheduler.add_job(
+            self._prune,
+            "interval",
+            seconds=PRUNE_EVERY_S,
+            id="__prune__",
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+        )
+
+    async def _prune(self) -> None:
+        """Forget finished outbox rows and old audit lines, room by room under the room's lock
+        (one thing per room at a time). Done rows are kept long enough that a replayed change
+        still finds its intent (invariant 1); failed and dead rows are never pruned."""
+        if self.store is None:
+            return
+        now = utc.now()
+        keep_audit = timedelta(days=self.settings.sync.audit_retention_days)
+        outbox = audit = 0
+        for room in self.settings.rooms:
+            async with self.room_lock(room.mailbox):
+                try:
+                    async with self.store.write(room.mailbox) as tx:
+                        outbox += await tx.prune_outbox(now - DONE_OUTBOX_KEPT)
+                        audit += await tx.prune_audit(now - keep_audit)
+                except StoreError as exc:
+                    self._log.warning("prune_failed", room=room.mailbox, error=describe_error(exc))
+        if outbox or audit:
+            self._log.info("pruned", outbox_rows=outbox, audit_lines=audit)
 
     def _schedule_gauges(self, interval: float) -> None:
         assert self._scheduler is not None

@@ -197,6 +197,7 @@ class SyncTable(_Table):
     mass_delete_min: int = Field(default=5, ge=0)
     stale_after_seconds: float | None = Field(default=None, gt=0)
     shutdown_grace_seconds: float = Field(default=10, ge=0, le=300)
+    audit_retention_days: int = Field(default=365, ge=7, le=3650)
 
 
 class HttpTable(_Table):

@@ -23,7 +23,8 @@ DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
 DEFAULT_HYBRID_SCOPE = (
     "flex.space.bookings.read flex.space.bookings.create flex.space.bookings.update "
-    "flex.space.bookings.cancel flex.space.resources.read flex.community.members.read"
+    "flex.space.bookings.cancel flex.space.resources.read flex.community.members.read "
+    "flex.settings.webhooks.create"
 )
 DEFAULT_STATE_PATH = Path("/var/lib/roomd/roomd.sqlite3")
 STATE_FILE_NAME = "roomd.sqlite3"
@@ -107,6 +108,7 @@ class SyncSettings(_Frozen):
         default=STALE_AFTER_POLLS * DEFAULT_POLL_INTERVAL_SECONDS, gt=0
     )
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    audit_retention_days: int = Field(default=365, ge=1)
 
     @model_validator(mode="before")
     @classmethod
