@@ -1,6 +1,7 @@
 """Settings of roomd's Hybrid client: what the lead maps roomd's validated Settings onto.
 
-Kept apart from ``roomd.config`` so the client can be built and tested on its own. The client
+Kept apart from roomd's ``Settings`` so the client can be built and tested on its own; only the
+default scope comes from ``roomd.config``, so that both ask for the same scopes. The client
 secret is never part of the ``repr`` (design.md section 7: secrets never reach a log line).
 """
 
@@ -10,20 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["HybridClientConfig", "RetryPolicy", "Timeouts"]
+from roomd.config import DEFAULT_HYBRID_SCOPE
 
-# The scopes roomd needs under OfficeRnD's fine-grained v2 scheme (developer.officernd.com).
-DEFAULT_SCOPE = " ".join(
-    (
-        "flex.space.bookings.read",
-        "flex.space.bookings.create",
-        "flex.space.bookings.update",
-        "flex.space.bookings.cancel",
-        "flex.space.resources.read",
-        "flex.community.members.read",
-        "flex.settings.webhooks.create",
-    )
-)
+__all__ = ["DEFAULT_SCOPE", "HybridClientConfig", "RetryPolicy", "Timeouts"]
+
+# The scopes roomd asks for under OfficeRnD's fine-grained v2 scheme (developer.officernd.com;
+# docs/hybrid-api.md). One default for the settings and for a client built without them: it lives
+# in roomd.config, the innermost layer, which must not import this package.
+DEFAULT_SCOPE = DEFAULT_HYBRID_SCOPE
 
 
 @dataclass(frozen=True)

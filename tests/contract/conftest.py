@@ -34,20 +34,11 @@ import httpx
 import pytest
 from aiohttp import web
 
+from roomd.config import DEFAULT_HYBRID_SCOPE
 from roomd.sim.hybrid import HybridSimulator
 from roomd.sim.tls import LocalCA
 
-SCOPES = " ".join(
-    [
-        "flex.space.bookings.read",
-        "flex.space.bookings.create",
-        "flex.space.bookings.update",
-        "flex.space.bookings.cancel",
-        "flex.space.resources.read",
-        "flex.community.members.read",
-        "flex.settings.webhooks.create",
-    ]
-)
+SCOPES = DEFAULT_HYBRID_SCOPE  # what roomd asks a booking system for
 ENV = "ROOMD_CONTRACT_"
 
 
