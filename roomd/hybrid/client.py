@@ -14,7 +14,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote
@@ -24,7 +24,7 @@ import httpx
 from roomd.hybrid.auth import TokenSource
 from roomd.hybrid.config import HybridClientConfig
 from roomd.hybrid.errors import BookingParseError, HybridError, NotFound, error_for_status
-from roomd.hybrid.feed import ChangeFeed
+from roomd.hybrid.feed import ChangeFeed, walk_start
 from roomd.hybrid.model import (
     HybridBooking,
     HybridMember,
@@ -185,26 +185,37 @@ class HybridClient:
         *,
         params: Mapping[str, str] | None = None,
         body: object = None,
+        answered: Callable[[httpx.Response], None] | None = None,
     ) -> Any:
-        """A request safe to repeat: retried on transient failures; JSON body or typed error."""
+        """A request safe to repeat: retried on transient failures; JSON body or typed error.
+        ``answered`` is shown the successful response (its headers) before its body is read."""
 
         async def send() -> httpx.Response:
             return await self._send_once(method, path, params, body)
 
         resp = await with_retries(self._config.retry, send, what=f"{method} {path}")
         if resp.is_success:
+            if answered is not None:
+                answered(resp)
             return _json_or_none(resp)
         raise self._fail(resp)
 
     async def _pages(
-        self, path: str, params: Mapping[str, str] | None = None
+        self,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        *,
+        first_answered: Callable[[httpx.Response], None] | None = None,
     ) -> AsyncIterator[list[Any]]:
-        """Every page of a ``{results, cursorNext}`` listing, following ``$cursorNext``."""
+        """Every page of a ``{results, cursorNext}`` listing, following ``$cursorNext``;
+        ``first_answered`` is shown the first page's response."""
         query = dict(params or {})
         query["$limit"] = str(PAGE_LIMIT)
         seen_cursors: set[str] = set()
+        answered = first_answered
         while True:
-            page = await self._call("GET", path, params=query)
+            page = await self._call("GET", path, params=query, answered=answered)
+            answered = None
             if isinstance(page, list):  # some servers answer a bare array: one page
                 yield page
                 return
@@ -234,8 +245,15 @@ class HybridClient:
         and the field) and skipped, so one malformed record cannot stop the sync of every other
         booking; ``get_booking`` on it raises the same ``BookingParseError``.
         """
-        query = {**(filters or {}), **more}
-        async for page in self._pages("/bookings", query):
+        async for booking in self._bookings({**(filters or {}), **more}):
+            yield booking
+
+    async def _bookings(
+        self,
+        query: Mapping[str, str],
+        first_answered: Callable[[httpx.Response], None] | None = None,
+    ) -> AsyncIterator[HybridBooking]:
+        async for page in self._pages("/bookings", query, first_answered=first_answered):
             for item in page:
                 try:
                     booking = parse_booking(item)
@@ -374,9 +392,12 @@ class HybridClient:
         """Bookings changed since ``cursor`` (all bookings when None) and the next cursor.
 
         Lists ``modifiedAt[$gte]`` = cursor minus an overlap and reports each version of a booking
-        once (``feed.ChangeFeed``), so equal or slightly late timestamps are never missed. Store
-        the returned cursor and pass it back next time. This listing is the truth for Hybrid
-        changes; webhooks only make them arrive sooner.
+        once (``feed.ChangeFeed``), so equal or slightly late timestamps are never missed. The
+        next cursor is never later than the server's time when the walk began (the ``Date`` of
+        its first page; roomd's clock minus the overlap if there is none): the listing's order
+        is not promised, so a change made during a long walk may be on a page already read.
+        Store the returned cursor and pass it back next time. This listing is the truth for
+        Hybrid changes; webhooks only make them arrive sooner.
         """
         feed = self._feeds.get(resource_id)
         if feed is None:
@@ -387,8 +408,16 @@ class HybridClient:
             filters["modifiedAt[$gte]"] = format_datetime(since)
         if resource_id is not None:
             filters["resourceId"] = resource_id
-        listed = [b async for b in self.iter_bookings(filters)]
-        return feed.absorb(cursor, listed)
+        started = datetime.now(UTC)
+        dates: list[str | None] = []
+        listed = [
+            b
+            async for b in self._bookings(
+                filters, first_answered=lambda resp: dates.append(resp.headers.get("Date"))
+            )
+        ]
+        cap = walk_start(dates[0] if dates else None, started, self._feed_overlap)
+        return feed.absorb(cursor, listed, cap=cap)
 
     def confirm_changes(self, resource_id: str | None = None) -> None:
         """Say that the cursor from the last ``changes_since`` (for ``resource_id``) is stored;

@@ -15,6 +15,13 @@ Versions count as delivered only once the caller says it has stored the cursor (
 a round that read the feed and then failed before saving (timeout, shutdown, a store error)
 gets the same versions again next time, instead of losing them to the memory.
 
+Why a cap at the walk's start: OfficeRnD does not promise that a listing is sorted by
+``modifiedAt``, and a walk over several pages is not a snapshot. A booking changed during the walk
+on a page already read is missed by that walk, while a later page may show a newer ``modifiedAt``
+than that change. A cursor that jumped to the newest timestamp seen could then pass the missed
+change by more than the overlap. So the cursor never moves past the server's time when the walk
+began (``walk_start``): everything changed during the walk is read again next time.
+
 The periodic listing is roomd's source of truth for Hybrid changes; webhooks are only a fast path.
 """
 
@@ -23,11 +30,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 
 from roomd.hybrid.model import HybridBooking
 
-__all__ = ["ChangeFeed", "version_key"]
+__all__ = ["ChangeFeed", "version_key", "walk_start"]
 
 VersionKey = tuple[str, datetime | None, str]
 
@@ -39,13 +47,27 @@ def version_key(booking: HybridBooking) -> VersionKey:
     return (booking.id, booking.modified_at, digest)
 
 
+def walk_start(date_header: str | None, local_now: datetime, overlap: timedelta) -> datetime:
+    """The server's time when a walk began: the HTTP ``Date`` of its first page's answer (whole
+    seconds, rounded down, so never later than the server's clock), or, when the answer has none
+    or an unreadable one, roomd's clock at the start minus ``overlap``."""
+    if date_header:
+        try:
+            served = parsedate_to_datetime(date_header)
+        except (TypeError, ValueError, IndexError):
+            served = None
+        if served is not None:
+            return served.replace(tzinfo=UTC) if served.tzinfo is None else served.astimezone(UTC)
+    return local_now.astimezone(UTC) - overlap
+
+
 class ChangeFeed:
     """Turns successive listings into "new versions since last time" and the next cursor.
 
     Use: ``since = feed.query_from(cursor)``; list with ``modifiedAt[$gte]=since`` (everything when
-    None); ``changes, cursor = feed.absorb(cursor, listed)``; store the cursor, then
-    ``feed.confirm()``. The memory only keeps versions that a later query can still return
-    (newer than ``cursor - overlap``), so it stays small.
+    None); ``changes, cursor = feed.absorb(cursor, listed, cap=walk_start(...))``; store the
+    cursor, then ``feed.confirm()``. The memory only keeps versions that a later query can still
+    return (newer than ``cursor - overlap``), so it stays small.
     """
 
     def __init__(self, overlap: timedelta = timedelta(seconds=10)) -> None:
@@ -61,12 +83,18 @@ class ChangeFeed:
         return None if cursor is None else cursor - self.overlap
 
     def absorb(
-        self, cursor: datetime | None, listed: Iterable[HybridBooking]
+        self,
+        cursor: datetime | None,
+        listed: Iterable[HybridBooking],
+        *,
+        cap: datetime | None = None,
     ) -> tuple[list[HybridBooking], datetime | None]:
         """New versions among ``listed`` (in listing order) and the cursor for the next read.
 
-        The cursor never moves backwards and only moves to a ``modifiedAt`` actually seen, so a
-        clock difference between roomd and the server can never skip a change.
+        The cursor never moves backwards, never beyond the newest ``modifiedAt`` actually seen,
+        and never past ``cap`` (the server's time when the walk began, see ``walk_start``), so
+        neither a clock difference between roomd and the server nor a change made during a long
+        walk over an unsorted listing can be skipped.
         """
         self._pending = {}  # an unconfirmed earlier read: its versions are reported again
         fresh: list[HybridBooking] = []
@@ -82,6 +110,8 @@ class ChangeFeed:
             self._pending[key] = None
             if newest is None or stamp > newest:
                 newest = stamp
+        if cap is not None and newest is not None and newest > cap:
+            newest = cap if cursor is None or cap > cursor else cursor
         self._pending_cursor = newest
         return fresh, newest
 

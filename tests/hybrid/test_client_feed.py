@@ -4,6 +4,7 @@ booking is reported once, per room or for the whole organization."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,9 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from roomd.hybrid import HybridClient
+from roomd.hybrid.client import PAGE_LIMIT
 from roomd.sim.hybrid import HybridSimulator
 
-from .conftest import HARBOUR, NOW, ROOM_4A
+from .conftest import HARBOUR, NOW, ROOM_4A, DropProxy, make_config
 
 START = NOW.replace(hour=9) + timedelta(days=2)
 
@@ -26,7 +28,9 @@ async def test_changes_since_reports_new_changes_once(
     )
     changes, cursor = await hybrid.changes_since(None)
     assert [b.id for b in changes] == [a["_id"]]
-    assert cursor == changes[0].modified_at
+    # the newest modifiedAt seen, but no later than the server's clock (its Date, whole seconds)
+    # when the listing began; the frozen simulator stamps writes a millisecond apart from NOW on
+    assert cursor == min(changes[0].modified_at, NOW)  # type: ignore[type-var]
     hybrid.confirm_changes()
     again, same = await hybrid.changes_since(cursor)
     assert again == [] and same == cursor  # the overlap re-reads, nothing is repeated
@@ -47,6 +51,49 @@ async def test_changes_since_can_follow_one_room(
     )
     changes, _ = await hybrid.changes_since(None, resource_id=HARBOUR)
     assert [b.id for b in changes] == [h["_id"]]
+
+
+async def test_a_change_on_a_page_already_read_during_a_long_walk_is_not_skipped(
+    sim: HybridSimulator, ca_bundle: Path, drop_proxy: DropProxy
+) -> None:
+    """A listing in creation order (OfficeRnD promises none): the first booking changes after
+    its page was read, and the last one a minute later, before its page is read. The cursor must
+    not jump to that minute, or the first change would be more than the overlap behind it."""
+    sim.control.set_faults(unsorted_listing=1)
+    made = [
+        sim.control.create_booking(
+            ROOM_4A,
+            START + timedelta(hours=i),
+            START + timedelta(hours=i, minutes=30),
+            member="adelev@contoso.com",
+        )
+        for i in range(PAGE_LIMIT + 1)
+    ]
+    first, last = made[0]["_id"], made[-1]["_id"]
+    async with HybridClient(make_config(sim, ca_bundle, base_url=drop_proxy.url)) as hybrid:
+        _, cursor = await hybrid.changes_since(None)
+        hybrid.confirm_changes()
+        sim.control.advance_clock(60)
+        walk_began = sim.control.now()
+        pages: list[list[str]] = []
+
+        def during_the_walk(page: Any) -> Any:
+            pages.append([b["_id"] for b in page["results"]])
+            if len(pages) == 1:
+                sim.control.update_booking(first, summary="changed on a page already read")
+                sim.control.advance_clock(60)
+                sim.control.update_booking(last, summary="changed a minute later")
+            return page
+
+        drop_proxy.rewrite = during_the_walk
+        changes, cursor = await hybrid.changes_since(cursor)
+        hybrid.confirm_changes()
+        drop_proxy.rewrite = None
+        assert first in pages[0] and last in pages[-1] and len(pages) == 2
+        assert [(b.id, b.summary) for b in changes] == [(last, "changed a minute later")]
+        assert cursor == walk_began  # not the minute later
+        changes, _ = await hybrid.changes_since(cursor)
+    assert [(b.id, b.summary) for b in changes] == [(first, "changed on a page already read")]
 
 
 STEP = st.one_of(

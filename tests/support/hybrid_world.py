@@ -184,7 +184,8 @@ class DropProxy:
     refusals: int = 0
     refuse_status: int = 429
     retry_after: int = 1
-    # Rewrite JSON answers to GET requests (to serve a record the simulator would never serve).
+    # Rewrite JSON answers to GET requests (to serve a record the simulator would never serve), or
+    # act between the simulator's answer and the client's next request.
     rewrite: Callable[[Any], Any] | None = None
 
 
@@ -219,12 +220,17 @@ async def drop_proxy_for(sim: HybridSimulator, ca: LocalCA) -> AsyncIterator[Dro
                 assert request.transport is not None
                 request.transport.abort()  # the work is done; the answer is lost
                 return web.Response(status=204)
+            # the origin's Date passes through, as a gateway's does (the client reads the
+            # server's clock from it)
+            date = {"Date": answer.headers["date"]} if "date" in answer.headers else {}
             if state.rewrite is not None and request.method == "GET" and answer.is_success:
-                return web.json_response(state.rewrite(answer.json()), status=answer.status_code)
+                rewritten = state.rewrite(answer.json())
+                return web.json_response(rewritten, status=answer.status_code, headers=date)
+            content_type = answer.headers.get("content-type", "application/json")
             return web.Response(
                 status=answer.status_code,
                 body=answer.content,
-                headers={"Content-Type": answer.headers.get("content-type", "application/json")},
+                headers={"Content-Type": content_type, **date},
             )
 
         app = web.Application()

@@ -5,7 +5,8 @@ exactly what happens and cannot flake. API faults answer before authentication, 
 front of the real service would: 429 with ``Retry-After`` (the client must wait that long), a 5xx,
 or a slow answer. Webhook faults act on deliveries: lose one, hold it back, send it twice, swap it
 with the next, sign it wrongly, or stamp it with a stale timestamp. ``coarse_timestamps`` makes
-``modifiedAt`` repeat within a second, to test a client's change-feed overlap.
+``modifiedAt`` repeat within a second, to test a client's change-feed overlap;
+``unsorted_listing`` lists bookings in creation order instead of by ``modifiedAt``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ class Faults:
     # repeat, as real systems' timestamps do; a client paging "modified since" must then re-read
     # an overlap, or it misses writes that share the second of its cursor
     coarse_timestamps: int = 0
+    # a mode: while non-zero, GET bookings pages in creation order, not by modifiedAt (OfficeRnD
+    # does not promise an order), so a booking changed during a walk may sit on a page already
+    # read and is not listed again in that walk
+    unsorted_listing: int = 0
     # webhook deliveries
     webhook_drop: int = 0
     webhook_delay: int = 0

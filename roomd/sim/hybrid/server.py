@@ -5,7 +5,8 @@ Routes (under ``/api/v2/organizations/{org}/``), each with the OAuth scope it ne
 (members.read); ``GET bookings``, ``GET bookings/{id}`` (bookings.read); ``POST bookings``
 (bookings.create); ``PATCH bookings/{id}`` (bookings.update); ``POST bookings/{id}/cancel``
 (bookings.cancel); ``POST|GET webhooks``, ``DELETE webhooks/{id}`` (settings.webhooks.*).
-Every error is JSON ``{"message", "code"}``; see docs/hybrid-api.md.
+Every error is JSON ``{"message", "code"}``; see docs/hybrid-api.md. Every answer's ``Date``
+header reads the simulated clock, the clock ``modifiedAt`` comes from, as a real server's would.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from email.utils import format_datetime
 from typing import Any
 
 from aiohttp import web
@@ -122,7 +124,11 @@ class HybridApp:
             f"{p}/webhooks/{{id}}", self._auth("flex.settings.webhooks.delete", self.delete_webhook)
         )
         SimRoutes(self.control).add_to(app)
+        app.on_response_prepare.append(self._date)
         return app
+
+    async def _date(self, request: web.Request, response: web.StreamResponse) -> None:
+        response.headers["Date"] = format_datetime(self.store.clock.now(), usegmt=True)
 
     # ---- middleware ------------------------------------------------------------------------
 
@@ -208,7 +214,9 @@ class HybridApp:
     async def list_bookings(self, request: web.Request) -> web.StreamResponse:
         keep = booking_filter(request.query)
         items = [b for b in self.store.bookings.values() if keep(b)]
-        page = paginate(items, _booking_key, lambda b: b.to_json(), request.query)
+        # By modifiedAt unless the fault says otherwise: OfficeRnD does not promise an order.
+        key = _id_key if self.faults.unsorted_listing else _booking_key
+        page = paginate(items, key, lambda b: b.to_json(), request.query)
         return json_response(page.to_json())
 
     async def get_booking(self, request: web.Request) -> web.StreamResponse:
@@ -254,6 +262,11 @@ class HybridApp:
 
 def _booking_key(booking: Booking) -> tuple[str, str]:
     return (format_instant(booking.modified_at), booking.id)
+
+
+def _id_key(booking: Booking) -> tuple[str, str]:
+    """Creation order: a booking changed during a walk keeps its place, maybe one already read."""
+    return ("", booking.id)
 
 
 def _actor(request: web.Request) -> str:
