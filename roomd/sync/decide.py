@@ -196,9 +196,14 @@ class LinkIndex:
         return by_id or (self.by_ical.get(item.ical_uid) if item.ical_uid else None)
 
     def for_hybrid(self, item: HybridItem) -> Link | None:
-        return self.by_hybrid.get(item.hybrid_id) or (
-            self.by_ical.get(item.reference) if item.reference else None
-        )
+        found = self.by_hybrid.get(item.hybrid_id)
+        if found is None and item.reference:
+            # a booking roomd made for the link's meeting, its id not recorded yet; a link that
+            # knows another booking (made again after this one was canceled) is not this one's
+            by_meeting = self.by_ical.get(item.reference)
+            if by_meeting is not None and by_meeting.hybrid_id in (None, item.hybrid_id):
+                found = by_meeting
+        return found
 
     @property
     def live(self) -> int:
@@ -209,20 +214,26 @@ def pair_up(
     links: LinkIndex, outlook: Sequence[OutlookItem], hybrid: Sequence[HybridItem]
 ) -> list[Pair]:
     """Join what each side reported through the links; an unlinked Hybrid booking whose
-    ``reference`` is an unlinked meeting's iCalUId pairs with that meeting."""
-    pairs: dict[str, Pair] = {}
+    ``reference`` is an unlinked meeting's iCalUId pairs with that meeting. Unlinked items are
+    kept apart from linked ones even where their ids look alike: a link made from ``o:<uid>``
+    or ``h:<id>`` may since know another meeting or booking (one made again)."""
+    pairs: dict[tuple[bool, str], Pair] = {}
     for o in outlook:
         link = links.for_outlook(o)
-        key = link.link_id if link else link_id_for("outlook", o.ical_uid or o.room_event_id)
+        key = (
+            (True, link.link_id)
+            if link
+            else (False, link_id_for("outlook", o.ical_uid or o.room_event_id))
+        )
         pairs.setdefault(key, Pair(link=link)).outlook = o  # a later version wins
     for h in hybrid:
         link = links.for_hybrid(h)
         if link is not None:
-            key = link.link_id
-        elif h.reference and link_id_for("outlook", h.reference) in pairs:
-            key = link_id_for("outlook", h.reference)
+            key = (True, link.link_id)
+        elif h.reference and (False, link_id_for("outlook", h.reference)) in pairs:
+            key = (False, link_id_for("outlook", h.reference))
         else:
-            key = link_id_for("hybrid", h.hybrid_id)
+            key = (False, link_id_for("hybrid", h.hybrid_id))
         pairs.setdefault(key, Pair(link=link)).hybrid = h
     return list(pairs.values())
 
