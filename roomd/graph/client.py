@@ -14,14 +14,15 @@ from roomd.graph.http import GraphHttp
 
 
 class GraphClient:
-    """``http`` (raw requests), ``events`` (event operations) and ``delta`` (delta rounds), all
-    sharing one connection pool, one token provider and one set of per-mailbox limits."""
+    """``http`` (raw requests), ``events`` (event operations) and the delta rounds
+    (``delta_round``, ``delta_rounds``: the one way in), all sharing one connection pool, one
+    token provider and one set of per-mailbox limits."""
 
     def __init__(self, config: GraphClientConfig) -> None:
         self.config = config
         self.http = GraphHttp(config)
         self.events = EventOps(self.http)
-        self.delta = DeltaReader(self.http)
+        self._delta = DeltaReader(self.http)
 
     def __repr__(self) -> str:
         return (
@@ -49,7 +50,7 @@ class GraphClient:
         page_size: int | None = 50,
     ) -> DeltaResult:
         """One calendarView delta round of a mailbox (see :meth:`DeltaReader.round`)."""
-        return await self.delta.round(
+        return await self._delta.round(
             mailbox,
             window_start=window_start,
             window_end=window_end,
@@ -61,7 +62,7 @@ class GraphClient:
         self, delta_links: Mapping[str, str], *, page_size: int | None = 50
     ) -> dict[str, DeltaResult | GraphError]:
         """The next round of many mailboxes through ``$batch`` (see :meth:`DeltaReader.rounds`)."""
-        return await self.delta.rounds(delta_links, page_size=page_size)
+        return await self._delta.rounds(delta_links, page_size=page_size)
 
     async def aclose(self) -> None:
         """Close every connection (Graph and the identity platform) and msal's worker thread."""

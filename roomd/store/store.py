@@ -29,6 +29,8 @@ from pathlib import Path
 
 import aiosqlite
 
+from roomd import utc
+
 from . import queries
 from .errors import SchemaTooNew, StoreError, sqlite_problem
 from .migrations import MIGRATIONS, Migration, check_sequence, latest_version
@@ -44,7 +46,7 @@ from .rows import (
     room_key,
 )
 from .schema import current_version, migrate, rollback_quietly
-from .times import to_db, utcnow
+from .times import to_db
 
 BUSY_TIMEOUT_S = 5.0
 """How long SQLite waits for another process's lock before giving up."""
@@ -61,7 +63,7 @@ async def open_store(
     path: Path | str,
     *,
     readonly: bool = False,
-    clock: Callable[[], datetime] = utcnow,
+    clock: Callable[[], datetime] = utc.now,
     migrations: tuple[Migration, ...] = MIGRATIONS,
 ) -> Store:
     """Open (and, unless ``readonly``, create and migrate) the state database at ``path``.

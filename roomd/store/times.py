@@ -15,11 +15,6 @@ _EXAMPLE = "2026-11-25T09:00:01.000000Z"
 _WIDTH = len(_EXAMPLE)
 
 
-def utcnow() -> datetime:
-    """The current time, timezone-aware, in UTC."""
-    return datetime.now(UTC)
-
-
 def to_db(value: datetime, field: str) -> str:
     """Encode an aware datetime for storage; a naive one is refused, naming ``field``.
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from roomd.graph import GraphClient, GraphError, SyncStateExpired
+from roomd.graph.delta import DeltaReader
 from roomd.sim.graph import GraphSimulator
 
 from .conftest import BOARDROOM, HARBOUR, ROOM, ROOM_B, event_body, tomorrow_at, window
@@ -29,7 +30,7 @@ async def _book_directly(graph: GraphClient, room: str, n: int, hour: int = 8) -
 async def test_initial_round_pages_to_a_delta_link(graph: GraphClient) -> None:
     ids = await _book_directly(graph, ROOM, 5)
     start, end = window()
-    result = await graph.delta.round(
+    result = await graph.delta_round(
         ROOM, window_start=start, window_end=end, delta_link=None, page_size=2
     )
     assert result.pages >= 3
@@ -40,13 +41,13 @@ async def test_initial_round_pages_to_a_delta_link(graph: GraphClient) -> None:
 async def test_next_round_reports_only_what_changed(graph: GraphClient) -> None:
     ids = await _book_directly(graph, ROOM, 2)
     start, end = window()
-    first = await graph.delta.round(ROOM, window_start=start, window_end=end, delta_link=None)
-    quiet = await graph.delta.round(
+    first = await graph.delta_round(ROOM, window_start=start, window_end=end, delta_link=None)
+    quiet = await graph.delta_round(
         ROOM, window_start=start, window_end=end, delta_link=first.delta_link
     )
     assert quiet.changes == []
     await graph.events.delete(ROOM, ids[0])
-    after = await graph.delta.round(
+    after = await graph.delta_round(
         ROOM, window_start=start, window_end=end, delta_link=quiet.delta_link
     )
     removed = [c for c in after.changes if "@removed" in c]
@@ -57,10 +58,10 @@ async def test_expired_delta_link_raises_sync_state_expired(
     sim: GraphSimulator, graph: GraphClient
 ) -> None:
     start, end = window()
-    first = await graph.delta.round(ROOM, window_start=start, window_end=end, delta_link=None)
+    first = await graph.delta_round(ROOM, window_start=start, window_end=end, delta_link=None)
     expire_delta_tokens(sim, ROOM)
     with pytest.raises(SyncStateExpired) as caught:
-        await graph.delta.round(
+        await graph.delta_round(
             ROOM, window_start=start, window_end=end, delta_link=first.delta_link
         )
     assert caught.value.status == 410
@@ -70,10 +71,10 @@ async def test_expired_delta_link_raises_sync_state_expired(
 async def test_window_must_be_aware_and_ordered(graph: GraphClient) -> None:
     naive = datetime(2026, 1, 1)
     with pytest.raises(ValueError, match="window_start"):
-        await graph.delta.round(ROOM, window_start=naive, window_end=naive, delta_link=None)
+        await graph.delta_round(ROOM, window_start=naive, window_end=naive, delta_link=None)
     later = datetime(2026, 1, 2, tzinfo=UTC)
     with pytest.raises(ValueError, match="window_end"):
-        await graph.delta.round(
+        await graph.delta_round(
             ROOM, window_start=later, window_end=later - timedelta(days=1), delta_link=None
         )
 
@@ -86,13 +87,13 @@ async def test_idle_rooms_are_polled_in_one_batch_with_per_item_results(
     links = {}
     for room in rooms:
         links[room] = (
-            await graph.delta.round(room, window_start=start, window_end=end, delta_link=None)
+            await graph.delta_round(room, window_start=start, window_end=end, delta_link=None)
         ).delta_link
     new_id = (await _book_directly(graph, ROOM_B, 1, hour=15))[0]
     expire_delta_tokens(sim, BOARDROOM)
     fail_next_batch_item(sim, mailbox=HARBOUR, status=429, retry_after="0.05")
     sent = requests_seen(sim)
-    results = await graph.delta.rounds(links)
+    results = await graph.delta_rounds(links)
     assert requests_seen(sim) - sent == 2  # one $batch, and one more for the throttled item
     assert faults_left(sim) == 0
     assert set(results) == set(rooms)
@@ -111,7 +112,7 @@ async def test_empty_pages_and_duplicates_do_not_end_a_round_early(
     sim.control.set_switches(delta_empty_pages=3, delta_duplicates=True)
     ids = await _book_directly(graph, ROOM, 3)
     start, end = window()
-    result = await graph.delta.round(
+    result = await graph.delta_round(
         ROOM, window_start=start, window_end=end, delta_link=None, page_size=2
     )
     assert result.pages >= 4
@@ -123,10 +124,10 @@ async def test_resync_required_is_also_sync_state_expired(
 ) -> None:
     sim.control.set_switches(delta_resync_required=True)
     start, end = window()
-    first = await graph.delta.round(ROOM, window_start=start, window_end=end, delta_link=None)
+    first = await graph.delta_round(ROOM, window_start=start, window_end=end, delta_link=None)
     expire_delta_tokens(sim, ROOM)
     with pytest.raises(SyncStateExpired) as caught:
-        await graph.delta.round(
+        await graph.delta_round(
             ROOM, window_start=start, window_end=end, delta_link=first.delta_link
         )
     assert caught.value.has_code("resyncRequired")
@@ -137,7 +138,7 @@ async def test_stale_next_link_mid_round_is_sync_state_expired(
 ) -> None:
     await _book_directly(graph, ROOM, 4)
     start, end = window()
-    pages = graph.delta.pages(
+    pages = DeltaReader(graph.http).pages(
         ROOM, window_start=start, window_end=end, delta_link=None, page_size=1
     )
     first = await anext(pages)
@@ -151,7 +152,7 @@ async def test_stale_next_link_mid_round_is_sync_state_expired(
 async def test_times_come_back_in_utc(graph: GraphClient) -> None:
     await _book_directly(graph, ROOM, 1)
     start, end = window()
-    result = await graph.delta.round(ROOM, window_start=start, window_end=end, delta_link=None)
+    result = await graph.delta_round(ROOM, window_start=start, window_end=end, delta_link=None)
     item = result.changes[0]
     assert item["start"]["timeZone"] == "UTC" and item["end"]["timeZone"] == "UTC"
 
@@ -161,9 +162,9 @@ async def test_one_unusable_stored_link_fails_only_its_own_room(graph: GraphClie
     other rooms of its batch down with it."""
     start, end = window()
     good = (
-        await graph.delta.round(ROOM, window_start=start, window_end=end, delta_link=None)
+        await graph.delta_round(ROOM, window_start=start, window_end=end, delta_link=None)
     ).delta_link
-    results = await graph.delta.rounds(
+    results = await graph.delta_rounds(
         {ROOM: good, ROOM_B: "https://graph.example.org/beta/users/x/calendarView/delta?t=1"}
     )
     assert isinstance(results[ROOM_B], GraphError)
