@@ -80,8 +80,17 @@ class SyncWorld:
         return path
 
     # --- the daemon ---------------------------------------------------------------------------
-    def start(self, *, graph: str = "", hybrid: str = "", sync: str = "") -> DaemonProcess:
-        cfg = self.sims.write_config(self.directory, poll_interval=1)
+    def start(
+        self,
+        *,
+        graph: str = "",
+        hybrid: str = "",
+        sync: str = "",
+        poll_interval: float = 1,
+        webhook_secret: str | None = None,
+    ) -> DaemonProcess:
+        extra = {"webhook_secret": webhook_secret} if webhook_secret else {}
+        cfg = self.sims.write_config(self.directory, poll_interval=poll_interval, **extra)
         text = cfg.read_text()
         if graph:
             text = text.replace("[hybrid]", f"{graph}\n\n[hybrid]", 1)
@@ -93,6 +102,33 @@ class SyncWorld:
         self.daemon = DaemonProcess(cfg).start()
         self.daemon.wait_log(lambda x: x.get("event") == "started")
         return self.daemon
+
+    def register_webhook(self) -> None:
+        """Register the running daemon's receiver with Hybrid, then hand roomd the secret with
+        a SIGHUP: the operator's order of events (README "Hybrid webhooks")."""
+        import dataclasses
+        import signal
+
+        from roomd.compose import hybrid_client_config
+        from roomd.config import load_config
+        from roomd.hybrid import HybridClient
+
+        daemon = self.daemon
+        assert daemon is not None
+
+        async def register() -> str:
+            config = hybrid_client_config(load_config(daemon.config))
+            admin = dataclasses.replace(
+                config, scope=config.scope + " flex.settings.webhooks.create"
+            )
+            async with HybridClient(admin) as client:
+                hook = await client.register_webhook(daemon.url("/hooks/hybrid"))
+                return hook.reveal()
+
+        (self.directory / "hybrid-webhook-secret").write_text(self.sims.run(register()) + "\n")
+        mark = daemon.mark()
+        daemon.signal(signal.SIGHUP)
+        daemon.wait_log(lambda x: x.get("event") == "config_reloaded", since=mark)
 
     def pause(self) -> None:
         """Stop roomd cleanly (SIGTERM): what happens next, happens between two rounds."""
