@@ -337,8 +337,14 @@ def _plan_pair(room: RoomContext, pair: Pair, out: Plan) -> None:
         action = A.NOTHING
     if action in WRITES_OUTLOOK and room.direction == "outlook_to_hybrid":
         action = A.NOTHING
+    planned = len(out.ops)
     _ACTIONS[action](room, pair, key, out)
     _answer_as_room(room, pair, action, out)
+    for op in out.ops[planned:]:
+        # when the change happened on the side it came from: the propagation lag's start
+        source = pair.outlook if op.op.startswith("hybrid.") else pair.hybrid
+        if source is not None and source.modified_at is not None:
+            op.payload["changed_at"] = _iso(source.modified_at)
 
 
 def _key(pair: Pair) -> str:

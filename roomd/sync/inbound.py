@@ -55,6 +55,17 @@ def graph_time(value: object) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+def _instant(value: object) -> datetime | None:
+    """A Graph ``DateTimeOffset`` (``2025-03-01T10:00:05.7654321Z``) in UTC, or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value[:26].rstrip("Z") if "." in value else value[:19])
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
 def _address(entry: object) -> str | None:
     if not isinstance(entry, Mapping):
         return None
@@ -230,6 +241,7 @@ class OutlookReader:
             visitors=tuple(visitors),
             room_response=_room_response(event),
             room_subject=room_subject,
+            modified_at=_instant(event.get("lastModifiedDateTime")),
         )
 
     async def _organizer_copy(self, organizer: str, ical_uid: str) -> tuple[str | None, str | None]:

@@ -131,6 +131,7 @@ class OutlookItem:
     room_response: str | None = None
     reason: str | None = None  # why it is gone: "deleted in Outlook", "declined by the room"
     room_subject: str | None = None  # the room copy's subject: a title when nothing better
+    modified_at: datetime | None = None  # lastModifiedDateTime: when the change happened
     problem: str | None = None
 
 
@@ -156,6 +157,7 @@ class HybridItem:
     organizer: str | None = None
     guests: tuple[str, ...] = ()
     description: str | None = None
+    modified_at: datetime | None = None  # Hybrid's modifiedAt: when the change happened
     problem: str | None = None
 
     @property

@@ -76,5 +76,6 @@ class HybridReader:
             organizer=organizer,
             guests=tuple(guests),
             description=booking.description,
+            modified_at=booking.modified_at,
             problem=problem,
         )

@@ -15,6 +15,7 @@ a refusal (4xx) or :data:`MAX_ATTEMPTS` failures make the row ``dead``: it stays
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -110,7 +111,12 @@ class Executor:
                 await tx.audit(link_id, side, action, reason)
         stats.done += 1
         direction = "outlook_to_hybrid" if item.op.startswith("hybrid.") else "hybrid_to_outlook"
-        stats.lags.append((direction, max(0.0, (self._clock() - item.created_at).total_seconds())))
+        since = item.created_at
+        changed = item.payload.get("changed_at")
+        if isinstance(changed, str):
+            with contextlib.suppress(ValueError):
+                since = parse_datetime(changed, "changed_at")
+        stats.lags.append((direction, max(0.0, (self._clock() - since).total_seconds())))
         return True
 
     async def _failed(

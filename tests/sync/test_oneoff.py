@@ -6,8 +6,10 @@ would check it: look at the other side and see the booking there, once.
 
 from __future__ import annotations
 
+import re
 import time
 
+import httpx
 from support.sync_world import (
     ADELE,
     ALEX,
@@ -47,6 +49,15 @@ def test_an_outlook_booking_appears_once_in_hybrid_with_its_real_title_and_peopl
     world.daemon.wait_log(lambda x: x.get("event") == "room_round", since=world.daemon.mark())  # type: ignore[union-attr]
     time.sleep(3)
     assert len(world.bookings()) == 1
+    metrics = httpx.get(world.daemon.url("/metrics")).text  # type: ignore[union-attr]
+    lag = re.search(
+        r'roomd_propagation_lag_seconds_count\{direction="outlook_to_hybrid"\} (\S+)', metrics
+    )
+    assert lag is not None and float(lag.group(1)) >= 1
+    created = (
+        f'roomd_changes_total{{direction="outlook_to_hybrid",outcome="created",room="{ROOM}"}} 1.0'
+    )
+    assert created in metrics
 
 
 def test_outlook_moves_retitles_and_deletion_follow_in_hybrid_which_keeps_it_canceled(
