@@ -240,8 +240,8 @@ def pair_up(
 
 def hybrid_seen(pair: Pair) -> Seen:
     h, link = pair.hybrid, pair.link
-    if h is None:
-        return Seen.NONE if link is None or link.hybrid_id is None else Seen.SAME
+    if h is None:  # linked and nothing new: SAME, also while roomd's own create is owed
+        return Seen.NONE if link is None else Seen.SAME
     if link is None:
         if h.state is not HybridState.LIVE:
             return Seen.STRAY
@@ -262,7 +262,8 @@ def hybrid_seen(pair: Pair) -> Seen:
 def outlook_seen(pair: Pair) -> Seen:
     o, link = pair.outlook, pair.link
     if o is None or (link is not None and o.state is OutlookState.LEFT_WINDOW):
-        return Seen.NONE if link is None or link.room_event_id is None else Seen.SAME
+        # linked and nothing new: SAME, also before the room's copy was first read
+        return Seen.NONE if link is None else Seen.SAME
     if link is None:
         return Seen.NEW if o.state is OutlookState.LIVE else Seen.STRAY
     if o.state is not OutlookState.LIVE:

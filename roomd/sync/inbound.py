@@ -216,18 +216,17 @@ class OutlookReader:
         assert start is not None and end is not None and organizer is not None
         assert ical_uid is not None
         title, organizer_event_id = await self._organizer_copy(organizer, ical_uid)
-        linked = links.by_room_event.get(event_id) or links.by_ical.get(ical_uid)
-        member_id: str | None = None
+        # people as Hybrid members (the client caches the directory): a new meeting becomes a
+        # booking for them, and so does one Outlook wins back after Hybrid cancelled it
+        member_id = await self._hybrid.member_id(organizer)
         member_ids: list[str] = []
         visitors: list[str] = []
-        if linked is None:  # only a new meeting can become a new booking: resolve people
-            member_id = await self._hybrid.member_id(organizer)
-            for address in attendees:
-                found = await self._hybrid.member_id(address)
-                if found is not None:
-                    member_ids.append(found)
-                else:
-                    visitors.append(address)
+        for address in attendees:
+            found = await self._hybrid.member_id(address)
+            if found is not None:
+                member_ids.append(found)
+            else:
+                visitors.append(address)
         return OutlookItem(
             event_id,
             OutlookState.LIVE,

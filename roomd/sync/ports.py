@@ -99,8 +99,16 @@ class GraphAdapter:
     async def create_event(
         self, organizer: str, event: Mapping[str, Any], *, idempotency_key: str
     ) -> dict[str, Any]:
+        """Create once per key, even when roomd lost its own record of an earlier create (a
+        restored or lost state database): the meeting carries roomd's tag, and the tag is
+        looked for first (docs/graph-behaviour.md 2.3–2.4; Graph leaves a repeated
+        transactionId's answer undocumented)."""
+        tag = f"hybrid:{idempotency_key}"
+        found = await self.client.events.find_by_tag(organizer, tag)
+        if found:
+            return found[0]
         return await self.client.events.create(
-            organizer, event, idempotency_key=idempotency_key, tag=f"hybrid:{idempotency_key}"
+            organizer, event, idempotency_key=idempotency_key, tag=tag
         )
 
     async def update_event(

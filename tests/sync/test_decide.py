@@ -1142,7 +1142,9 @@ def test_the_old_copy_of_a_meeting_hybrid_won_over_makes_no_second_meeting() -> 
     kept as cancelled, shows up once more with the old iCalUId."""
     remade = linked(room_event_id=None, ical_uid=None, organizer_event_id=None)
     for hybrid in ([], [booking(MOVED, reference=UID)], [booking(RETITLED, reference=UID)]):
-        assert not run(links=[remade], outlook=[kept_cancelled()], hybrid=hybrid).plan.ops
+        ops = run(links=[remade], outlook=[kept_cancelled()], hybrid=hybrid).plan.ops
+        # the meeting being made again follows Hybrid's edit; none is made a second time
+        assert not [op for op in ops if op.op in ("graph.create", "graph.cancel")], ops
 
 
 # --- gaps: situations plan() reaches that have no row ------------------------------------------
@@ -1162,36 +1164,22 @@ def hybrid_made_link(**changes: Any) -> Link:
     return replace(link, **changes)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no row (gone, none): a Hybrid cancellation before the room's copy was read is "
-    "dropped, the meeting stays in every calendar",
-)
 def test_a_hybrid_cancellation_before_the_room_copy_is_read_cancels_the_meeting() -> None:
     result = run(links=[hybrid_made_link()], hybrid=[canceled()])
-    assert result.rows == [(GONE, N)]
+    assert result.rows == [(GONE, SAME)]
     assert [op.op for op in result.plan.ops] == ["graph.cancel"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no row (changed, none): a Hybrid edit before the room's copy was read is dropped",
-)
 def test_a_hybrid_move_before_the_room_copy_is_read_moves_the_meeting() -> None:
     result = run(links=[hybrid_made_link()], hybrid=[booking(MOVED)])
-    assert result.rows == [(CHANGED, N)]
+    assert result.rows == [(CHANGED, SAME)]
     assert [op.op for op in result.plan.ops] == ["graph.update"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no row (none, gone): an Outlook deletion while the Hybrid create is still owed is "
-    "dropped; the create, retried later, books the room for a deleted meeting",
-)
 def test_an_outlook_deletion_before_the_hybrid_booking_exists_cancels_it() -> None:
     pending = linked(hybrid_id=None, hybrid_fingerprint=None)
     result = run(links=[pending], outlook=[removed()])
-    assert result.rows == [(N, GONE)]
+    assert result.rows == [(SAME, GONE)]
     assert [op.op for op in result.plan.ops] == ["hybrid.cancel"]
 
 
