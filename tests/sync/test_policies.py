@@ -206,3 +206,35 @@ def test_a_room_that_keeps_cancelled_meetings_is_treated_like_a_removal(
         "the room keeping a cancelled copy",
     )
     wait_for(lambda: world.booking(booking["_id"])["canceled"], "the booking canceled")
+
+
+NEWHIRE = "newhire@contoso.com"  # a mailbox in the tenant, but not (yet) a Hybrid member
+
+
+def test_an_organizer_who_is_no_member_books_as_the_fallback_member(world: SyncWorld) -> None:
+    world.sims.call(lambda: world.sims.graph.control.add_user(NEWHIRE, "New Hire"))
+    world.start(hybrid=f'fallback_member = "{ALEX}"')
+    world.book(NEWHIRE, at(9), subject="Onboarding")
+    booking = wait_for(lambda: world.live_bookings(), "the Hybrid booking")[0]
+    assert booking["member"] == world.member_id(ALEX)
+    assert NEWHIRE in (booking.get("description") or "")
+    assert booking["summary"] == "Onboarding"
+
+
+def test_without_a_fallback_member_the_meeting_is_skipped_counted_and_shown(
+    world: SyncWorld,
+) -> None:
+    world.sims.call(lambda: world.sims.graph.control.add_user(NEWHIRE, "New Hire"))
+    daemon = world.start()
+    meeting = world.book(NEWHIRE, at(9), subject="Onboarding")
+    wait_for(lambda: NEWHIRE in daemon_status(world), "the problem in roomd status")
+    assert world.bookings() == []
+    assert any(
+        line.startswith("skipped") and "fallback_member" in line
+        for line in world.audit(f"o:{meeting['iCalUId']}")
+    )
+    metrics = httpx.get(daemon.url("/metrics")).text
+    assert (
+        f'roomd_changes_total{{direction="outlook_to_hybrid",outcome="skipped",room="{ROOM}"}}'
+        in metrics
+    )
