@@ -266,12 +266,12 @@ class Executor:
         self, room: RoomContext, payload: dict[str, Any], link: Link
     ) -> Outcome:
         if link.organizer_mailbox and link.organizer_event_id:
-            await self._graph.cancel_event(
+            result = await self._graph.cancel_event(
                 link.organizer_mailbox,
                 link.organizer_event_id,
                 comment=str(payload.get("comment", "")),
             )
-            return Outcome(audit=[("outlook", "cancelled", f"organizer {link.organizer_mailbox}")])
+            return Outcome(audit=[("outlook", result, f"organizer {link.organizer_mailbox}")])
         if link.room_event_id:  # the organizer is out of reach: at least free the room
             await self._graph.respond(
                 room.mailbox,

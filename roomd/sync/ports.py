@@ -36,7 +36,7 @@ class GraphPort(Protocol):
         self, mailbox: str, event_id: str, changes: Mapping[str, Any]
     ) -> dict[str, Any]: ...
 
-    async def cancel_event(self, organizer: str, event_id: str, *, comment: str) -> None: ...
+    async def cancel_event(self, organizer: str, event_id: str, *, comment: str) -> str: ...
 
     async def respond(
         self, mailbox: str, event_id: str, response: str, *, comment: str
@@ -116,23 +116,30 @@ class GraphAdapter:
     ) -> dict[str, Any]:
         return await self.client.events.update(mailbox, event_id, changes, etag=None)
 
-    async def cancel_event(self, organizer: str, event_id: str, *, comment: str) -> None:
-        """Cancel once: after an ambiguous failure, read the event before trying again
-        (a second cancel mails every attendee again, roomd/graph/events.py)."""
+    async def cancel_event(self, organizer: str, event_id: str, *, comment: str) -> str:
+        """Cancel once: after an ambiguous failure, read the event before trying again (a
+        second cancel mails every attendee again, roomd/graph/events.py). Returns what
+        happened, for the audit: ``cancelled``, ``cancelled_on_retry`` (the answer was lost
+        but the cancel went through), ``already_cancelled`` or ``already_gone``."""
         try:
             current = await self.client.events.get(organizer, event_id)
         except NotFound:
-            return
+            return "already_gone"
         if current.get("isCancelled"):
-            return
+            return "already_cancelled"
         try:
             await self.client.events.cancel(organizer, event_id, comment=comment)
         except GraphError as exc:
             if exc.status is not None and exc.status < 500:
                 raise
-            current = await self.client.events.get(organizer, event_id)
+            try:
+                current = await self.client.events.get(organizer, event_id)
+            except NotFound:
+                return "cancelled_on_retry"  # the organizer's copy moves to Deleted Items
             if not current.get("isCancelled"):
                 raise
+            return "cancelled_on_retry"
+        return "cancelled"
 
     async def respond(self, mailbox: str, event_id: str, response: str, *, comment: str) -> None:
         events = self.client.events
