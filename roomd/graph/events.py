@@ -6,8 +6,9 @@ Retry safety, per operation (the HTTP layer retries only what is safe, see ``htt
   idempotency key, "for the server to avoid redundant POST operations in case of client retries"
   (resources/event.md), so it is retried like an idempotent request.
 * update (PATCH), delete, get: idempotent by HTTP semantics. A DELETE answered 404 on a retry means
-  the lost first attempt worked. A PATCH with ``If-Match`` retried after a lost success answers
-  412: the caller re-reads (documented as a known edge, see ``update``).
+  the lost first attempt worked (``delete`` says ``deleted_on_retry``). A PATCH with ``If-Match``
+  retried after a lost success answers 412: the caller re-reads (documented as a known edge, see
+  ``update``).
 * accept / tentativelyAccept / decline: the result is a response state on the attendee's copy; a
   repeat sets the same state, and at worst sends the organizer one more reply (none with
   ``sendResponse: false``) (event-accept.md, event-decline.md). Treated as idempotent; a 404 on a
@@ -26,7 +27,7 @@ import asyncio
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from roomd.graph.errors import (
     GraphConnectionError,
@@ -43,6 +44,11 @@ fixture synthesized/organizer-event-with-room-request.json)."""
 
 CREATE_ATTEMPTS = 5
 """POSTs of one create at most, each after a search that found nothing."""
+
+DeleteOutcome = Literal["deleted", "deleted_on_retry", "already_gone"]
+"""What ``EventOps.delete`` did: ``deleted`` (204), ``deleted_on_retry`` (an attempt went
+unanswered or failed, and the retry found the event gone: that attempt most likely deleted it),
+``already_gone`` (404 on the first attempt: it was gone before roomd asked)."""
 
 _TRANSACTION_NAMESPACE = uuid.UUID("8d0f4a52-3c1e-5b7a-9f64-2e5d7c1b0a93")
 
@@ -299,19 +305,20 @@ class EventOps:
             mailbox, event_id, "tentativelyAccept", body, idempotent=True, absent_ok=False
         )
 
-    async def delete(self, mailbox: str, event_id: str) -> bool:
+    async def delete(self, mailbox: str, event_id: str) -> DeleteOutcome:
         """Delete an event (event-delete.md; 204). On the organizer's calendar this sends the
-        attendees a cancellation. Returns ``False`` if it was already gone."""
+        attendees a cancellation. Says whether this call deleted it, most likely deleted it on
+        an attempt whose answer was lost, or found it already gone (see ``DeleteOutcome``)."""
         try:
             response = await self.http.request(
                 "DELETE",
                 user_path(mailbox, "events", event_id),
                 mailbox=mailbox,
-                absent_after_retry_ok=True,
+                absent_after_retry_ok=True,  # a 404 on a retry comes back as None
             )
         except NotFound:
-            return False
-        return response is not None
+            return "already_gone"
+        return "deleted" if response is not None else "deleted_on_retry"
 
     async def instances(
         self,

@@ -38,6 +38,11 @@ def drop_next(sim: GraphSimulator, *, times: int = 1, method: str | None = None)
     sim.control.inject_fault(kind="drop", count=times, method=method)
 
 
+def lose_next_answer(sim: GraphSimulator, *, method: str) -> None:
+    """The next ``method`` request is carried out, then its connection closes unanswered."""
+    sim.control.inject_fault(kind="lose_answer", count=1, method=method)
+
+
 def faults_left(sim: GraphSimulator) -> int:
     """How many injected faults have not been served yet."""
     return sum(int(rule["count"] or 0) for rule in sim.control.faults())

@@ -13,6 +13,7 @@ from roomd.graph.events import transaction_id_for
 from roomd.sim.graph import GraphSimulator
 
 from .conftest import ORGANIZER, ROOM, config_for, event_body, metric, tomorrow_at
+from .control import faults_left, lose_next_answer
 
 
 async def test_repeated_create_with_the_same_key_makes_one_meeting(graph: GraphClient) -> None:
@@ -85,8 +86,44 @@ async def test_delete_reports_whether_anything_was_there(graph: GraphClient) -> 
     created = await graph.events.create(
         ORGANIZER, event_body("1:1", tomorrow_at(16), room=None), idempotency_key="11-1"
     )
-    assert await graph.events.delete(ORGANIZER, created["id"]) is True
-    assert await graph.events.delete(ORGANIZER, created["id"]) is False
+    assert await graph.events.delete(ORGANIZER, created["id"]) == "deleted"
+    assert await graph.events.delete(ORGANIZER, created["id"]) == "already_gone"
+    with pytest.raises(NotFound):
+        await graph.events.get(ORGANIZER, created["id"])
+
+
+async def test_a_delete_whose_answer_was_lost_is_told_from_one_already_gone(
+    sim: GraphSimulator, graph: GraphClient
+) -> None:
+    """The first DELETE is carried out but its answer never comes; the retry meets 404. That
+    is roomd's own delete, not an event someone else had already removed."""
+    created = await graph.events.create(
+        ORGANIZER, event_body("1:1", tomorrow_at(16)), idempotency_key="11-lost"
+    )
+    retries = metric("roomd_graph_retries_total", reason="connection")
+    lose_next_answer(sim, method="DELETE")
+    assert await graph.events.delete(ORGANIZER, created["id"]) == "deleted_on_retry"
+    assert metric("roomd_graph_retries_total", reason="connection") == retries + 1
+    assert faults_left(sim) == 0
+    assert created["id"] not in [e["id"] for e in sim.control.events(ORGANIZER)]
+    # the first DELETE really went through: the room's copy went with the organizer's
+    assert await graph.events.find_by_ical_uid(ROOM, created["iCalUId"]) == []
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [{"kind": "drop"}, {"kind": "status", "status": 503}],
+    ids=["connection-dropped-before-it-ran", "503"],
+)
+async def test_a_delete_that_only_the_retry_carried_out_is_deleted(
+    sim: GraphSimulator, graph: GraphClient, fault: dict[str, object]
+) -> None:
+    created = await graph.events.create(
+        ORGANIZER, event_body("1:1", tomorrow_at(17), room=None), idempotency_key="11-retry"
+    )
+    sim.control.inject_fault(count=1, method="DELETE", **fault)
+    assert await graph.events.delete(ORGANIZER, created["id"]) == "deleted"
+    assert faults_left(sim) == 0
     with pytest.raises(NotFound):
         await graph.events.get(ORGANIZER, created["id"])
 

@@ -54,6 +54,21 @@ async def test_dropped_connection(world: World) -> None:
     assert (await world.graph.get(f"/users/{ROOM}/events")).status_code == 200
 
 
+async def test_a_lost_answer_comes_after_the_work_is_done(world: World) -> None:
+    """A request carried out whose answer never arrives (``kind="lose_answer"``): to the client
+    it looks like a dropped connection, but the server did the work, so a retried DELETE
+    meets 404. ``drop`` closes the connection before anything is done."""
+    first, second = await world.book(subject="lost"), await world.book(subject="dropped")
+    world.sim.control.inject_fault(kind="lose_answer", method="DELETE")
+    with pytest.raises(httpx.TransportError):
+        await world.graph.delete(f"/users/{ADELE}/events/{first['id']}")
+    assert (await world.get(ADELE, first["id"])).status_code == 404
+    world.sim.control.inject_fault(kind="drop", method="DELETE")
+    with pytest.raises(httpx.TransportError):
+        await world.graph.delete(f"/users/{ADELE}/events/{second['id']}")
+    assert (await world.get(ADELE, second["id"])).status_code == 200
+
+
 async def test_slow_response(world: World) -> None:
     """Issue 3 item 7 ("slow responses") and graph-behaviour.md 4.2: a slow answer
     is still an answer; clients must give their timeouts room (injected with ``kind="slow"``)."""

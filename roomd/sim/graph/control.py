@@ -99,7 +99,8 @@ class SimControl:
     # -- faults and throttling --------------------------------------------------------------
     def inject_fault(self, **rule: Any) -> dict[str, Any]:
         """e.g. ``inject_fault(kind="status", status=429, retry_after="2.128",
-        mailbox="room-4a@contoso.com", count=3)``; kinds: status, slow (delay_s), drop."""
+        mailbox="room-4a@contoso.com", count=3)``; kinds: status, slow (delay_s), drop (before
+        the request is carried out), lose_answer (after: the work is done, the answer lost)."""
         try:
             added = self._sim.faults.add(FaultRule(**rule))
         except TypeError as exc:

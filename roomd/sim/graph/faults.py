@@ -5,7 +5,9 @@ combination": 10,000 requests per 10 minutes; 4 concurrent requests) and concept
 (429 with ``Retry-After`` in seconds; an older sample shows ``Retry-After: 2.128``). The
 MailboxConcurrency body is the one reported in magodo/terraform-provider-outlook #21.
 Injected 503/504 follow concepts/errors.md; dropped connections and slow answers simulate the
-network (best-practices-concept.md: retry over a new connection).
+network (best-practices-concept.md: retry over a new connection). ``drop`` closes the connection
+before the request is carried out; ``lose_answer`` carries it out, then closes the connection
+without answering (the client cannot tell the two apart).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from roomd.sim.graph.clock import SimClock
 
-FAULT_KINDS = ("status", "slow", "drop")
+FAULT_KINDS = ("status", "slow", "drop", "lose_answer")
 TARGETS = ("graph", "token", "any")
 DEFAULT_ERRORS = {
     429: ("ApplicationThrottled", "Application is over its MailboxConcurrency limit."),
@@ -100,6 +102,7 @@ class Verdict:
     retry_after: str | None = None
     delay_s: float = 0.0
     drop: bool = False
+    lose_answer: bool = False
 
 
 class Faults:
@@ -127,7 +130,7 @@ class Faults:
         for rule in self.rules:
             if not rule.matches(target, method, path, mailbox):
                 continue
-            if rule.kind == "drop" and not allow_drop:
+            if rule.kind in ("drop", "lose_answer") and not allow_drop:
                 continue
             if rule.count is not None:
                 rule.count -= 1
@@ -135,6 +138,8 @@ class Faults:
                     self.rules.remove(rule)
             if rule.kind == "drop":
                 return Verdict(drop=True)
+            if rule.kind == "lose_answer":
+                return Verdict(lose_answer=True)
             if rule.kind == "slow":
                 return Verdict(delay_s=rule.delay_s)
             code, message = DEFAULT_ERRORS.get(rule.status, ("ServiceError", "Injected fault."))

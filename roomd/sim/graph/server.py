@@ -140,8 +140,8 @@ class Front:
         if verdict is not None and verdict.drop:
             return self._drop(request)
         res = await self.execute(req, verdict)
-        if res.drop_connection:
-            return self._drop(request)
+        if res.drop_connection or (verdict is not None and verdict.lose_answer):
+            return self._drop(request)  # carried out; the answer never reaches the client
         return self._respond(res, request_id, client_rid)
 
     async def execute(self, req: GraphRequest, verdict: Any = None) -> GraphResponse:
