@@ -499,3 +499,110 @@ def test_expansion_agrees_with_rfc5545_via_dateutil(
         "firstDayOfWeek": fdow,
     }
     assert dates(pattern, start.isoformat(), count) == expected
+
+
+PACIFIC = {"Prefer": 'outlook.timezone="Pacific Standard Time"'}
+
+
+def utc_z(when: datetime) -> str:
+    """resources/event.md ``originalStart``: "ISO 8601 format and is always in UTC. For example,
+    midnight UTC on Jan 1, 2014 is 2014-01-01T00:00:00Z"."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def test_an_occurrences_original_start_is_its_start(world: World) -> None:
+    """resources/event.md: ``originalStart`` is "the start time of an event when it is initially
+    created as an occurrence ... in a recurring series", in UTC whatever ``Prefer:
+    outlook.timezone`` asks for; in /instances, /calendarView and GET, and by ``$select``."""
+    start = tomorrow_at(9)
+    master = await create(world, weekly_series(world, start))
+    found = await instances(world, ADELE, master["id"], start)
+    assert [i["originalStart"] for i in found] == [
+        utc_z(start + timedelta(weeks=n)) for n in range(4)
+    ]
+    view = await world.view(ADELE, start - timedelta(days=1), start + timedelta(days=30))
+    assert [i["originalStart"] for i in view] == [i["originalStart"] for i in found]
+    r = await world.graph.get(f"/users/{ADELE}/events/{found[1]['id']}", headers=PACIFIC)
+    assert r.json()["start"]["timeZone"] == "Pacific Standard Time"
+    assert r.json()["originalStart"] == utc_z(start + timedelta(weeks=1))
+    r = await world.graph.get(
+        f"/users/{ADELE}/events/{master['id']}/instances",
+        params={
+            "startDateTime": start.isoformat(),
+            "endDateTime": (start + timedelta(days=1)).isoformat(),
+            "$select": "originalStart",
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert [set(i) for i in r.json()["value"]] == [{"@odata.etag", "id", "originalStart"}]
+    assert r.json()["value"][0]["originalStart"] == utc_z(start)
+
+
+async def test_an_exceptions_original_start_stays_its_occurrences_after_a_move(
+    world: World,
+) -> None:
+    """resources/event.md: an exception's ``originalStart`` is the start it had "when it is
+    initially created as an occurrence or exception", in UTC: a PATCH that moves it changes
+    ``start``, not ``originalStart``; the same in the PATCH answer, GET, /instances,
+    /calendarView, the calendarView delta item and the room's copy."""
+    start = tomorrow_at(9)
+    master = await create(world, weekly_series(world, start))
+    second = (await instances(world, ADELE, master["id"], start))[1]
+    original = utc_z(start + timedelta(weeks=1))
+    assert second["originalStart"] == original
+    moved = start + timedelta(days=8, hours=2)
+    r = await world.graph.patch(
+        f"/users/{ADELE}/events/{second['id']}",
+        json={"start": dtz(moved), "end": dtz(moved + timedelta(hours=1))},
+        headers=PACIFIC,
+    )
+    assert r.status_code == 200, r.text
+    patched = r.json()
+    assert patched["type"] == "exception"
+    assert patched["originalStart"] == original
+    assert patched["start"]["timeZone"] == "Pacific Standard Time"
+    assert (await world.get(ADELE, patched["id"])).json()["originalStart"] == original
+    found = await instances(world, ADELE, master["id"], start)
+    exc = next(i for i in found if i["type"] == "exception")
+    assert (exc["originalStart"], exc["start"]["dateTime"][:19]) == (
+        original,
+        moved.strftime("%Y-%m-%dT%H:%M:%S"),
+    )
+    view = await world.view(ADELE, start - timedelta(days=1), start + timedelta(days=30))
+    assert next(i for i in view if i["type"] == "exception")["originalStart"] == original
+    items, _, _ = await world.delta_round(
+        world.delta_url(ADELE, start - timedelta(days=1), start + timedelta(days=30))
+    )
+    assert next(i for i in items if i["type"] == "exception")["originalStart"] == original
+    world.sim.control.run_rba()
+    room_master = (await world.events(ROOM))[0]
+    room_found = await instances(world, ROOM, room_master["id"], start)
+    assert next(i for i in room_found if i["type"] == "exception")["originalStart"] == original
+
+
+async def test_single_instances_series_masters_and_bare_occurrences_carry_no_original_start(
+    world: World,
+) -> None:
+    """resources/event.md: ``originalStart`` "is not returned for events that are single
+    instances", and a series master is no occurrence or exception; ``$select=originalStart``
+    still names a property of the event type (200, without it). calendarView delta's bare
+    occurrences keep their seven properties (graph-behaviour.md 1.4)."""
+    start = tomorrow_at(9)
+    single = await world.book(start=tomorrow_at(7), room=None)
+    master = await create(world, weekly_series(world, start, room=None))
+    assert "originalStart" not in single and "originalStart" not in master
+    for event in (single, master):
+        assert "originalStart" not in (await world.get(ADELE, event["id"])).json()
+    assert all("originalStart" not in e for e in await world.events(ADELE))
+    selected = await world.events(ADELE, **{"$select": "originalStart,subject"})
+    assert [set(e) for e in selected] == [{"@odata.etag", "id", "subject"}] * 2
+    view = await world.view(ADELE, start - timedelta(days=1), start + timedelta(days=30))
+    assert [("originalStart" in i, i["type"]) for i in view[:2]] == [
+        (False, "singleInstance"),
+        (True, "occurrence"),
+    ]
+    items, _, _ = await world.delta_round(
+        world.delta_url(ADELE, start - timedelta(days=1), start + timedelta(days=30))
+    )
+    assert {i["type"] for i in items} == {"singleInstance", "occurrence"}
+    assert all("originalStart" not in i for i in items)

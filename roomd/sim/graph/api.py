@@ -16,7 +16,7 @@ from roomd.sim.graph.delta import UNSUPPORTED, DeltaEngine
 from roomd.sim.graph.directory import Directory, Mailbox
 from roomd.sim.graph.events import Event, Instance, normalise_id, series_instances
 from roomd.sim.graph.exchange import Exchange, not_found
-from roomd.sim.graph.render import OutputZone, apply_select, render_event
+from roomd.sim.graph.render import SOMETIMES_ABSENT, OutputZone, apply_select, render_event
 from roomd.sim.graph.routes_directory import DirectoryRoutes
 from roomd.sim.graph.routes_subscriptions import SubscriptionRoutes
 from roomd.sim.graph.settings import Switches
@@ -201,7 +201,12 @@ class GraphApi:
         select = req.q("$select")
         if select:
             for name in (s.strip() for s in select.split(",")):
-                if name and name not in item and name != "singleValueExtendedProperties":
+                if (
+                    name
+                    and name not in item
+                    and name not in SOMETIMES_ABSENT
+                    and name != "singleValueExtendedProperties"
+                ):
                     raise GraphError(
                         400,
                         "RequestBroker--ParseUri",

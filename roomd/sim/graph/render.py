@@ -1,7 +1,8 @@
 """Events as Graph returns them: the property set and order of the v1.0 samples
 (contrib: api-reference/v1.0/api/user-post-events.md Example 1 response, event-get.md), times in
-the ``Prefer: outlook.timezone`` zone (UTC if absent), and the bare occurrence shape of
-calendarView delta (graph-behaviour.md 1.4; synthesized/calendarview-delta-bare-occurrences.json).
+the ``Prefer: outlook.timezone`` zone (UTC if absent), ``originalStart`` on occurrences and
+exceptions only (resources/event.md), and the bare occurrence shape of calendarView delta
+(graph-behaviour.md 1.4; synthesized/calendarview-delta-bare-occurrences.json).
 """
 
 from __future__ import annotations
@@ -13,8 +14,19 @@ from zoneinfo import ZoneInfo
 
 from roomd.sim.graph.events import Event, Instance, occurrence_ical_uid, to_rest_id
 from roomd.sim.graph.recurrence import Recurrence
-from roomd.sim.graph.wire import NULL_TIME, fmt_dtz, fmt_instant, fmt_response_time
+from roomd.sim.graph.wire import (
+    NULL_TIME,
+    fmt_dtz,
+    fmt_instant,
+    fmt_original_start,
+    fmt_response_time,
+)
 from roomd.sim.graph.zones import resolve_zone
+
+# Event properties (resources/event.md) that only some events carry, so ``$select`` may name
+# them for any event: ``originalStart`` "is not returned for events that are single instances"
+# (nor for series masters, which are no occurrence or exception of a series).
+SOMETIMES_ABSENT = frozenset({"originalStart"})
 
 
 class OutputZone:
@@ -63,6 +75,7 @@ def render_event(
         recurrence = None
         local = instance.original_start.astimezone(resolve_zone(event.start_tz))
         ical_uid = occurrence_ical_uid(event.ical_uid, local.date())
+    original_start = _original_start(event, kind, instance)
     out: dict[str, Any] = {
         "@odata.etag": event.etag,
         "id": event_id,
@@ -71,6 +84,8 @@ def render_event(
         "changeKey": event.change_key,
         "categories": list(event.categories),
         "transactionId": event.transaction_id,
+        # resources/event.md JSON representation: originalStart next to originalStartTimeZone
+        **({"originalStart": fmt_original_start(original_start)} if original_start else {}),
         "originalStartTimeZone": event.start_tz,
         "originalEndTimeZone": event.end_tz,
         "iCalUId": ical_uid,
@@ -118,6 +133,18 @@ def render_event(
             if not ext_filter or pid in ext_filter
         ]
     return out
+
+
+def _original_start(event: Event, kind: str, instance: Instance | None) -> datetime | None:
+    """``originalStart`` (resources/event.md): "the start time of an event when it is initially
+    created as an occurrence or exception in a recurring series. This property is not returned
+    for events that are single instances." An occurrence's is its own start; an exception's is
+    the start of the occurrence it replaces, however it has been moved since."""
+    if kind == "occurrence" and instance is not None:
+        return instance.original_start
+    if kind == "exception":
+        return event.original_start
+    return None
 
 
 def _empty_location() -> dict[str, Any]:

@@ -130,6 +130,12 @@ def fmt_response_time(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def fmt_original_start(dt: datetime) -> str:
+    """``originalStart``: "expressed in ISO 8601 format and is always in UTC. For example,
+    midnight UTC on Jan 1, 2014 is 2014-01-01T00:00:00Z" (contrib: resources/event.md)."""
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def parse_local(value: str) -> datetime:
     """Parse a ``dateTime`` (naive; up to 7 fractional digits). An offset/``Z``, if present, is
     kept (aware result)."""
