@@ -55,7 +55,7 @@ def graph_time(value: object) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def _instant(value: object) -> datetime | None:
+def instant(value: object) -> datetime | None:
     """A Graph ``DateTimeOffset`` (``2025-03-01T10:00:05.7654321Z``) in UTC, or None."""
     if not isinstance(value, str) or not value:
         return None
@@ -74,6 +74,30 @@ def _address(entry: object) -> str | None:
         return None
     address = email.get("address")
     return address.strip().lower() if isinstance(address, str) and address.strip() else None
+
+
+def organizer_address(event: Mapping[str, Any]) -> str | None:
+    return _address(event.get("organizer"))
+
+
+async def why_gone(graph: GraphPort, organizer: str | None, organizer_event_id: str | None) -> str:
+    """Deleted, cancelled, or declined by the room: the organizer's copy tells."""
+    if not organizer or not organizer_event_id:
+        return "removed from the room's calendar in Outlook"
+    try:
+        copy = await graph.get_event(organizer, organizer_event_id)
+    except NotFound:
+        return "deleted in Outlook by the organizer"
+    except GraphError:
+        return "removed from the room's calendar in Outlook"
+    if copy.get("isCancelled"):
+        return "cancelled in Outlook by the organizer"
+    for attendee in copy.get("attendees") or []:
+        if isinstance(attendee, Mapping) and attendee.get("type") == "resource":
+            status = attendee.get("status")
+            if isinstance(status, Mapping) and status.get("response") == "declined":
+                return "declined by the room in Outlook"
+    return "removed from the room's calendar in Outlook"
 
 
 def _is_address(text: str) -> bool:
@@ -129,7 +153,9 @@ class OutlookReader:
             try:
                 current = await self._graph.get_event(room.mailbox, event_id)
             except NotFound:
-                reason = await self._why_gone(link.organizer_mailbox, link.organizer_event_id)
+                reason = await why_gone(
+                    self._graph, link.organizer_mailbox, link.organizer_event_id
+                )
                 return OutlookItem(
                     event_id, OutlookState.GONE, ical_uid=link.ical_uid, reason=reason
                 )
@@ -137,25 +163,6 @@ class OutlookReader:
         if change.get("type") in SERIES_TYPES or change.get("seriesMasterId"):
             return None
         return await self._live(room, window, event_id, change, links, confirmed=False)
-
-    async def _why_gone(self, organizer: str | None, organizer_event_id: str | None) -> str:
-        """Deleted, cancelled, or declined by the room: the organizer's copy tells."""
-        if not organizer or not organizer_event_id:
-            return "removed from the room's calendar in Outlook"
-        try:
-            copy = await self._graph.get_event(organizer, organizer_event_id)
-        except NotFound:
-            return "deleted in Outlook by the organizer"
-        except GraphError:
-            return "removed from the room's calendar in Outlook"
-        if copy.get("isCancelled"):
-            return "cancelled in Outlook by the organizer"
-        for attendee in copy.get("attendees") or []:
-            if isinstance(attendee, Mapping) and attendee.get("type") == "resource":
-                status = attendee.get("status")
-                if isinstance(status, Mapping) and status.get("response") == "declined":
-                    return "declined by the room in Outlook"
-        return "removed from the room's calendar in Outlook"
 
     async def _live(
         self,
@@ -187,7 +194,7 @@ class OutlookReader:
         )
         if confirmed and outside:
             return OutlookItem(event_id, OutlookState.LEFT_WINDOW, ical_uid=ical_uid)
-        organizer = _address(event.get("organizer"))
+        organizer = organizer_address(event)
         problem = None
         if not ical_uid:
             problem = f"event {event_id} has no iCalUId"
@@ -240,7 +247,7 @@ class OutlookReader:
             visitors=tuple(visitors),
             room_response=_room_response(event),
             room_subject=room_subject,
-            modified_at=_instant(event.get("lastModifiedDateTime")),
+            modified_at=instant(event.get("lastModifiedDateTime")),
         )
 
     async def _organizer_copy(self, organizer: str, ical_uid: str) -> tuple[str | None, str | None]:

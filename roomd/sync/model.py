@@ -181,6 +181,7 @@ class RoomContext:
     mass_delete_threshold: float = 0.5
     mass_delete_min: int = 5
     now: datetime | None = None  # the round's time, passed in: the engine has no clock
+    zone: str = "UTC"  # the room's IANA zone: Hybrid evaluates recurrence rules in it
 
 
 def link_id_for(side: Literal["outlook", "hybrid"], key: str, original_start: str = "") -> str:

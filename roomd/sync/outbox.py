@@ -23,11 +23,15 @@ from typing import Any
 
 from roomd.graph import BadRequest, NotFound
 from roomd.hybrid import DoubleBooking, HybridBooking, booking_payload
-from roomd.hybrid.model import parse_datetime
+from roomd.hybrid.model import format_datetime, parse_datetime
 from roomd.store import Link, OutboxItem, Store
 
-from .model import RoomContext, Slot, fingerprint
+from .model import HybridStatus, RoomContext, Slot, fingerprint
+from .outbound_series import hybrid_shape
 from .ports import GraphPort, HybridPort, transient
+from .recurrence import graph_from_rrule
+from .series import shape_fingerprint
+from .zones import to_windows, zone_info
 
 MAX_ATTEMPTS = 8
 BACKOFF_BASE_S = 5.0
@@ -159,6 +163,8 @@ class Executor:
             member=b.get("member"),
             members=b.get("members") or (),
             visitors=b.get("visitors") or (),
+            rrule=b.get("rrule"),
+            exdates=[parse_datetime(x, "exdate") for x in b.get("exdates") or ()],
         )
         try:
             booking = await self._hybrid.create_booking(body, reference=payload["reference"])
@@ -172,7 +178,9 @@ class Executor:
             )
             audit.append(("outlook", "room_tentativelyAccept", "awaiting approval in Hybrid"))
         return Outcome(
-            link=replace(link, hybrid_id=booking.id, hybrid_fingerprint=_fingerprint(booking)),
+            link=replace(
+                link, hybrid_id=booking.id, hybrid_fingerprint=_fingerprint(booking, room)
+            ),
             audit=audit,
         )
 
@@ -198,9 +206,16 @@ class Executor:
                 body[key] = {"dateTime": changes[key]}
         if "summary" in changes:
             body["summary"] = changes["summary"]
+        if "rrule" in changes:  # a series: its new rule keeps the exdates it has
+            current = await self._hybrid.get_booking(link.hybrid_id)
+            exdates = current.recurrence.exdates if current and current.recurrence else ()
+            body["recurrence"] = {
+                "rrule": changes["rrule"],
+                "exdates": [format_datetime(x) for x in exdates],
+            }
         booking = await self._hybrid.patch_booking(link.hybrid_id, body)
         return Outcome(
-            link=replace(link, hybrid_fingerprint=_fingerprint(booking)),
+            link=replace(link, hybrid_fingerprint=_fingerprint(booking, room)),
             audit=[("hybrid", "updated", f"booking {booking.id}")],
         )
 
@@ -222,6 +237,8 @@ class Executor:
         organizer = str(payload["organizer"])
         event = dict(payload["event"])
         key = str(payload["idempotency_key"])
+        if payload.get("series"):
+            event.update(_series_times(payload["series"], event))
         try:
             created = await self._graph.create_event(organizer, event, idempotency_key=key)
         except (NotFound, BadRequest) as exc:
@@ -257,10 +274,109 @@ class Executor:
     ) -> Outcome:
         if not link.organizer_mailbox or not link.organizer_event_id:
             raise Refused("the organizer's copy of the meeting is unknown: cannot update it")
-        await self._graph.update_event(
-            link.organizer_mailbox, link.organizer_event_id, payload["changes"]
-        )
+        changes = dict(payload["changes"])
+        if payload.get("series"):
+            changes.update(_series_times(payload["series"], changes))
+        await self._graph.update_event(link.organizer_mailbox, link.organizer_event_id, changes)
         return Outcome(audit=[("outlook", "updated", f"organizer {link.organizer_mailbox}")])
+
+    async def _hybrid_occurrence(
+        self, room: RoomContext, payload: dict[str, Any], link: Link
+    ) -> Outcome:
+        """Move or cancel one occurrence of a Hybrid series: its exception child when it has
+        one (or gets one), an exdate for a cancelled occurrence without one."""
+        if not link.hybrid_id:
+            raise Refused("the Hybrid series was never created")
+        original = parse_datetime(payload["original_start"], "original_start")
+        child = next(
+            (
+                c
+                for c in await self._hybrid.children(link.hybrid_id)
+                if c.original_start is not None and c.original_start == original
+            ),
+            None,
+        )
+        when = f"{original:%Y-%m-%d %H:%M} UTC"
+        if payload.get("cancel"):
+            if child is not None:
+                await self._hybrid.cancel_booking(child.id)
+                return Outcome(audit=[("hybrid", "occurrence_canceled", when)])
+            series = await self._hybrid.get_booking(link.hybrid_id)
+            if series is None or series.recurrence is None:
+                raise Refused(f"series {link.hybrid_id} is gone")
+            exdates = sorted({*series.recurrence.exdates, original})
+            await self._hybrid.patch_booking(
+                link.hybrid_id,
+                {
+                    "recurrence": {
+                        "rrule": series.recurrence.rrule,
+                        "exdates": [format_datetime(x) for x in exdates],
+                    }
+                },
+            )
+            return Outcome(audit=[("hybrid", "occurrence_exdate", when)])
+        start = parse_datetime(payload["start"], "start")
+        end = parse_datetime(payload["end"], "end")
+        times = {
+            "start": {"dateTime": format_datetime(start)},
+            "end": {"dateTime": format_datetime(end)},
+        }
+        if child is not None:
+            await self._hybrid.patch_booking(child.id, times)
+            return Outcome(audit=[("hybrid", "occurrence_moved", when)])
+        series = await self._hybrid.get_booking(link.hybrid_id)
+        if series is None:
+            raise Refused(f"series {link.hybrid_id} is gone")
+        body = booking_payload(
+            resource_id=series.resource_id,
+            start=start,
+            end=end,
+            summary=series.summary,
+            member=series.member,
+        )
+        body["parent"] = link.hybrid_id
+        body["originalStart"] = format_datetime(original)
+        await self._hybrid.create_booking(body, reference=series.reference or link.link_id)
+        return Outcome(audit=[("hybrid", "occurrence_moved", when)])
+
+    async def _graph_occurrence(
+        self, room: RoomContext, payload: dict[str, Any], link: Link
+    ) -> Outcome:
+        """Move or cancel one occurrence of the organizer's series (event-update.md on an
+        occurrence id makes it an exception; event-cancel.md cancels just that one)."""
+        if not link.organizer_mailbox or not link.organizer_event_id:
+            raise Refused("the organizer's series is unknown: cannot change an occurrence")
+        original = parse_datetime(payload["original_start"], "original_start")
+        found = await self._graph.instances(
+            link.organizer_mailbox,
+            link.organizer_event_id,
+            original - timedelta(days=1),
+            original + timedelta(days=2),
+        )
+        target = None
+        for inst in found:
+            stamp = inst.get("originalStart") or (inst.get("start") or {}).get("dateTime")
+            with contextlib.suppress(ValueError):
+                if parse_datetime(stamp, "originalStart").replace(microsecond=0) == original:
+                    target = inst
+                    break
+        when = f"{original:%Y-%m-%d %H:%M} UTC"
+        if target is None:
+            return Outcome(audit=[("outlook", "occurrence_gone", f"{when}: not in the series")])
+        if payload.get("cancel"):
+            result = await self._graph.cancel_event(
+                link.organizer_mailbox, str(target["id"]), comment="Cancelled in Hybrid"
+            )
+            return Outcome(audit=[("outlook", f"occurrence_{result}", when)])
+        await self._graph.update_event(
+            link.organizer_mailbox,
+            str(target["id"]),
+            {
+                "start": {"dateTime": payload["start"], "timeZone": "UTC"},
+                "end": {"dateTime": payload["end"], "timeZone": "UTC"},
+            },
+        )
+        return Outcome(audit=[("outlook", "occurrence_moved", when)])
 
     async def _graph_cancel(
         self, room: RoomContext, payload: dict[str, Any], link: Link
@@ -307,14 +423,43 @@ _OPS: dict[str, Callable[[Executor, RoomContext, dict[str, Any], Link], Any]] = 
     "graph.update": Executor._graph_update,
     "graph.cancel": Executor._graph_cancel,
     "graph.respond": Executor._graph_respond,
+    "hybrid.occurrence": Executor._hybrid_occurrence,
+    "graph.occurrence": Executor._graph_occurrence,
 }
+
+
+def _series_times(series: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+    """A series' start, end and recurrence as Graph wants them: on the wall clock of the
+    series' zone (its startDate must be the date of the start, docs/graph-behaviour.md 2.7)."""
+    zone = str(series["zone"])
+    tz = zone_info(zone)
+    start = parse_datetime(event["start"]["dateTime"], "start").astimezone(tz)
+    end = parse_datetime(event["end"]["dateTime"], "end").astimezone(tz)
+    name = _graph_zone(zone)
+    return {
+        "start": {"dateTime": start.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": name},
+        "end": {"dateTime": end.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": name},
+        "recurrence": graph_from_rrule(str(series["rrule"]), dtstart_local=start, zone=name),
+    }
+
+
+def _graph_zone(zone: str) -> str:
+    """Windows names are what every Graph endpoint takes; IANA where none exists."""
+    try:
+        return to_windows(zone)
+    except ValueError:
+        return zone
 
 
 def _side(op: str) -> str:
     return "hybrid" if op.startswith("hybrid.") else "outlook"
 
 
-def _fingerprint(booking: HybridBooking) -> str:
+def _fingerprint(booking: HybridBooking, room: RoomContext) -> str:
+    """What the link records of the booking as written: a series by its shape."""
+    status: HybridStatus = "tentative" if booking.tentative else "booked"
+    if booking.recurrence is not None:
+        return shape_fingerprint(hybrid_shape(booking, room.zone), status)
     return fingerprint(
         Slot(booking.start, booking.end, booking.summary),
         "tentative" if booking.tentative else "booked",

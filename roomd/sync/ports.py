@@ -24,6 +24,10 @@ class GraphPort(Protocol):
 
     async def get_event(self, mailbox: str, event_id: str) -> dict[str, Any]: ...
 
+    async def instances(
+        self, mailbox: str, master_id: str, start: datetime, end: datetime
+    ) -> list[dict[str, Any]]: ...
+
     async def find_by_ical_uid(
         self, mailbox: str, ical_uid: str, select: Sequence[str] = ()
     ) -> list[dict[str, Any]]: ...
@@ -64,6 +68,8 @@ class HybridPort(Protocol):
 
     async def get_booking(self, booking_id: str) -> HybridBooking | None: ...
 
+    async def children(self, parent_id: str) -> list[HybridBooking]: ...
+
     async def create_booking(
         self, payload: Mapping[str, Any], *, reference: str
     ) -> HybridBooking: ...
@@ -90,6 +96,13 @@ class GraphAdapter:
 
     async def get_event(self, mailbox: str, event_id: str) -> dict[str, Any]:
         return await self.client.events.get(mailbox, event_id)
+
+    async def instances(
+        self, mailbox: str, master_id: str, start: datetime, end: datetime
+    ) -> list[dict[str, Any]]:
+        """A series' occurrences and exceptions in [start, end) (event-list-instances.md;
+        cancelled occurrences are not listed)."""
+        return await self.client.events.instances(mailbox, master_id, start=start, end=end)
 
     async def find_by_ical_uid(
         self, mailbox: str, ical_uid: str, select: Sequence[str] = ()
@@ -194,6 +207,10 @@ class HybridAdapter:
             return await self.client.get_booking(booking_id)
         except HybridNotFound:
             return None
+
+    async def children(self, parent_id: str) -> list[HybridBooking]:
+        """A series' exceptions (bookings with ``parent``), canceled ones included."""
+        return [b async for b in self.client.iter_bookings(parent=parent_id)]
 
     async def create_booking(self, payload: Mapping[str, Any], *, reference: str) -> HybridBooking:
         return await self.client.create_booking(payload, reference=reference)

@@ -1,0 +1,799 @@
+"""Recurring series: one booking on each side (design.md invariant 6), planned by the same table.
+
+A series is compared on two levels:
+
+* **the series as a whole** (:class:`Shape`: the rule, its zone, the first occurrence's start and
+  end, the title): classified against the link exactly as a one-off booking is, and looked up in
+  the same ``decide.DECISIONS`` table: create, update, cancel, conflict rule;
+* **each occurrence** that differs from the rule (an *exception*: moved, or cancelled), keyed by
+  its original start: each side's state of that occurrence is compared with the state last
+  synced (stored in the occurrence's link, ``<series link>@<original start>``), and the side
+  that changed is written to the other. Both sides changed: the conflict rule again.
+
+The Outlook side is read from the room's copy of the series (its master and ``/instances``
+inside the sync window), so an occurrence the room declined or that was cancelled without a
+delta signal is simply missing from the expected occurrences: it counts as cancelled
+(docs/graph-behaviour.md 1.4, 2.7). Exceptions are only compared inside that window: what lies
+outside it is not read, and not knowing is never a change.
+
+Pure, like ``decide``: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from roomd.store import Link
+
+from .decide import (
+    WRITES_HYBRID,
+    WRITES_OUTLOOK,
+    A,
+    Action,
+    AuditLine,
+    LinkIndex,
+    Op,
+    Plan,
+    Seen,
+    decide,
+)
+from .model import (
+    HybridState,
+    HybridStatus,
+    OutlookState,
+    RoomContext,
+    Slot,
+    fingerprint,
+    link_id_for,
+    read_fingerprint,
+)
+
+REGULAR = "regular"
+CANCELLED = "cancelled"
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError(f"{value.isoformat()} has no time zone; the engine works in UTC")
+    return value.astimezone(UTC).replace(microsecond=0)
+
+
+def iso(value: datetime) -> str:
+    return _utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """What both sides own of a series as a whole. ``rrule`` is in the canonical form both
+    shells produce (``recurrence.rrule_from_graph`` of the Graph pattern), evaluated in
+    ``zone`` from ``start``; ``title`` None when the side cannot tell it."""
+
+    rrule: str
+    zone: str
+    start: datetime
+    end: datetime
+    title: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", _utc(self.start))
+        object.__setattr__(self, "end", _utc(self.end))
+        if self.end <= self.start:
+            raise ValueError(f"end {self.end.isoformat()} is not after start {self.start}")
+
+
+def shape_fingerprint(shape: Shape, status: HybridStatus = "booked") -> str:
+    data = {
+        "rrule": shape.rrule,
+        "zone": shape.zone,
+        "start": iso(shape.start),
+        "end": iso(shape.end),
+        "status": status,
+    }
+    if shape.title is not None:
+        data["title"] = shape.title
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def read_shape(text: str | None) -> tuple[Shape, HybridStatus] | None:
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+        shape = Shape(
+            data["rrule"],
+            data["zone"],
+            datetime.fromisoformat(data["start"]),
+            datetime.fromisoformat(data["end"]),
+            data.get("title"),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+    status = data.get("status", "booked")
+    return (shape, status) if status in ("booked", "tentative", "canceled") else None
+
+
+def same_shape(recorded: str | None, seen: Shape) -> bool:
+    old = read_shape(recorded)
+    if old is None:
+        return False
+    shape = old[0]
+    if (shape.rrule, shape.zone, shape.start, shape.end) != (
+        seen.rrule,
+        seen.zone,
+        seen.start,
+        seen.end,
+    ):
+        return False
+    return seen.title is None or shape.title is None or seen.title == shape.title
+
+
+ExceptionState = Slot | None
+"""An occurrence that differs from the rule: moved (its slot) or cancelled (None)."""
+
+
+def exception_fingerprint(state: ExceptionState | str) -> str:
+    if state == REGULAR:
+        return REGULAR
+    if state is None:
+        return CANCELLED
+    assert isinstance(state, Slot)
+    return fingerprint(state)
+
+
+@dataclass(frozen=True, slots=True)
+class OutlookSeries:
+    """The room's copy of a series, read by the shell: its master, and the exceptions inside
+    ``window`` (original start → moved slot, or None for an occurrence the room does not hold).
+    ``occurrences`` are the room copy's occurrence ids by original start (for answers as the
+    room)."""
+
+    master_id: str
+    state: OutlookState
+    ical_uid: str | None = None
+    shape: Shape | None = None
+    exceptions: Mapping[datetime, ExceptionState] = field(default_factory=dict)
+    window: tuple[datetime, datetime] | None = None
+    occurrences: Mapping[datetime, str] = field(default_factory=dict)
+    organizer: str | None = None
+    organizer_master_id: str | None = None
+    member_id: str | None = None
+    member_ids: tuple[str, ...] = ()
+    visitors: tuple[str, ...] = ()
+    room_response: str | None = None
+    room_subject: str | None = None
+    reason: str | None = None
+    modified_at: datetime | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HybridSeries:
+    """A recurring Hybrid booking with its exdates and exception children."""
+
+    hybrid_id: str
+    state: HybridState
+    shape: Shape | None = None
+    exceptions: Mapping[datetime, ExceptionState] = field(default_factory=dict)
+    tentative: bool = False
+    cancel_reason: str | None = None
+    reference: str | None = None
+    organizer: str | None = None
+    guests: tuple[str, ...] = ()
+    description: str | None = None
+    modified_at: datetime | None = None
+    problem: str | None = None
+
+    @property
+    def status(self) -> HybridStatus:
+        if self.state is not HybridState.LIVE:
+            return "canceled"
+        return "tentative" if self.tentative else "booked"
+
+
+@dataclass
+class SeriesPair:
+    link: Link | None = None
+    outlook: OutlookSeries | None = None
+    hybrid: HybridSeries | None = None
+
+
+def pair_series(
+    links: LinkIndex, outlook: Sequence[OutlookSeries], hybrid: Sequence[HybridSeries]
+) -> list[SeriesPair]:
+    pairs: dict[str, SeriesPair] = {}
+    for o in outlook:
+        link = links.by_room_event.get(o.master_id) or (
+            links.by_ical.get(o.ical_uid) if o.ical_uid else None
+        )
+        key = link.link_id if link else link_id_for("outlook", o.ical_uid or o.master_id)
+        pairs.setdefault(key, SeriesPair(link=link)).outlook = o
+    for h in hybrid:
+        link = links.by_hybrid.get(h.hybrid_id)
+        if link is None and h.reference:
+            candidate = links.by_ical.get(h.reference)
+            if candidate is not None and candidate.hybrid_id in (None, h.hybrid_id):
+                link = candidate
+        if link is not None:
+            key = link.link_id
+        elif h.reference and link_id_for("outlook", h.reference) in pairs:
+            key = link_id_for("outlook", h.reference)
+        else:
+            key = link_id_for("hybrid", h.hybrid_id)
+        pairs.setdefault(key, SeriesPair(link=link)).hybrid = h
+    return list(pairs.values())
+
+
+def _hybrid_seen(pair: SeriesPair) -> Seen:
+    h, link = pair.hybrid, pair.link
+    if h is None:
+        return Seen.NONE if link is None else Seen.SAME
+    if link is None:
+        if h.state is not HybridState.LIVE:
+            return Seen.STRAY
+        return Seen.ORPHAN if h.reference else Seen.NEW
+    if h.state is HybridState.CANCELED:
+        return Seen.GONE
+    if h.state is HybridState.RELEASED:
+        return Seen.RELEASED
+    assert h.shape is not None
+    recorded = link.hybrid_fingerprint or link.outlook_fingerprint
+    old = read_shape(recorded)
+    status_same = old is None or old[1] == h.status or link.hybrid_fingerprint is None
+    return Seen.SAME if same_shape(recorded, h.shape) and status_same else Seen.CHANGED
+
+
+def _outlook_seen(pair: SeriesPair) -> Seen:
+    o, link = pair.outlook, pair.link
+    if o is None or (link is not None and o.state is OutlookState.LEFT_WINDOW):
+        return Seen.NONE if link is None else Seen.SAME
+    if link is None:
+        return Seen.NEW if o.state is OutlookState.LIVE else Seen.STRAY
+    if o.state is not OutlookState.LIVE:
+        return Seen.GONE
+    assert o.shape is not None
+    recorded = link.outlook_fingerprint or link.hybrid_fingerprint
+    return Seen.SAME if same_shape(recorded, o.shape) else Seen.CHANGED
+
+
+def plan_series(
+    room: RoomContext,
+    links: LinkIndex,
+    outlook: Sequence[OutlookSeries],
+    hybrid: Sequence[HybridSeries],
+    out: Plan,
+) -> None:
+    """Add what the series this round read need to ``out`` (the round's one plan)."""
+    by_id = {lk.link_id: lk for lk in links.all}
+    for pair in pair_series(links, outlook, hybrid):
+        _plan_one(room, pair, by_id, out)
+
+
+def _plan_one(room: RoomContext, pair: SeriesPair, by_id: dict[str, Link], out: Plan) -> None:
+    o, h, link = pair.outlook, pair.hybrid, pair.link
+    key = link.link_id if link else _key(pair)
+    for item, side in ((o, "outlook"), (h, "hybrid")):
+        if item is not None and item.problem:
+            out.audit.append(AuditLine(key, "none", "skipped", f"{side}: {item.problem}"))
+            out.count("outlook_to_hybrid" if side == "outlook" else "hybrid_to_outlook", "skipped")
+            out.problems.append(item.problem)
+            return
+    if link is not None and link.state == "canceled":
+        return
+    hs, os_ = _hybrid_seen(pair), _outlook_seen(pair)
+    action, conflict = decide(hs, os_, room.conflict)
+    if conflict:
+        out.conflicts += 1
+        out.audit.append(
+            AuditLine(
+                key,
+                "none",
+                "conflict",
+                f"both sides changed the series since the last sync (hybrid {hs}, outlook "
+                f"{os_}); rule {room.conflict}: {action}",
+            )
+        )
+    if action in WRITES_HYBRID and room.direction == "hybrid_to_outlook":
+        action = A.NOTHING
+    if action in WRITES_OUTLOOK and room.direction == "outlook_to_hybrid":
+        action = A.NOTHING
+    planned = len(out.ops)
+    new_link = _SERIES_ACTIONS.get(action, _series_nothing)(room, pair, key, out)
+    if new_link is not None and new_link.state == "active" and action not in _CREATES:
+        _plan_exceptions(room, pair, new_link, by_id, out)
+    for op in out.ops[planned:]:
+        source = pair.outlook if op.op.startswith("hybrid.") else pair.hybrid
+        if source is not None and source.modified_at is not None:
+            op.payload["changed_at"] = iso(source.modified_at)
+
+
+def _key(pair: SeriesPair) -> str:
+    if pair.outlook is not None:
+        return link_id_for("outlook", pair.outlook.ical_uid or pair.outlook.master_id)
+    assert pair.hybrid is not None
+    return link_id_for("hybrid", pair.hybrid.hybrid_id)
+
+
+def _observed(link: Link, pair: SeriesPair) -> Link:
+    o, h = pair.outlook, pair.hybrid
+    changes: dict[str, Any] = {}
+    if o is not None and o.state is OutlookState.LIVE:
+        changes["room_event_id"] = o.master_id
+        changes["series_master_id"] = o.master_id
+        if o.ical_uid and not link.ical_uid:
+            changes["ical_uid"] = o.ical_uid
+        if o.organizer_master_id and not link.organizer_event_id:
+            changes["organizer_event_id"] = o.organizer_master_id
+            changes["organizer_mailbox"] = o.organizer
+    if h is not None and not link.hybrid_id:
+        changes["hybrid_id"] = h.hybrid_id
+    return replace(link, **changes) if changes else link
+
+
+def _in_window(pair: SeriesPair, original: datetime) -> bool:
+    window = pair.outlook.window if pair.outlook is not None else None
+    return window is None or window[0] <= original < window[1]
+
+
+# --- the series as a whole ----------------------------------------------------------------------
+
+
+def _series_nothing(room: RoomContext, pair: SeriesPair, key: str, out: Plan) -> Link | None:
+    if pair.link is None:
+        return None
+    new = _observed(pair.link, pair)
+    if new != pair.link:
+        out.links.append(new)
+    return new
+
+
+def _booking_body(room: RoomContext, o: OutlookSeries, member: str) -> dict[str, Any]:
+    assert o.shape is not None
+    description = None
+    if o.member_id is None:
+        description = f"Booked in Outlook by {o.organizer or 'an unknown organizer'}"
+    cancelled = sorted(iso(t) for t, state in o.exceptions.items() if state is None)
+    return {
+        "resource_id": room.hybrid_id,
+        "start": iso(o.shape.start),
+        "end": iso(o.shape.end),
+        "summary": o.shape.title or o.room_subject,
+        "description": description,
+        "member": member,
+        "members": [m for m in o.member_ids if m != member],
+        "visitors": list(o.visitors),
+        "rrule": o.shape.rrule,
+        "exdates": cancelled,
+    }
+
+
+def _create_hybrid(room: RoomContext, pair: SeriesPair, key: str, out: Plan) -> Link | None:
+    o = pair.outlook
+    assert o is not None and o.shape is not None and o.ical_uid is not None
+    member = o.member_id or room.fallback_member_id
+    if member is None:
+        problem = (
+            f"organizer {o.organizer or '(none)'} has no Hybrid member and no "
+            "hybrid.fallback_member is configured: series not synced"
+        )
+        out.audit.append(AuditLine(key, "none", "skipped", problem))
+        out.count("outlook_to_hybrid", "skipped")
+        out.problems.append(problem)
+        return None
+    fp = shape_fingerprint(o.shape)
+    link = Link(
+        link_id=key,
+        room_event_id=o.master_id,
+        series_master_id=o.master_id,
+        ical_uid=o.ical_uid,
+        organizer_mailbox=o.organizer,
+        organizer_event_id=o.organizer_master_id,
+        outlook_fingerprint=fp,
+    )
+    out.links.append(link)
+    out.ops.append(
+        Op(
+            f"hybrid.create:{o.ical_uid}",
+            "hybrid.create",
+            {"link_id": key, "booking": _booking_body(room, o, member), "reference": o.ical_uid},
+        )
+    )
+    moved = {t: s for t, s in o.exceptions.items() if s is not None}
+    for original, slot in sorted(moved.items()):
+        _occurrence_op(out, key, "hybrid", original, slot)
+    _record_occurrences(out, key, link, o.exceptions, o.exceptions)
+    cancelled = sum(1 for s in o.exceptions.values() if s is None)
+    out.audit.append(
+        AuditLine(
+            key,
+            "hybrid",
+            "create",
+            f"series booked in Outlook: {o.shape.rrule} from {o.shape.start:%Y-%m-%d %H:%M} UTC"
+            f", {len(moved)} moved and {cancelled} cancelled occurrences",
+        )
+    )
+    out.count("outlook_to_hybrid", "created")
+    return link
+
+
+def _create_outlook(room: RoomContext, pair: SeriesPair, key: str, out: Plan) -> Link | None:
+    h = pair.hybrid
+    assert h is not None and h.shape is not None
+    if h.organizer is None:
+        problem = f"series {h.hybrid_id}: its member has no email address"
+        out.audit.append(AuditLine(key, "none", "skipped", problem))
+        out.count("hybrid_to_outlook", "skipped")
+        out.problems.append(problem)
+        return None
+    organizer = h.organizer
+    fp = shape_fingerprint(h.shape, h.status)
+    event = {
+        "subject": h.shape.title or "Room booking",
+        "body": {"contentType": "text", "content": h.description or ""},
+        "start": {"dateTime": iso(h.shape.start), "timeZone": "UTC"},
+        "end": {"dateTime": iso(h.shape.end), "timeZone": "UTC"},
+        "location": {"displayName": room.name, "locationEmailAddress": room.mailbox},
+        "attendees": [
+            {"emailAddress": {"address": room.mailbox, "name": room.name}, "type": "resource"},
+            *(
+                {"emailAddress": {"address": g}, "type": "required"}
+                for g in h.guests
+                if g.lower() != organizer.lower()
+            ),
+        ],
+    }
+    link = Link(
+        link_id=key,
+        hybrid_id=h.hybrid_id,
+        hybrid_fingerprint=fp,
+        outlook_fingerprint=shape_fingerprint(h.shape),
+        organizer_mailbox=organizer,
+    )
+    out.links.append(link)
+    out.ops.append(
+        Op(
+            f"graph.create:{h.hybrid_id}",
+            "graph.create",
+            {
+                "link_id": key,
+                "organizer": organizer,
+                "fallback_organizer": room.service_mailbox,
+                "event": event,
+                "series": {"rrule": h.shape.rrule, "zone": h.shape.zone},
+                "idempotency_key": h.hybrid_id,
+            },
+        )
+    )
+    exceptions = {t: s for t, s in h.exceptions.items() if _in_window(pair, t)}
+    for original, state in sorted(exceptions.items()):
+        _occurrence_op(out, key, "outlook", original, state)
+    _record_occurrences(out, key, link, exceptions, exceptions)
+    out.audit.append(
+        AuditLine(
+            key,
+            "outlook",
+            "create",
+            f"series booked in Hybrid: {h.shape.rrule} from {h.shape.start:%Y-%m-%d %H:%M} UTC, "
+            f"organizer {organizer}, {len(exceptions)} exceptions",
+        )
+    )
+    out.count("hybrid_to_outlook", "created")
+    return link
+
+
+def _update_hybrid(room: RoomContext, pair: SeriesPair, key: str, out: Plan) -> Link | None:
+    o, link = pair.outlook, pair.link
+    assert o is not None and o.shape is not None and link is not None
+    old = read_shape(link.hybrid_fingerprint or link.outlook_fingerprint)
+    status: HybridStatus = old[1] if old else "booked"
+    title = o.shape.title if o.shape.title is not None else (old[0].title if old else None)
+    shape = replace(o.shape, title=title)
+    fp = shape_fingerprint(shape, status)
+    changes: dict[str, Any] = {
+        "start": iso(shape.start),
+        "end": iso(shape.end),
+        "rrule": shape.rrule,
+    }
+    if o.shape.title is not None:
+        changes["summary"] = o.shape.title
+    new = replace(
+        _observed(link, pair), outlook_fingerprint=shape_fingerprint(o.shape), hybrid_fingerprint=fp
+    )
+    out.links.append(new)
+    out.ops.append(
+        Op(f"hybrid.update:{key}:{fp}", "hybrid.update", {"link_id": key, "changes": changes})
+    )
+    out.audit.append(
+        AuditLine(key, "hybrid", "update", f"series changed in Outlook: {shape.rrule}")
+    )
+    out.count("outlook_to_hybrid", "updated")
+    return new
+
+
+def _update_outlook(room: RoomContext, pair: SeriesPair, key: str, out: Plan) -> Link | None:
+    h, link = pair.hybrid, pair.link
+    assert h is not None and h.shape is not None and link is not None
+    fp = shape_fingerprint(h.shape, h.status)
+    old = read_shape(link.outlook_fingerprint or link.hybrid_fingerprint)
+    new = replace(
+        _observed(link, pair),
+        hybrid_fingerprint=fp,
+        outlook_fingerprint=shape_fingerprint(h.shape),
+    )
+    out.links.append(new)
+    if (
+        old is None
+        or not same_shape(shape_fingerprint(old[0]), h.shape)
+        or (h.shape.title is not None and old[0].title != h.shape.title)
+    ):
+        changes: dict[str, Any] = {
+            "start": {"dateTime": iso(h.shape.start), "timeZone": "UTC"},
+            "end": {"dateTime": iso(h.shape.end), "timeZone": "UTC"},
+        }
+        if h.shape.title is not None:
+            changes["subject"] = h.shape.title
+        series = None
+        if old is None or (old[0].rrule, old[0].zone, old[0].start) != (
+            h.shape.rrule,
+            h.shape.zone,
+            h.shape.start,
+        ):
+            series = {"rrule": h.shape.rrule, "zone": h.shape.zone}
+        out.ops.append(
+            Op(
+                f"graph.update:{key}:{fp}",
+                "graph.update",
+                {"link_id": key, "changes": changes, "series": series},
+            )
+        )
+        out.audit.append(
+            AuditLine(key, "outlook", "update", f"series changed in Hybrid: {h.shape.rrule}")
+        )
+        out.count("hybrid_to_outlook", "updated")
+    before = read_shape(link.hybrid_fingerprint)
+    if before is not None and before[1] != h.status and link.room_event_id:
+        response = "accept" if h.status == "booked" else "tentativelyAccept"
+        out.ops.append(
+            Op(
+                f"graph.respond:{key}:{response}:{fp}",
+                "graph.respond",
+                {"link_id": key, "response": response, "comment": ""},
+            )
+        )
+        out.audit.append(AuditLine(key, "outlook", f"room_{response}", "approval state in Hybrid"))
+    return new
+
+
+def _cancel_hybrid(room: RoomContext, pair: SeriesPair, key: str, out: Plan) -> Link | None:
+    o, link = pair.outlook, pair.link
+    assert link is not None
+    reason = (o.reason if o is not None and o.reason else None) or "series deleted in Outlook"
+    new = replace(link, state="canceled")
+    out.links.append(new)
+    out.ops.append(Op(f"hybrid.cancel:{key}", "hybrid.cancel", {"link_id": key, "reason": reason}))
+    out.audit.append(AuditLine(key, "hybrid", "cancel", f"{reason}; kept in Hybrid as canceled"))
+    out.count("outlook_to_hybrid", "canceled")
+    return new
+
+
+def _cancel_outlook(room: RoomContext, pair: SeriesPair, key: str, out: Plan) -> Link | None:
+    link = pair.link
+    assert link is not None
+    new = replace(_observed(link, pair), state="canceled")
+    out.links.append(new)
+    out.ops.append(
+        Op(
+            f"graph.cancel:{key}",
+            "graph.cancel",
+            {"link_id": key, "comment": "Cancelled in the room booking system"},
+        )
+    )
+    out.audit.append(AuditLine(key, "outlook", "cancel", "series cancelled in Hybrid"))
+    out.count("hybrid_to_outlook", "canceled")
+    return new
+
+
+def _release_room(room: RoomContext, pair: SeriesPair, key: str, out: Plan) -> Link | None:
+    h, link = pair.hybrid, pair.link
+    assert h is not None and link is not None
+    new = replace(_observed(link, pair), state="canceled")
+    out.links.append(new)
+    rejected = (h.cancel_reason or "").lower() == "rejected"
+    comment = (
+        "The booking was rejected in the room booking system."
+        if rejected
+        else "Nobody checked in: the room was released."
+    )
+    out.ops.append(
+        Op(
+            f"graph.respond:{key}:decline",
+            "graph.respond",
+            {"link_id": key, "response": "decline", "comment": comment},
+        )
+    )
+    why = "rejected in Hybrid" if rejected else "released in Hybrid"
+    out.audit.append(AuditLine(key, "outlook", "release_room", f"series {why}: the room declines"))
+    out.count("hybrid_to_outlook", "released")
+    return new
+
+
+def _mark_canceled(room: RoomContext, pair: SeriesPair, key: str, out: Plan) -> Link | None:
+    assert pair.link is not None
+    new = replace(pair.link, state="canceled")
+    out.links.append(new)
+    out.audit.append(AuditLine(key, "none", "canceled", "series canceled on both sides"))
+    return new
+
+
+def _link(room: RoomContext, pair: SeriesPair, key: str, out: Plan) -> Link | None:
+    o, h = pair.outlook, pair.hybrid
+    assert o is not None and h is not None and o.shape is not None
+    canceled = h.state is not HybridState.LIVE
+    link = Link(
+        link_id=key,
+        hybrid_id=h.hybrid_id,
+        room_event_id=o.master_id,
+        series_master_id=o.master_id,
+        ical_uid=o.ical_uid,
+        organizer_mailbox=o.organizer,
+        organizer_event_id=o.organizer_master_id,
+        outlook_fingerprint=shape_fingerprint(o.shape),
+        hybrid_fingerprint=shape_fingerprint(h.shape, h.status) if h.shape else None,
+        state="canceled" if canceled else "active",
+    )
+    out.links.append(link)
+    out.audit.append(
+        AuditLine(key, "none", "linked", f"Hybrid series {h.hybrid_id} carries this iCalUId")
+    )
+    out.count("outlook_to_hybrid", "linked")
+    return link
+
+
+_CREATES = frozenset({A.CREATE_HYBRID, A.CREATE_OUTLOOK, A.RECREATE_HYBRID, A.RECREATE_OUTLOOK})
+_SERIES_ACTIONS: dict[Action, Any] = {
+    A.NOTHING: _series_nothing,
+    A.LINK: _link,
+    A.LINK_CANCELED: _link,
+    A.CREATE_HYBRID: _create_hybrid,
+    A.RECREATE_HYBRID: _create_hybrid,
+    A.CREATE_OUTLOOK: _create_outlook,
+    A.RECREATE_OUTLOOK: _create_outlook,
+    A.UPDATE_HYBRID: _update_hybrid,
+    A.UPDATE_OUTLOOK: _update_outlook,
+    A.CANCEL_HYBRID: _cancel_hybrid,
+    A.CANCEL_OUTLOOK: _cancel_outlook,
+    A.RELEASE_ROOM: _release_room,
+    A.MARK_CANCELED: _mark_canceled,
+}
+
+
+# --- occurrences ------------------------------------------------------------------------------
+
+
+def occurrence_link_id(series_link_id: str, original: datetime) -> str:
+    return f"{series_link_id}@{iso(original)}"
+
+
+def _occurrence_op(
+    out: Plan, key: str, side: str, original: datetime, state: ExceptionState
+) -> None:
+    """Write one occurrence's state to ``side``: moved to ``state``, or cancelled (None)."""
+    op = "hybrid.occurrence" if side == "hybrid" else "graph.occurrence"
+    payload: dict[str, Any] = {"link_id": key, "original_start": iso(original)}
+    if state is None:
+        payload["cancel"] = True
+    else:
+        payload["start"] = iso(state.start)
+        payload["end"] = iso(state.end)
+    out.ops.append(Op(f"{op}:{key}:{iso(original)}:{exception_fingerprint(state)}", op, payload))
+
+
+def _record_occurrences(
+    out: Plan,
+    key: str,
+    series: Link,
+    outlook: Mapping[datetime, ExceptionState],
+    hybrid: Mapping[datetime, ExceptionState],
+) -> None:
+    for original in sorted(set(outlook) | set(hybrid)):
+        out.links.append(
+            Link(
+                link_id=occurrence_link_id(key, original),
+                original_start=original,
+                hybrid_parent_id=series.hybrid_id,
+                series_master_id=series.series_master_id,
+                outlook_fingerprint=exception_fingerprint(outlook.get(original, REGULAR)),
+                hybrid_fingerprint=exception_fingerprint(hybrid.get(original, REGULAR)),
+            )
+        )
+
+
+def _plan_exceptions(
+    room: RoomContext, pair: SeriesPair, series: Link, by_id: dict[str, Link], out: Plan
+) -> None:
+    o, h = pair.outlook, pair.hybrid
+    key = series.link_id
+    recorded = {
+        lk.original_start: lk
+        for lk in by_id.values()
+        if lk.original_start is not None and lk.link_id.startswith(key + "@")
+    }
+    originals = set(recorded)
+    if o is not None and o.state is OutlookState.LIVE:
+        originals |= set(o.exceptions)
+    if h is not None and h.state is HybridState.LIVE:
+        originals |= set(h.exceptions)
+    for original in sorted(t for t in originals if _in_window(pair, t)):
+        old = recorded.get(original)
+        rec_o = old.outlook_fingerprint if old else REGULAR
+        rec_h = old.hybrid_fingerprint if old else REGULAR
+        o_state: ExceptionState | str = (
+            o.exceptions.get(original, REGULAR)
+            if o is not None and o.state is OutlookState.LIVE
+            else _from_fp(rec_o)
+        )
+        h_state: ExceptionState | str = (
+            h.exceptions.get(original, REGULAR)
+            if h is not None and h.state is HybridState.LIVE
+            else _from_fp(rec_h)
+        )
+        o_fp, h_fp = exception_fingerprint(o_state), exception_fingerprint(h_state)
+        o_changed, h_changed = o_fp != rec_o, h_fp != rec_h
+        if not o_changed and not h_changed:
+            continue
+        if o_fp == h_fp:
+            winner: str | None = None  # both sides agree already: record it
+        elif o_changed and h_changed:
+            winner = "outlook" if room.conflict == "outlook_wins" else "hybrid"
+            out.conflicts += 1
+            out.audit.append(
+                AuditLine(
+                    key,
+                    "none",
+                    "conflict",
+                    f"occurrence {iso(original)} changed on both sides; rule {room.conflict}",
+                )
+            )
+        else:
+            winner = "outlook" if o_changed else "hybrid"
+        final = o_state if winner in (None, "outlook") else h_state
+        final_fp = exception_fingerprint(final)
+        if winner == "outlook" and room.direction != "hybrid_to_outlook":
+            _write_occurrence(out, key, "hybrid", original, final)
+        elif winner == "hybrid" and room.direction != "outlook_to_hybrid":
+            _write_occurrence(out, key, "outlook", original, final)
+        base = old or Link(
+            link_id=occurrence_link_id(key, original),
+            original_start=original,
+            hybrid_parent_id=series.hybrid_id,
+            series_master_id=series.series_master_id,
+        )
+        out.links.append(replace(base, outlook_fingerprint=final_fp, hybrid_fingerprint=final_fp))
+
+
+def _from_fp(text: str | None) -> ExceptionState | str:
+    if text in (None, REGULAR):
+        return REGULAR
+    if text == CANCELLED:
+        return None
+    read = read_fingerprint(text)
+    return read[0] if read is not None else REGULAR
+
+
+def _write_occurrence(
+    out: Plan, key: str, side: str, original: datetime, state: ExceptionState | str
+) -> None:
+    if state == REGULAR:
+        return  # an occurrence cannot be "un-moved" by roomd; the other side keeps its own
+    assert state is None or isinstance(state, Slot)
+    _occurrence_op(out, key, side, original, state)
+    what = "cancelled" if state is None else f"moved to {state.start:%Y-%m-%d %H:%M} UTC"
+    source = "Outlook" if side == "hybrid" else "Hybrid"
+    out.audit.append(
+        AuditLine(key, side, "occurrence", f"occurrence {iso(original)} {what} in {source}")
+    )
+    direction = "outlook_to_hybrid" if side == "hybrid" else "hybrid_to_outlook"
+    out.count(direction, "updated")
