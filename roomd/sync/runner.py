@@ -25,15 +25,18 @@ from typing import Any, Protocol
 from roomd import observe
 from roomd.config import RoomSettings, Settings
 from roomd.graph import GraphError, SyncStateExpired
-from roomd.hybrid import HybridError
+from roomd.hybrid import HybridBooking, HybridError
 from roomd.store import Store
 
 from .decide import LinkIndex, Plan, plan
 from .inbound import OutlookReader, Window
+from .inbound_series import OutlookSeriesReader
 from .model import HybridItem, OutlookItem, OutlookState, RoomContext
 from .outbound import HybridReader
+from .outbound_series import HybridSeriesReader
 from .outbox import DrainStats, Executor
 from .ports import GraphPort, HybridPort
+from .series import plan_series
 
 
 @dataclass
@@ -77,6 +80,27 @@ AWAIT_ROOM_ANSWER = timedelta(days=1)
 """How long roomd keeps asking the organizer's copy for the room's answer to a meeting it made."""
 
 
+def series_masters(changes: list[dict[str, Any]], index: LinkIndex) -> list[str]:
+    """The room copies' series masters a round's delta items touch. A removal no link knows
+    may be an occurrence of a deleted series (occurrences are not linked one by one): then
+    every live series of the room is read again."""
+    found: dict[str, None] = {}
+    unknown_removal = False
+    for change in changes:
+        master = change.get("seriesMasterId")
+        if isinstance(master, str) and master:
+            found[master] = None
+        elif change.get("type") == "seriesMaster" and isinstance(change.get("id"), str):
+            found[change["id"]] = None
+        elif "@removed" in change and change.get("id") not in index.by_room_event:
+            unknown_removal = True
+    if unknown_removal:
+        for link in index.all:
+            if link.series_master_id and link.original_start is None and link.state == "active":
+                found[link.series_master_id] = None
+    return list(found)
+
+
 def sync_window(settings: Settings, now: datetime) -> tuple[datetime, datetime]:
     """The calendarView window, on whole UTC days so that it (and so the token) keeps for a day.
 
@@ -108,6 +132,7 @@ def room_context(
         fallback_member_id=fallback_member_id,
         mass_delete_threshold=settings.sync.mass_delete_threshold,
         mass_delete_min=settings.sync.mass_delete_min,
+        zone=room.time_zone or "UTC",
     )
 
 
@@ -129,6 +154,8 @@ class RoomSync:
         self._clock = clock
         self._outlook = OutlookReader(graph, hybrid)
         self._hybrid_reader = HybridReader(hybrid)
+        self._outlook_series = OutlookSeriesReader(graph, hybrid)
+        self._hybrid_series = HybridSeriesReader(hybrid)
         self.executor = Executor(store, graph, hybrid, clock)
 
     def reconfigure(self, settings: Settings) -> None:
@@ -223,6 +250,7 @@ class RoomSync:
                 held = plan(ctx, index, outlook, hybrid, force=True)
                 held.breaker = decided.breaker
                 decided = held
+            await self._plan_series(ctx, window, delta.changes, bookings, index, decided)
 
         stats.plan = decided
         if dry_run:
@@ -264,6 +292,24 @@ class RoomSync:
         second = await self.executor.drain(ctx)
         _account(stats, decided, first, second, room.mailbox, baseline)
         return stats
+
+    async def _plan_series(
+        self,
+        ctx: RoomContext,
+        window: Window,
+        changes: list[dict[str, Any]],
+        bookings: list[HybridBooking],
+        index: LinkIndex,
+        decided: Plan,
+    ) -> None:
+        """Series are read whole on both sides and planned into the same plan (series.py)."""
+        masters = series_masters(changes, index)
+        outlook = await self._outlook_series.series(ctx, window, masters, index, ctx.zone)
+        hybrid = await self._hybrid_series.series(
+            bookings, index, resource_id=ctx.hybrid_id, room_zone=ctx.zone
+        )
+        if outlook or hybrid:
+            plan_series(ctx, index, outlook, hybrid, decided)
 
     async def _room_answers(self, ctx: RoomContext, index: LinkIndex) -> list[OutlookItem]:
         """Meetings roomd organized whose room copy has not appeared: the organizer's copy says

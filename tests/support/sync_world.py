@@ -182,6 +182,62 @@ class SyncWorld:
         assert r.status_code == 201, r.text
         return dict(r.json())
 
+    def book_series(
+        self,
+        organizer: str = ADELE,
+        start: datetime | None = None,
+        *,
+        minutes: int = 60,
+        subject: str = "Weekly sync",
+        room: str = ROOM,
+        zone: str = "UTC",
+        pattern: dict[str, Any] | None = None,
+        count: int = 20,
+        attendees: tuple[str, ...] = (),
+    ) -> dict[str, Any]:
+        """A recurring meeting (event-recurring-create-request.json's shape): weekly on the
+        start's weekday, ``count`` occurrences; ``start`` is wall time in ``zone``."""
+        start = start or at(9)
+        end = start + timedelta(minutes=minutes)
+        day = start.strftime("%A").lower()
+        body: dict[str, Any] = {
+            "subject": subject,
+            "start": {"dateTime": start.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": zone},
+            "end": {"dateTime": end.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": zone},
+            "location": {"displayName": room, "locationEmailAddress": room},
+            "attendees": [{"emailAddress": {"address": room}, "type": "resource"}]
+            + [{"emailAddress": {"address": a}, "type": "required"} for a in attendees],
+            "recurrence": {
+                "pattern": pattern
+                or {
+                    "type": "weekly",
+                    "interval": 1,
+                    "daysOfWeek": [day],
+                    "firstDayOfWeek": "monday",
+                },
+                "range": {
+                    "type": "numbered",
+                    "startDate": start.strftime("%Y-%m-%d"),
+                    "numberOfOccurrences": count,
+                    "recurrenceTimeZone": zone,
+                },
+            },
+        }
+        r = self._http.post(f"/users/{organizer}/events", json=body, headers=self._auth())
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+    def instances(
+        self, mailbox: str, master_id: str, start: datetime, end: datetime
+    ) -> list[dict[str, Any]]:
+        r = self._http.get(
+            f"/users/{mailbox}/events/{master_id}/instances",
+            params={"startDateTime": start.isoformat(), "endDateTime": end.isoformat()},
+            headers=self._auth(),
+        )
+        assert r.status_code == 200, r.text
+        return list(r.json()["value"])
+
     def patch(self, organizer: str, event_id: str, **changes: Any) -> dict[str, Any]:
         r = self._http.patch(
             f"/users/{organizer}/events/{event_id}", json=changes, headers=self._auth()
