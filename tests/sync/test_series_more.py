@@ -1,0 +1,602 @@
+"""Recurring series both ways, end to end, continued (issue "The sync engine, part 2: recurring
+series and their exceptions, both ways, across DST"): an Outlook series split by "this and
+following", whole-series edits on either side, old series, daylight-saving changes, a room that
+declines some occurrences, a no-show of one occurrence, an approval room, and the operator's
+commands. Both simulators and a real ``roomd run`` process, as in test_series.py."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from support.sync_world import (
+    ADELE,
+    ALEX,
+    APPROVAL_ROOM,
+    APPROVAL_ROOM_ID,
+    MEGAN,
+    ROOM,
+    ROOM_ID,
+    SyncWorld,
+    at,
+    hybrid_time,
+    utc_of,
+    wait_for,
+)
+
+Slots = list[tuple[datetime, datetime]]
+LONDON = "Europe/London"
+PARIS = "Europe/Paris"
+NEW_YORK = "America/New_York"
+
+
+def local(wall: datetime, zone: str) -> datetime:
+    """A wall-clock time in ``zone`` as UTC."""
+    return wall.replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+
+def local_weekly(wall: datetime, zone: str, weeks: int, minutes: int = 60) -> Slots:
+    """A weekly series on ``zone``'s wall clock (the same local time every week), in UTC."""
+    out = []
+    for n in range(weeks):
+        start = local(wall + timedelta(weeks=n), zone)
+        out.append((start, start + timedelta(minutes=minutes)))
+    return out
+
+
+# --- what each side holds -----------------------------------------------------------------------
+
+
+def series_bookings(world: SyncWorld, resource_id: str = ROOM_ID) -> list[dict[str, Any]]:
+    """The room's Hybrid series (not their exception children), oldest first."""
+    return [b for b in world.bookings(resource_id) if b.get("recurrence") and not b.get("parent")]
+
+
+def children(world: SyncWorld, series_id: str) -> list[dict[str, Any]]:
+    return [b for b in world.bookings() if b.get("parent") == series_id] + [
+        b
+        for b in world.sims.call(lambda: world.hybrid.bookings(None))
+        if b.get("parent") == series_id and b.get("resourceId") != ROOM_ID
+    ]
+
+
+def hybrid_slots(world: SyncWorld, lo: datetime, hi: datetime, resource_id: str = ROOM_ID) -> Slots:
+    """Every slot the Hybrid room holds in [lo, hi): each occurrence of each live series (less
+    exdates and occurrences an exception child replaces), each live child and one-off."""
+
+    def go() -> Slots:
+        store = world.sims.hybrid.store
+        out: Slots = []
+        for booking in store.bookings.values():
+            if booking.canceled or booking.resource_id != resource_id:
+                continue
+            out.extend((i.start, i.end) for i in store.intervals(booking, lo, hi))
+        return sorted(out)
+
+    return world.sims.call(go)
+
+
+def room_slots(world: SyncWorld, lo: datetime, hi: datetime, mailbox: str = ROOM) -> Slots:
+    """Every slot the room's calendar holds in [lo, hi) (what calendarView shows)."""
+
+    def go() -> Slots:
+        sim = world.sims.graph
+        calendar = sim.exchange.calendar(sim.directory.find(mailbox))
+        return sorted(
+            (i.start, i.end) for i in calendar.instances(lo, hi) if not i.event.is_cancelled
+        )
+
+    return world.sims.call(go)
+
+
+def weekly(first: datetime, weeks: int, minutes: int = 60, skip: tuple[int, ...] = ()) -> Slots:
+    return [
+        (first + timedelta(weeks=n), first + timedelta(weeks=n, minutes=minutes))
+        for n in range(weeks)
+        if n not in skip
+    ]
+
+
+def settle(world: SyncWorld, seconds: float = 3) -> None:
+    """Let a few more rounds run (poll interval 1 s): whatever they would do again, they do."""
+    time.sleep(seconds)
+
+
+def organizer_master(
+    world: SyncWorld, organizer: str, subject: str | None = None
+) -> dict[str, Any]:
+    return wait_for(
+        lambda: next(
+            (
+                e
+                for e in world.events(organizer)
+                if e.get("type") == "seriesMaster"
+                and not e.get("isCancelled")
+                and (subject is None or e.get("subject") == subject)
+            ),
+            None,
+        ),
+        f"{organizer}'s series {subject or ''}",
+    )
+
+
+# --- 3. "this and following" in Outlook ---------------------------------------------------------
+
+
+def test_this_and_following_in_outlook_ends_the_hybrid_series_and_starts_a_new_one(
+    world: SyncWorld,
+) -> None:
+    world.start()
+    first = at(9)
+    master = world.book_series(ADELE, first, subject="Weekly sync", count=10)
+    lo, hi = first - timedelta(days=1), first + timedelta(weeks=11)
+    wait_for(lambda: hybrid_slots(world, lo, hi) == weekly(first, 10), "the Hybrid series")
+    old = series_bookings(world)[0]
+
+    # Outlook's "this and following" from the sixth occurrence: the series ends the week
+    # before, a new series (a new meeting) takes over from the split; roomd is stopped
+    # meanwhile, so that one round reads both (the new series first, as delta may list it)
+    world.pause()
+    split = first + timedelta(weeks=5)
+    world.patch(
+        ADELE,
+        master["id"],
+        recurrence={
+            "pattern": master["recurrence"]["pattern"],
+            "range": {
+                "type": "endDate",
+                "startDate": first.strftime("%Y-%m-%d"),
+                "endDate": (split - timedelta(weeks=1)).strftime("%Y-%m-%d"),
+                "recurrenceTimeZone": "UTC",
+            },
+        },
+    )
+    following = world.book_series(ADELE, split, subject="Weekly sync", count=5)
+    time.sleep(1)  # the room's booking assistant answers both
+    world.resume()
+
+    def split_in_hybrid() -> bool:
+        series = series_bookings(world)
+        return len(series) == 2 and all(not s["canceled"] for s in series)
+
+    wait_for(split_in_hybrid, "the Hybrid series ended and a new one")
+    settle(world)
+    old_now = world.booking(old["_id"])
+    assert not old_now["canceled"]
+    assert "UNTIL=" in old_now["recurrence"]["rrule"], old_now["recurrence"]
+    new = next(s for s in series_bookings(world) if s["_id"] != old["_id"])
+    assert new["reference"] == following["iCalUId"]
+    assert hybrid_time(new["start"]) == split
+    # nothing before the split cancelled, nothing after it doubled, on either side
+    assert hybrid_slots(world, lo, hi) == weekly(first, 10)
+    assert room_slots(world, lo, hi) == weekly(first, 10)
+    assert not [a for a in world.audit(f"o:{following['iCalUId']}") if "decline" in a]
+
+
+# --- 4. the whole series edited on one side -----------------------------------------------------
+
+
+def test_a_series_retimed_retitled_and_cancelled_in_outlook_is_followed_in_hybrid(
+    world: SyncWorld,
+) -> None:
+    world.start()
+    first = at(9)
+    master = world.book_series(ADELE, first, subject="Weekly sync", count=6)
+    series = wait_for(lambda: series_bookings(world), "the Hybrid series")[0]
+    lo, hi = first - timedelta(days=1), first + timedelta(weeks=7)
+
+    later = first + timedelta(hours=2)
+    world.patch(
+        ADELE,
+        master["id"],
+        subject="Weekly sync (moved)",
+        start={"dateTime": later.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"},
+        end={
+            "dateTime": (later + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%S"),
+            "timeZone": "UTC",
+        },
+    )
+    wait_for(
+        lambda: hybrid_slots(world, lo, hi) == weekly(later, 6, minutes=30),
+        "the Hybrid series retimed",
+    )
+    assert world.booking(series["_id"])["summary"] == "Weekly sync (moved)"
+    assert [s["_id"] for s in series_bookings(world)] == [series["_id"]]
+
+    world.cancel(ADELE, master["id"])
+    wait_for(lambda: world.booking(series["_id"])["canceled"], "the Hybrid series cancelled")
+    settle(world, 2)
+    assert hybrid_slots(world, lo, hi) == []
+    assert [s["_id"] for s in series_bookings(world)] == [series["_id"]]  # kept, as canceled
+
+
+def test_a_series_deleted_in_outlook_is_kept_in_hybrid_as_canceled(world: SyncWorld) -> None:
+    world.start()
+    first = at(10)
+    master = world.book_series(ADELE, first, subject="Standup", count=4)
+    series = wait_for(lambda: series_bookings(world), "the Hybrid series")[0]
+    world.delete(ADELE, master["id"])
+    wait_for(lambda: world.booking(series["_id"])["canceled"], "the Hybrid series cancelled")
+    settle(world, 2)
+    assert [s["_id"] for s in series_bookings(world)] == [series["_id"]]
+    assert world.booking(series["_id"])["canceled"]
+
+
+def test_a_hybrid_series_retimed_then_cancelled_is_followed_in_outlook(world: SyncWorld) -> None:
+    world.start()
+    first = at(14)
+    booking = world.hybrid_book(
+        ADELE,
+        first,
+        summary="Team lunch",
+        members=[world.member_id(ALEX)],
+        rrule="FREQ=WEEKLY;COUNT=6",
+    )
+    master = organizer_master(world, ADELE, "Team lunch")
+    lo, hi = first - timedelta(days=1), first + timedelta(weeks=7)
+    wait_for(lambda: room_slots(world, lo, hi) == weekly(first, 6), "the room's series")
+
+    later = first + timedelta(hours=1)
+    world.hybrid_call(
+        lambda: world.hybrid.update_booking(
+            booking["_id"], start=later, end=later + timedelta(minutes=45), summary="Long lunch"
+        )
+    )
+    wait_for(
+        lambda: room_slots(world, lo, hi) == weekly(later, 6, minutes=45),
+        "the room's series retimed",
+    )
+    for mailbox in (ADELE, ALEX):
+        copy = wait_for(lambda m=mailbox: world.copy_of(m, master["iCalUId"]), "a copy")
+        assert utc_of(copy["start"]) == later, mailbox
+        assert copy["subject"] == "Long lunch", mailbox
+
+    world.hybrid_call(lambda: world.hybrid.cancel_booking(booking["_id"]))
+    wait_for(lambda: room_slots(world, lo, hi) == [], "the room's series cancelled")
+    wait_for(
+        lambda: (world.copy_of(ALEX, master["iCalUId"]) or {}).get("isCancelled"),
+        "the guest's series cancelled",
+    )
+    settle(world, 2)
+    assert [b["_id"] for b in series_bookings(world)] == [booking["_id"]]
+    assert len([e for e in world.events(ADELE) if e.get("type") == "seriesMaster"]) <= 1
+
+
+# --- 5. a Hybrid series with exceptions -----------------------------------------------------------
+
+
+def occurrences_of(
+    world: SyncWorld, mailbox: str, ical_uid: str, lo: datetime, hi: datetime
+) -> Slots:
+    """The live occurrences of ``mailbox``'s copy of a series, through Graph's /instances."""
+    copy = world.copy_of(mailbox, ical_uid)
+    if copy is None or copy.get("isCancelled"):
+        return []
+    return sorted(
+        (utc_of(i["start"]), utc_of(i["end"]))
+        for i in all_instances(world, mailbox, copy["id"], lo, hi)
+        if not i.get("isCancelled")
+    )
+
+
+def all_instances(
+    world: SyncWorld, mailbox: str, event_id: str, lo: datetime, hi: datetime
+) -> list[dict[str, Any]]:
+    """GET /instances over [lo, hi), every page (Graph pages them, @odata.nextLink)."""
+    http, auth = world._http, world._auth()
+    r = http.get(
+        f"/users/{mailbox}/events/{event_id}/instances",
+        params={"startDateTime": lo.isoformat(), "endDateTime": hi.isoformat()},
+        headers=auth,
+    )
+    found: list[dict[str, Any]] = []
+    while True:
+        assert r.status_code == 200, r.text
+        page = r.json()
+        found += page["value"]
+        if not page.get("@odata.nextLink"):
+            return found
+        r = http.get(page["@odata.nextLink"], headers=auth)
+
+
+def add_exception(
+    world: SyncWorld, series: dict[str, Any], original: datetime, start: datetime, minutes: int = 60
+) -> dict[str, Any]:
+    """The member moves one occurrence in the Hybrid app: an exception child."""
+    return world.hybrid_call(
+        lambda: world.hybrid.create_booking(
+            series["resourceId"],
+            start,
+            start + timedelta(minutes=minutes),
+            member=series["member"],
+            summary=series["summary"],
+            parent=series["_id"],
+            originalStart=original.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        )
+    )
+
+
+def test_a_hybrid_series_with_a_moved_and_a_cancelled_occurrence_has_them_in_outlook(
+    world: SyncWorld,
+) -> None:
+    first = at(14)
+    lo, hi = first - timedelta(days=1), first + timedelta(weeks=7)
+    booking = world.hybrid_book(
+        ADELE,
+        first,
+        summary="Team lunch",
+        members=[world.member_id(ALEX)],
+        rrule="FREQ=WEEKLY;COUNT=6",
+        exdates=[first + timedelta(weeks=2)],
+    )
+    moved_to = first + timedelta(weeks=1, hours=2)
+    add_exception(world, booking, first + timedelta(weeks=1), moved_to)
+    world.start()
+    master = organizer_master(world, ADELE, "Team lunch")
+    expected = sorted([*weekly(first, 6, skip=(1, 2)), (moved_to, moved_to + timedelta(hours=1))])
+    for mailbox in (ADELE, ROOM, ALEX):
+        wait_for(
+            lambda m=mailbox: occurrences_of(world, m, master["iCalUId"], lo, hi) == expected,
+            f"{mailbox}'s series with one occurrence moved and one cancelled",
+        )
+
+    # later: another occurrence cancelled and another moved in Hybrid
+    add_exception(world, booking, first + timedelta(weeks=4), first + timedelta(weeks=4, hours=-3))
+    world.hybrid_call(
+        lambda: world.hybrid.update_booking(
+            booking["_id"],
+            recurrence={
+                "rrule": "FREQ=WEEKLY;COUNT=6",
+                "exdates": [
+                    (first + timedelta(weeks=w)).strftime("%Y-%m-%dT%H:%M:%S.000Z") for w in (2, 3)
+                ],
+            },
+        )
+    )
+    earlier = first + timedelta(weeks=4, hours=-3)
+    expected = sorted(
+        [
+            *weekly(first, 6, skip=(1, 2, 3, 4)),
+            (moved_to, moved_to + timedelta(hours=1)),
+            (earlier, earlier + timedelta(hours=1)),
+        ]
+    )
+    for mailbox in (ADELE, ROOM, ALEX):
+        wait_for(
+            lambda m=mailbox: occurrences_of(world, m, master["iCalUId"], lo, hi) == expected,
+            f"{mailbox}'s series with the later exceptions",
+        )
+
+    # the copies come back through delta: nothing is created, moved or cancelled again
+    before = world.bookings()
+    settle(world)
+    assert world.bookings() == before
+    assert hybrid_slots(world, lo, hi) == expected
+    assert len([e for e in world.events(ADELE) if e.get("type") == "seriesMaster"]) == 1
+
+
+# --- 6. a series older than a year -------------------------------------------------------------
+
+
+def test_a_series_begun_over_a_year_ago_syncs_its_occurrences_in_the_window_once(
+    world: SyncWorld,
+) -> None:
+    # an Outlook series booked in the room's zone 60 weeks ago, still running for ten weeks
+    wall = at(9, days=1 - 7 * 60).replace(tzinfo=None)
+    first = local(wall, LONDON)
+    world.start()
+    master = world.book_series(ADELE, wall, subject="Old weekly", count=70, zone=LONDON)
+    booking = wait_for(lambda: series_bookings(world), "the Hybrid series")[0]
+    assert hybrid_time(booking["start"]) == first
+    assert "COUNT=70" in booking["recurrence"]["rrule"]
+    assert booking["reference"] == master["iCalUId"]
+    now = datetime.now(UTC)
+    lo, hi = now - timedelta(days=80), now + timedelta(weeks=11)
+    wanted = [s for s in local_weekly(wall, LONDON, 70) if lo <= s[0] < hi]
+    assert len(wanted) > 10
+    wait_for(lambda: hybrid_slots(world, lo, hi) == wanted, "the occurrences in the window")
+    assert room_slots(world, lo, hi) == wanted
+
+    # a Hybrid series begun as long ago
+    old = world.hybrid_book(
+        ALEX, at(15, days=1 - 7 * 60), summary="Old lunch", rrule="FREQ=WEEKLY;COUNT=65"
+    )
+    other = organizer_master(world, ALEX, "Old lunch")
+    wait_for(lambda: world.copy_of(ROOM, other["iCalUId"]), "the room's copy of the old series")
+    wait_for(
+        lambda: room_slots(world, lo, hi) == hybrid_slots(world, lo, hi),
+        "the room holding what Hybrid holds",
+    )
+
+    # several rounds later: nothing was made, changed or written again
+    daemon = world.daemon
+    assert daemon is not None
+    settle(world, 2)
+    bookings, events = world.bookings(), world.events(ADELE) + world.events(ALEX)
+    mark = daemon.mark()
+    settle(world, 4)
+    daemon.mark()
+    rounds = [x for x in daemon.lines[mark:] if x.get("event") == "room_round"]
+    assert len(rounds) >= 3
+    assert world.bookings() == bookings
+    assert world.events(ADELE) + world.events(ALEX) == events
+    assert all(not r.get("written") and not r.get("planned") for r in rounds), rounds
+    assert [b["_id"] for b in series_bookings(world)] == [booking["_id"], old["_id"]]
+
+
+# --- 7. daylight-saving time, both ways --------------------------------------------------------
+
+HARBOUR = "harbour@contoso.com"
+HARBOUR_ID = "64f0a1b2c3d4e5f6a7b8c904"
+WINDOWS = {PARIS: "Romance Standard Time", NEW_YORK: "Eastern Standard Time"}
+
+
+def wall_times(slots: Slots, zone: str) -> set[str]:
+    return {s.astimezone(ZoneInfo(zone)).strftime("%H:%M") for s, _ in slots}
+
+
+def utc_offsets(slots: Slots, zone: str) -> set[timedelta | None]:
+    return {s.astimezone(ZoneInfo(zone)).utcoffset() for s, _ in slots}
+
+
+def year_of_weeks(world: SyncWorld, rooms: tuple[str, ...]) -> tuple[datetime, datetime]:
+    """A year of weekly occurrences from ten weeks ago holds both DST changes, past and ahead;
+    the rooms take bookings that far ahead (Set-CalendarProcessing BookingWindowInDays)."""
+    for room in rooms:
+        world.sims.call(
+            lambda r=room: world.sims.graph.control.set_calendar_processing(
+                r, BookingWindowInDays=400
+            )
+        )
+    now = datetime.now(UTC)
+    return now - timedelta(days=85), now + timedelta(weeks=43)
+
+
+def test_an_outlook_series_keeps_its_local_time_in_hybrid_across_both_dst_changes(
+    world: SyncWorld,
+) -> None:
+    lo, hi = year_of_weeks(world, (ROOM, HARBOUR))
+    world.start()
+    for zone, room, resource, hour in (
+        (PARIS, ROOM, ROOM_ID, 9),
+        (NEW_YORK, HARBOUR, HARBOUR_ID, 9),
+    ):
+        wall = at(hour, days=1 - 70).replace(tzinfo=None)
+        world.book_series(
+            ADELE, wall, subject=f"Weekly in {zone}", count=52, zone=WINDOWS[zone], room=room
+        )
+        wanted = [s for s in local_weekly(wall, zone, 52) if lo <= s[0] < hi]
+        assert utc_offsets(wanted, zone) == {  # both sides of both changes are in the window
+            ZoneInfo(zone).utcoffset(datetime(2027, 1, 1)),
+            ZoneInfo(zone).utcoffset(datetime(2027, 7, 1)),
+        }
+        wait_for(
+            lambda r=resource, w=wanted: hybrid_slots(world, lo, hi, r) == w,
+            f"the Hybrid series at {hour}:00 {zone} all year",
+        )
+        assert wall_times(hybrid_slots(world, lo, hi, resource), zone) == {f"{hour:02d}:00"}
+        assert room_slots(world, lo, hi, room) == wanted
+    settle(world, 2)
+    assert len(series_bookings(world)) == 1
+    assert len(series_bookings(world, HARBOUR_ID)) == 1
+
+
+def test_a_hybrid_series_keeps_its_local_time_in_outlook_across_both_dst_changes(
+    world: SyncWorld,
+) -> None:
+    lo, hi = year_of_weeks(world, (ROOM, HARBOUR))
+    world.start()
+    # Room 4A is in London: 08:00 there is 09:00 in Paris, summer and winter (the EU changes
+    # clocks on the same days); Harbour is in New York
+    cases = ((LONDON, PARIS, ROOM, ROOM_ID, 8, 9), (NEW_YORK, NEW_YORK, HARBOUR, HARBOUR_ID, 9, 9))
+    for room_zone, zone, room, resource, hour, seen_hour in cases:
+        wall = at(hour, days=1 - 70).replace(tzinfo=None)
+        first = local(wall, room_zone)
+        subject = f"Hybrid weekly in {room}"
+        world.hybrid_book(
+            ALEX, first, summary=subject, resource_id=resource, rrule="FREQ=WEEKLY;COUNT=52"
+        )
+        wanted = [s for s in local_weekly(wall, room_zone, 52) if lo <= s[0] < hi]
+        assert hybrid_slots(world, lo, hi, resource) == wanted
+        master = organizer_master(world, ALEX, subject)
+        for mailbox in (ALEX, room):
+            wait_for(
+                lambda m=mailbox, w=wanted, u=master["iCalUId"]: (
+                    occurrences_of(world, m, u, lo, hi) == w
+                ),
+                f"{mailbox}'s occurrences at {seen_hour}:00 {zone} all year",
+            )
+        assert wall_times(occurrences_of(world, ALEX, master["iCalUId"], lo, hi), zone) == {
+            f"{seen_hour:02d}:00"
+        }
+    settle(world, 2)
+    assert len([e for e in world.events(ALEX) if e.get("type") == "seriesMaster"]) == 2
+    assert len(series_bookings(world)) == 1
+    assert len(series_bookings(world, HARBOUR_ID)) == 1
+
+
+# --- 8. the room declines some occurrences ------------------------------------------------------
+
+
+def test_occurrences_the_room_declines_are_left_out_of_the_hybrid_series(world: SyncWorld) -> None:
+    # the room takes a series with up to two conflicts, declining just those occurrences
+    # (Set-CalendarProcessing MaximumConflictInstances / ConflictPercentageAllowed)
+    world.sims.call(
+        lambda: world.sims.graph.control.set_calendar_processing(
+            ROOM, MaximumConflictInstances=2, ConflictPercentageAllowed=50
+        )
+    )
+    world.start()
+    first = at(9)
+    lo, hi = first - timedelta(days=1), first + timedelta(weeks=7)
+    taken = first + timedelta(weeks=2, minutes=30)
+    one_off = world.hybrid_book(MEGAN, taken, summary="Already booked")
+    wait_for(lambda: room_slots(world, lo, hi), "the one-off in the room's calendar")
+
+    master = world.book_series(ADELE, first, subject="Weekly sync", count=6)
+    wanted = sorted([*weekly(first, 6, skip=(2,)), (taken, taken + timedelta(hours=1))])
+    wait_for(lambda: room_slots(world, lo, hi) == wanted, "the room declining one occurrence")
+    series = wait_for(lambda: series_bookings(world), "the Hybrid series")[0]
+    wait_for(lambda: hybrid_slots(world, lo, hi) == wanted, "the Hybrid series less that one")
+    settle(world)
+    exdates = world.booking(series["_id"])["recurrence"]["exdates"]
+    assert [hybrid_time({"dateTime": x}) for x in exdates] == [first + timedelta(weeks=2)]
+    assert not world.booking(series["_id"])["canceled"]
+    assert not world.booking(one_off["_id"])["canceled"]
+    assert hybrid_slots(world, lo, hi) == wanted
+    assert occurrences_of(world, ADELE, master["iCalUId"], lo, hi) == weekly(first, 6)
+
+
+# --- 11. an approval room -----------------------------------------------------------------------
+
+
+def room_response(world: SyncWorld, organizer: str, uid: str, room: str) -> str | None:
+    copy = world.copy_of(organizer, uid)
+    for attendee in (copy or {}).get("attendees") or []:
+        if attendee["emailAddress"]["address"].lower() == room:
+            return str(attendee["status"]["response"])
+    return None
+
+
+def test_an_outlook_series_in_an_approval_room_is_tentative_until_approved(
+    world: SyncWorld,
+) -> None:
+    world.start()
+    master = world.book_series(ADELE, at(10), room=APPROVAL_ROOM, subject="Offsite", count=4)
+    uid = master["iCalUId"]
+    series = wait_for(lambda: series_bookings(world, APPROVAL_ROOM_ID), "the Hybrid series")[0]
+    assert series["tentative"] is True
+    wait_for(
+        lambda: room_response(world, ADELE, uid, APPROVAL_ROOM) == "tentativelyAccepted",
+        "the room answering tentatively",
+    )
+    world.hybrid_call(lambda: world.hybrid.approve(series["_id"]))
+    wait_for(
+        lambda: room_response(world, ADELE, uid, APPROVAL_ROOM) == "accepted",
+        "the room accepting the series once approved",
+    )
+    settle(world, 2)
+    assert len(world.bookings(APPROVAL_ROOM_ID)) == 1
+    assert not world.booking(series["_id"])["tentative"]
+
+
+def test_a_rejected_outlook_series_is_declined_whole_by_the_room(world: SyncWorld) -> None:
+    world.start()
+    first = at(10)
+    lo, hi = first - timedelta(days=1), first + timedelta(weeks=5)
+    master = world.book_series(ADELE, first, room=APPROVAL_ROOM, subject="Offsite", count=4)
+    uid = master["iCalUId"]
+    series = wait_for(lambda: series_bookings(world, APPROVAL_ROOM_ID), "the Hybrid series")[0]
+    world.hybrid_call(lambda: world.hybrid.reject(series["_id"]))
+    wait_for(
+        lambda: room_response(world, ADELE, uid, APPROVAL_ROOM) == "declined",
+        "the room declining the series",
+    )
+    wait_for(lambda: room_slots(world, lo, hi, APPROVAL_ROOM) == [], "the room's calendar free")
+    settle(world)
+    assert room_slots(world, lo, hi, APPROVAL_ROOM) == []
+    assert occurrences_of(world, ADELE, uid, lo, hi) == weekly(first, 4)  # the organizer keeps it
+    assert world.booking(series["_id"])["canceled"]
+    assert len(world.bookings(APPROVAL_ROOM_ID)) == 1
