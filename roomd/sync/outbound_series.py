@@ -90,6 +90,7 @@ class HybridSeriesReader:
         else:
             shape = hybrid_shape(booking, room_zone)
         exceptions: dict[datetime, Slot | None] = {}
+        policy: set[datetime] = set()  # occurrences the room's policy released
         assert booking.recurrence is not None
         for exdate in booking.recurrence.exdates:
             exceptions[exdate.replace(microsecond=0)] = None
@@ -99,6 +100,9 @@ class HybridSeriesReader:
             original = child.original_start.replace(microsecond=0)
             if child.canceled:
                 exceptions[original] = None
+                reason = (child.cancel_reason or "").strip().lower()
+                if child.no_show or reason in POLICY_REASONS:
+                    policy.add(original)
             elif child.end > child.start:
                 exceptions[original] = Slot(child.start, child.end)
         organizer = None
@@ -119,6 +123,7 @@ class HybridSeriesReader:
             state=state,
             shape=shape,
             exceptions=exceptions,
+            released=frozenset(policy),
             tentative=booking.tentative,
             cancel_reason=booking.cancel_reason,
             reference=booking.reference,

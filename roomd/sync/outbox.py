@@ -343,24 +343,27 @@ class Executor:
         self, room: RoomContext, payload: dict[str, Any], link: Link
     ) -> Outcome:
         """Move or cancel one occurrence of the organizer's series (event-update.md on an
-        occurrence id makes it an exception; event-cancel.md cancels just that one)."""
+        occurrence id makes it an exception; event-cancel.md cancels just that one). A released
+        occurrence (a no-show) is declined as the room on the room's occurrence instead
+        (event-decline.md): the organizer and the guests keep it."""
+        original = parse_datetime(payload["original_start"], "original_start")
+        when = f"{original:%Y-%m-%d %H:%M} UTC"
+        if payload.get("release"):
+            if not link.room_event_id:
+                return Outcome(audit=[("outlook", "room_decline_skipped", f"{when}: no copy")])
+            target = await self._occurrence(room.mailbox, link.room_event_id, original)
+            if target is None:
+                return Outcome(audit=[("outlook", "occurrence_gone", f"{when}: not in the room")])
+            await self._graph.respond(
+                room.mailbox,
+                str(target["id"]),
+                "decline",
+                comment="Nobody checked in: the room was released for this occurrence.",
+            )
+            return Outcome(audit=[("outlook", "room_decline", f"occurrence {when} (no-show)")])
         if not link.organizer_mailbox or not link.organizer_event_id:
             raise Refused("the organizer's series is unknown: cannot change an occurrence")
-        original = parse_datetime(payload["original_start"], "original_start")
-        found = await self._graph.instances(
-            link.organizer_mailbox,
-            link.organizer_event_id,
-            original - timedelta(days=1),
-            original + timedelta(days=2),
-        )
-        target = None
-        for inst in found:
-            stamp = inst.get("originalStart") or (inst.get("start") or {}).get("dateTime")
-            with contextlib.suppress(ValueError):
-                if parse_datetime(stamp, "originalStart").replace(microsecond=0) == original:
-                    target = inst
-                    break
-        when = f"{original:%Y-%m-%d %H:%M} UTC"
+        target = await self._occurrence(link.organizer_mailbox, link.organizer_event_id, original)
         if target is None:
             return Outcome(audit=[("outlook", "occurrence_gone", f"{when}: not in the series")])
         if payload.get("cancel"):
@@ -377,6 +380,21 @@ class Executor:
             },
         )
         return Outcome(audit=[("outlook", "occurrence_moved", when)])
+
+    async def _occurrence(
+        self, mailbox: str, master_id: str, original: datetime
+    ) -> dict[str, Any] | None:
+        """The occurrence (or exception) of ``mailbox``'s series whose original start is
+        ``original``, from /instances around it; None when the series does not hold it."""
+        found = await self._graph.instances(
+            mailbox, master_id, original - timedelta(days=1), original + timedelta(days=2)
+        )
+        for inst in found:
+            stamp = inst.get("originalStart") or (inst.get("start") or {}).get("dateTime")
+            with contextlib.suppress(ValueError):
+                if parse_datetime(stamp, "originalStart").replace(microsecond=0) == original:
+                    return inst
+        return None
 
     async def _graph_cancel(
         self, room: RoomContext, payload: dict[str, Any], link: Link

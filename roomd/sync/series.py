@@ -172,12 +172,15 @@ class OutlookSeries:
 
 @dataclass(frozen=True, slots=True)
 class HybridSeries:
-    """A recurring Hybrid booking with its exdates and exception children."""
+    """A recurring Hybrid booking with its exdates and exception children. ``released`` are
+    the original starts of cancelled occurrences that the room's policy released (a no-show):
+    the room declines those, the organizer keeps them."""
 
     hybrid_id: str
     state: HybridState
     shape: Shape | None = None
     exceptions: Mapping[datetime, ExceptionState] = field(default_factory=dict)
+    released: frozenset[datetime] = frozenset()
     tentative: bool = False
     cancel_reason: str | None = None
     reference: str | None = None
@@ -678,17 +681,27 @@ def occurrence_link_id(series_link_id: str, original: datetime) -> str:
 
 
 def _occurrence_op(
-    out: Plan, key: str, side: str, original: datetime, state: ExceptionState
+    out: Plan,
+    key: str,
+    side: str,
+    original: datetime,
+    state: ExceptionState,
+    *,
+    release: bool = False,
 ) -> None:
-    """Write one occurrence's state to ``side``: moved to ``state``, or cancelled (None)."""
+    """Write one occurrence's state to ``side``: moved to ``state``, or cancelled (None);
+    ``release``: cancelled by the room's policy, so only the room declines it."""
     op = "hybrid.occurrence" if side == "hybrid" else "graph.occurrence"
     payload: dict[str, Any] = {"link_id": key, "original_start": iso(original)}
     if state is None:
         payload["cancel"] = True
+        if release:
+            payload["release"] = True
     else:
         payload["start"] = iso(state.start)
         payload["end"] = iso(state.end)
-    out.ops.append(Op(f"{op}:{key}:{iso(original)}:{exception_fingerprint(state)}", op, payload))
+    what = "released" if release and state is None else exception_fingerprint(state)
+    out.ops.append(Op(f"{op}:{key}:{iso(original)}:{what}", op, payload))
 
 
 def _record_occurrences(
@@ -764,7 +777,8 @@ def _plan_exceptions(
         if winner == "outlook" and room.direction != "hybrid_to_outlook":
             _write_occurrence(out, key, "hybrid", original, final)
         elif winner == "hybrid" and room.direction != "outlook_to_hybrid":
-            _write_occurrence(out, key, "outlook", original, final)
+            released = h is not None and original in h.released
+            _write_occurrence(out, key, "outlook", original, final, release=released)
         base = old or Link(
             link_id=occurrence_link_id(key, original),
             original_start=original,
@@ -784,14 +798,32 @@ def _from_fp(text: str | None) -> ExceptionState | str:
 
 
 def _write_occurrence(
-    out: Plan, key: str, side: str, original: datetime, state: ExceptionState | str
+    out: Plan,
+    key: str,
+    side: str,
+    original: datetime,
+    state: ExceptionState | str,
+    *,
+    release: bool = False,
 ) -> None:
     if state == REGULAR:
         return  # an occurrence cannot be "un-moved" by roomd; the other side keeps its own
     assert state is None or isinstance(state, Slot)
-    _occurrence_op(out, key, side, original, state)
+    release = release and state is None
+    _occurrence_op(out, key, side, original, state, release=release)
     what = "cancelled" if state is None else f"moved to {state.start:%Y-%m-%d %H:%M} UTC"
     source = "Outlook" if side == "hybrid" else "Hybrid"
+    if release:
+        out.audit.append(
+            AuditLine(
+                key,
+                side,
+                "release_room",
+                f"occurrence {iso(original)} released in Hybrid (no-show): the room declines it",
+            )
+        )
+        out.count("hybrid_to_outlook", "released")
+        return
     out.audit.append(
         AuditLine(key, side, "occurrence", f"occurrence {iso(original)} {what} in {source}")
     )

@@ -16,6 +16,8 @@ from support.sync_world import (
     ALEX,
     APPROVAL_ROOM,
     APPROVAL_ROOM_ID,
+    CHECKIN_ROOM,
+    CHECKIN_ROOM_ID,
     MEGAN,
     ROOM,
     ROOM_ID,
@@ -547,6 +549,47 @@ def test_occurrences_the_room_declines_are_left_out_of_the_hybrid_series(world: 
     assert not world.booking(one_off["_id"])["canceled"]
     assert hybrid_slots(world, lo, hi) == wanted
     assert occurrences_of(world, ADELE, master["iCalUId"], lo, hi) == weekly(first, 6)
+
+
+# --- 10. a no-show of one occurrence -------------------------------------------------------------
+
+
+def test_a_no_show_of_one_occurrence_releases_that_occurrence_of_the_room_only(
+    world: SyncWorld,
+) -> None:
+    world.start()
+    first = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=3)
+    lo, hi = first - timedelta(days=1), first + timedelta(weeks=5)
+    series = world.hybrid_book(
+        ADELE,
+        first,
+        resource_id=CHECKIN_ROOM_ID,
+        summary="Board prep",
+        members=[world.member_id(ALEX)],
+        rrule="FREQ=WEEKLY;COUNT=4",
+    )
+    master = organizer_master(world, ADELE, "Board prep")
+    uid = master["iCalUId"]
+    for mailbox in (ADELE, ALEX, CHECKIN_ROOM):
+        wait_for(
+            lambda m=mailbox: occurrences_of(world, m, uid, lo, hi) == weekly(first, 4),
+            f"{mailbox}'s series",
+        )
+    world.hybrid_call(lambda: world.hybrid.advance_clock(30 * 60))
+    missed = world.hybrid_call(lambda: world.hybrid.run_noshow_sweep())
+    assert [(m["parent"], m["cancelReason"]) for m in missed] == [(series["_id"], "no_show")]
+
+    wait_for(
+        lambda: occurrences_of(world, CHECKIN_ROOM, uid, lo, hi) == weekly(first, 4, skip=(0,)),
+        "the room's first occurrence released",
+    )
+    settle(world)
+    assert occurrences_of(world, CHECKIN_ROOM, uid, lo, hi) == weekly(first, 4, skip=(0,))
+    # the organizer and the guest keep the meeting: only the room was released
+    assert occurrences_of(world, ADELE, uid, lo, hi) == weekly(first, 4)
+    assert occurrences_of(world, ALEX, uid, lo, hi) == weekly(first, 4)
+    assert not world.booking(series["_id"])["canceled"]
+    assert len([b for b in world.bookings(CHECKIN_ROOM_ID) if not b.get("parent")]) == 1
 
 
 # --- 11. an approval room -----------------------------------------------------------------------
