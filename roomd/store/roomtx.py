@@ -175,6 +175,7 @@ class RoomTx:
         payload: dict[str, Any],
         *,
         not_before: datetime | None = None,
+        again: bool = False,
     ) -> bool:
         """Plan a remote write; returns False (and changes nothing) if ``intent_id`` exists.
 
@@ -182,6 +183,11 @@ class RoomTx:
         (e.g. room + delta item id + change key), so a replayed delta page or webhook plans the
         same write once (design.md section 3, invariant 1). A finished (``done``) intent counts
         as existing, so it is not planned again.
+
+        ``again``: a write that sets the other side to a state (an update named after the state
+        it writes) and is owed once more when planned again, because the booking moved away and
+        back since. Any earlier row of the intent is replaced by this one, at the end of the
+        queue, so it runs after the writes planned in between; returns True.
         """
         if not isinstance(intent_id, str) or not intent_id:
             raise ValueError("enqueue: intent_id must be a non-empty string")
@@ -199,6 +205,10 @@ class RoomTx:
             ) from None
         now = self._now()
         next_at = opt_to_db(not_before, "not_before") or now
+        if again:
+            await self._run(
+                "DELETE FROM outbox WHERE room = ? AND intent_id = ?", (self.room, intent_id)
+            )
         inserted = await self._run(
             "INSERT INTO outbox (room, intent_id, op, payload, state, attempts, next_at, "
             "created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?) "

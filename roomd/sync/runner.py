@@ -75,6 +75,9 @@ class RoundRunner(Protocol):
 HELD = datetime(9999, 1, 1, tzinfo=UTC)
 """``next_at`` of a write held back by the mass-delete breaker until ``roomd sync --force``."""
 CANCEL_OPS = frozenset({"hybrid.cancel", "graph.cancel"})
+UPDATE_OPS = frozenset({"hybrid.update", "graph.update"})
+"""Named after the state they write, so a booking moved back to a time (or title) it was synced to
+before plans one of them again: then it is owed again (``RoomTx.enqueue(again=True)``)."""
 
 AWAIT_ROOM_ANSWER = timedelta(days=1)
 """How long roomd keeps asking the organizer's copy for the room's answer to a meeting it made."""
@@ -270,7 +273,13 @@ class RoomSync:
                 await tx.upsert_link(new_link)
             for op in decided.ops:
                 hold = decided.breaker is not None and op.op in CANCEL_OPS
-                await tx.enqueue(op.intent_id, op.op, op.payload, not_before=HELD if hold else None)
+                await tx.enqueue(
+                    op.intent_id,
+                    op.op,
+                    op.payload,
+                    not_before=HELD if hold else None,
+                    again=op.op in UPDATE_OPS,
+                )
             for line in decided.audit:
                 await tx.audit(line.booking, line.side, line.action, line.reason)
             if stored is None or stored.delta_link != delta.delta_link or baseline:
