@@ -13,6 +13,7 @@ import asyncio
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +27,8 @@ from roomd.config import RoomSettings, Settings, load_config
 from roomd.store import Store
 from roomd.sync import RoundRunner, RoundStats
 
+SETTLE_S = 10.0
+"""After every room is ready, how long to wait for a second round (the first one's echoes)."""
 READY_TIMEOUT_S = 60
 
 # (organizer, room mailbox local part, subject, days ahead, start hour UTC, hours)
@@ -169,13 +172,23 @@ async def _run(directory: Path) -> int:
         )
         settings = await asyncio.to_thread(load_config, config_path)
         print(f"roomd config: {config_path}")
-        return await _run_daemon(settings, config_path)
+
+        def on_each_side(mailbox: str, resource_id: str) -> tuple[int, int]:
+            meetings = [e for e in graph.control.events(mailbox) if not e.get("isCancelled")]
+            bookings = [b for b in hybrid.control.bookings(resource_id) if not b.get("canceled")]
+            return len(meetings), len(bookings)
+
+        return await _run_daemon(settings, config_path, on_each_side)
     finally:
         await hybrid.stop()
         await graph.stop()
 
 
-async def _run_daemon(settings: Settings, config_path: Path) -> int:
+async def _run_daemon(
+    settings: Settings,
+    config_path: Path,
+    on_each_side: Callable[[str, str], tuple[int, int]],
+) -> int:
     seen: dict[str, _Seen] = {}
 
     async def factory(s: Settings, store: Store) -> RoundRunner:
@@ -198,27 +211,38 @@ async def _run_daemon(settings: Settings, config_path: Path) -> int:
         async with httpx.AsyncClient() as client:
             resp = await client.get(f"http://127.0.0.1:{port}/readyz")
         print(f"Every room completed a round in {elapsed:.1f} s; GET /readyz -> {resp.status_code}")
+        # a second round per room: the first one's writes come back as echoes and change nothing
+        settle = time.monotonic() + SETTLE_S
+        while time.monotonic() < settle:
+            if all(seen.get(r.mailbox, _Seen()).rounds >= 2 for r in settings.rooms):
+                break
+            await asyncio.sleep(0.2)
+        ready, detail = await daemon.readiness()
     daemon.request_stop()
     code = await task
     print()
     print(f"{'ROOM':<12} {'MAILBOX':<24} {'OUTLOOK':>7} {'HYBRID':>6} {'ROUNDS':>6}  STATE")
     for room in settings.rooms:
         entry = seen.get(room.mailbox, _Seen())
-        state = detail.get("rooms", {}).get(room.mailbox, {}).get("state", "?")
+        room_detail = detail.get("rooms", {}).get(room.mailbox, {})
+        in_outlook, in_hybrid = on_each_side(room.mailbox, room.hybrid_id)
         print(
-            f"{room.name:<12} {room.mailbox:<24} {entry.inbound:>7} {entry.outbound:>6} "
-            f"{entry.rounds:>6}  {state}"
+            f"{room.name:<12} {room.mailbox:<24} {in_outlook:>7} {in_hybrid:>6} "
+            f"{entry.rounds:>6}  {room_detail.get('state', '?')}"
         )
         if entry.last_error:
             print(f"  last error: {entry.last_error}")
+        if room_detail.get("problem"):
+            print(f"  not synced: {room_detail['problem']}")
     print()
     if not ready:
         print(f"roomd demo: rooms not ready after {READY_TIMEOUT_S} s", file=sys.stderr)
         return 1
-    print("OUTLOOK: meetings roomd read from the room's calendar (calendarView delta);")
-    print("HYBRID: bookings it read from the Hybrid listing. Both positions are stored, so the")
-    print("next round reads only what changed. (Writing each side's changes to the other is the")
-    print("sync engine's job, still to come.)")
+    print("OUTLOOK: meetings in the room's calendar; HYBRID: live bookings of the room, after")
+    print("roomd synced both ways: each meeting booked in Outlook is now one Hybrid booking, and")
+    print("each Hybrid booking one meeting in its member's and the room's calendars. A member")
+    print("with no mailbox needs graph.service_mailbox to organize it (shown above if missing).")
+    print("Why a booking looks as it does: roomd explain ID -c <config>.")
     print("Try it by hand: roomd sim --config-out roomd-sim/roomd.toml, then")
     print(
         "                roomd run -c roomd-sim/roomd.toml and roomd status -c roomd-sim/roomd.toml"

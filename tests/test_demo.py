@@ -21,15 +21,17 @@ def test_demo_syncs_every_room_against_the_simulators_and_exits_0(tmp_path: Path
         for line in out.stdout.splitlines()
         if "@contoso.com" in line and line.rstrip().endswith("ok")
     }
-    # Outlook: two meetings in Room 4A, one in the Boardroom, one in Harbour, none in 4B;
-    # Hybrid: one booking in Room 4B and one in Harbour
+    # booked: two meetings in Room 4A, one in the Boardroom, one in Harbour (Outlook); one
+    # booking in Room 4B and one in Harbour (Hybrid). After the sync each side holds them all,
+    # except Pat's Harbour booking: Pat has no mailbox and the demo has no service mailbox
     seen = {mailbox: (int(cols[-4]), int(cols[-3])) for mailbox, cols in rows.items()}
     assert seen == {
-        "room-4a@contoso.com": (2, 0),
-        "room-4b@contoso.com": (0, 1),
-        "boardroom@contoso.com": (1, 0),
-        "harbour@contoso.com": (1, 1),
+        "room-4a@contoso.com": (2, 2),
+        "room-4b@contoso.com": (1, 1),
+        "boardroom@contoso.com": (1, 1),
+        "harbour@contoso.com": (1, 2),
     }
+    assert "not synced:" in out.stdout and "pat@fabrikam.com" in out.stdout
     # --keep leaves a config that `roomd config check` accepts and a database `status` reads
     cfg = tmp_path / "roomd.toml"
     check = subprocess.run(
