@@ -718,6 +718,7 @@ def _record_occurrences(
                 original_start=original,
                 hybrid_parent_id=series.hybrid_id,
                 series_master_id=series.series_master_id,
+                ical_uid=series.ical_uid,
                 outlook_fingerprint=exception_fingerprint(outlook.get(original, REGULAR)),
                 hybrid_fingerprint=exception_fingerprint(hybrid.get(original, REGULAR)),
             )
@@ -782,10 +783,17 @@ def _plan_exceptions(
         base = old or Link(
             link_id=occurrence_link_id(key, original),
             original_start=original,
-            hybrid_parent_id=series.hybrid_id,
-            series_master_id=series.series_master_id,
         )
-        out.links.append(replace(base, outlook_fingerprint=final_fp, hybrid_fingerprint=final_fp))
+        out.links.append(
+            replace(
+                base,
+                hybrid_parent_id=base.hybrid_parent_id or series.hybrid_id,
+                series_master_id=base.series_master_id or series.series_master_id,
+                ical_uid=base.ical_uid or series.ical_uid,
+                outlook_fingerprint=final_fp,
+                hybrid_fingerprint=final_fp,
+            )
+        )
 
 
 def _from_fp(text: str | None) -> ExceptionState | str:

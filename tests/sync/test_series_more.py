@@ -6,8 +6,11 @@ commands. Both simulators and a real ``roomd run`` process, as in test_series.py
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -643,3 +646,50 @@ def test_a_rejected_outlook_series_is_declined_whole_by_the_room(world: SyncWorl
     assert occurrences_of(world, ADELE, uid, lo, hi) == weekly(first, 4)  # the organizer keeps it
     assert world.booking(series["_id"])["canceled"]
     assert len(world.bookings(APPROVAL_ROOM_ID)) == 1
+
+
+# --- the operator's commands ------------------------------------------------------------------
+
+
+def roomd(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "roomd", *args, "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_dry_run_plans_a_series_as_one_and_explain_shows_it_with_its_exceptions(
+    world: SyncWorld,
+) -> None:
+    first = at(9)
+    master = world.book_series(ADELE, first, subject="Weekly sync", count=10)
+    occurrences = world.instances(ADELE, master["id"], at(0), at(0, days=30))
+    world.move(ADELE, occurrences[1]["id"], utc_of(occurrences[1]["start"]) + timedelta(hours=2))
+    world.cancel(ADELE, occurrences[2]["id"])
+    time.sleep(1)  # the room's booking assistant answers
+    config = world.sims.write_config(world.directory, poll_interval=1)
+
+    plan = roomd("sync", "--full", "--dry-run", "--room", ROOM, config=config)
+    assert plan.returncode == 0, plan.stderr
+    creates = [line for line in plan.stdout.splitlines() if line.strip().startswith("create")]
+    assert len(creates) == 1, plan.stdout  # one series, not one booking per occurrence
+    assert "FREQ=WEEKLY" in creates[0]
+    assert "1 moved and 1 cancelled" in creates[0], plan.stdout
+    assert world.bookings() == []
+
+    done = roomd("sync", "--full", "--room", ROOM, config=config)
+    assert done.returncode == 0, done.stderr
+    series = wait_for(lambda: series_bookings(world), "the Hybrid series")[0]
+    again = roomd("sync", "--full", "--dry-run", "--room", ROOM, config=config)
+    assert "nothing to do" in again.stdout, again.stdout
+
+    story = roomd("explain", master["iCalUId"], config=config)
+    assert story.returncode == 0, story.stderr
+    text = story.stdout
+    assert series["_id"] in text
+    assert "FREQ=WEEKLY" in text, text
+    moved, cancelled = (utc_of(o["start"]) for o in occurrences[1:3])
+    assert f"@{moved:%Y-%m-%dT%H:%M:%SZ}" in text, text  # the moved occurrence's link
+    assert f"@{cancelled:%Y-%m-%dT%H:%M:%SZ}" in text, text  # the cancelled one's
