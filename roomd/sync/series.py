@@ -269,9 +269,15 @@ def plan_series(
     hybrid: Sequence[HybridSeries],
     out: Plan,
 ) -> None:
-    """Add what the series this round read need to ``out`` (the round's one plan)."""
+    """Add what the series this round read need to ``out`` (the round's one plan).
+
+    Series already linked are planned first: their writes (a new end, a new time, a cancel)
+    may free occurrences that a new series in the same round takes, as when "this and
+    following" ends one series where the next begins, and Hybrid refuses (409) a series over
+    occurrences another still holds. Writes run in the order they are planned."""
     by_id = {lk.link_id: lk for lk in links.all}
-    for pair in pair_series(links, outlook, hybrid):
+    pairs = pair_series(links, outlook, hybrid)
+    for pair in sorted(pairs, key=lambda p: p.link is None):
         _plan_one(room, pair, by_id, out)
 
 
