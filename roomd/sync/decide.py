@@ -225,7 +225,17 @@ def pair_up(
             if link
             else (False, link_id_for("outlook", o.ical_uid or o.room_event_id))
         )
-        pairs.setdefault(key, Pair(link=link)).outlook = o  # a later version wins
+        pair = pairs.setdefault(key, Pair(link=link))
+        kept = pair.outlook
+        if (
+            kept is not None
+            and kept.state is OutlookState.LIVE
+            and o.state is not OutlookState.LIVE
+            and o.room_event_id
+            and o.room_event_id != kept.room_event_id
+        ):
+            continue  # the room holds a live copy: another copy's removal does not free it
+        pair.outlook = o  # a later version wins
     for h in hybrid:
         link = links.for_hybrid(h)
         if link is not None:
@@ -319,6 +329,7 @@ def _plan_pair(room: RoomContext, pair: Pair, out: Plan) -> None:
             out.problems.append(item.problem)
             return
     if link is not None and link.state == "canceled":
+        _keep_room_free(pair, link, out)
         return  # canceled stays canceled: late echoes and stale copies change nothing
     hs, os_ = hybrid_seen(pair), outlook_seen(pair)
     action, conflict = decide(hs, os_, room.conflict)
@@ -676,6 +687,47 @@ def _release_room(room: RoomContext, pair: Pair, key: str, out: Plan) -> None:
     reason = "rejected in Hybrid" if rejected else "no-show in Hybrid"
     out.audit.append(
         AuditLine(key, "outlook", "release_room", f"{reason}: the room declines, others keep it")
+    )
+    out.count("hybrid_to_outlook", "released")
+
+
+def _keep_room_free(pair: Pair, link: Link, out: Plan) -> None:
+    """Canceled stays canceled, and so does the room's answer: a new room copy of a canceled
+    booking is declined again.
+
+    After a no-show, a rejection or a refusal the room declines (its copy goes) and the organizer
+    keeps the meeting. When the organizer then edits it, Exchange sends the update to the room
+    too and its booking assistant books the room again, as a new copy; the assistant may also
+    answer a request after roomd declined it, or deliver the copy only after the release. Either
+    way the room would hold what Hybrid shows free. The copy the link already knows is an echo,
+    or still has its answer coming: nothing to do."""
+    o = pair.outlook
+    if o is None or o.state is not OutlookState.LIVE or o.slot is None:
+        return
+    if o.room_event_id == link.room_event_id:
+        return
+    key = link.link_id
+    out.links.append(replace(_observed(link, pair), outlook_fingerprint=fingerprint(o.slot)))
+    out.ops.append(
+        Op(
+            f"graph.respond:{key}:decline:{o.change_key or o.room_event_id}",
+            "graph.respond",
+            {
+                "link_id": key,
+                "response": "decline",
+                "comment": "The booking was canceled in the room booking system: the room "
+                "stays free.",
+            },
+        )
+    )
+    out.audit.append(
+        AuditLine(
+            key,
+            "outlook",
+            "release_room",
+            f"the room holds the meeting again after Hybrid canceled it: it declines again "
+            f"({_describe(o.slot)})",
+        )
     )
     out.count("hybrid_to_outlook", "released")
 
