@@ -584,10 +584,12 @@ def _recreate_outlook(room: RoomContext, pair: Pair, key: str, out: Plan) -> Non
 
 
 def _update_hybrid(room: RoomContext, pair: Pair, key: str, out: Plan) -> None:
-    o, link = pair.outlook, pair.link
+    o, h, link = pair.outlook, pair.hybrid, pair.link
     assert o is not None and o.slot is not None and link is not None
     old = read_fingerprint(link.hybrid_fingerprint or link.outlook_fingerprint)
     status: HybridStatus = old[1] if old else "booked"
+    if h is not None and h.state is HybridState.LIVE:
+        status = h.status  # an approval read in this round stands whichever side's edit wins
     title = o.slot.title if o.slot.title is not None else (old[0].title if old else None)
     slot = Slot(o.slot.start, o.slot.end, title)
     changes: dict[str, Any] = {"start": _iso(slot.start), "end": _iso(slot.end)}
