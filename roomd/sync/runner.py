@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from roomd import observe
 from roomd.config import RoomSettings, Settings
-from roomd.graph import GraphError, SyncStateExpired
+from roomd.graph import GraphError, NotFound, SyncStateExpired
 from roomd.hybrid import HybridBooking, HybridError
 from roomd.store import Store
 
@@ -322,8 +322,9 @@ class RoomSync:
 
     async def _room_answers(self, ctx: RoomContext, index: LinkIndex) -> list[OutlookItem]:
         """Meetings roomd organized whose room copy has not appeared: the organizer's copy says
-        whether the room declined (a conflict, its booking window), which no delta of the room
-        would ever show, since a declined request leaves no copy there."""
+        whether the room declined (a conflict, its booking window), or whether the organizer
+        deleted or cancelled the meeting before the room answered, which no delta of the room
+        would ever show, since the room then never has a copy."""
         out: list[OutlookItem] = []
         horizon = self._clock() - AWAIT_ROOM_ANSWER
         for link in index.all:
@@ -337,7 +338,27 @@ class RoomSync:
                 continue
             try:
                 copy = await self._graph.get_event(link.organizer_mailbox, link.organizer_event_id)
+            except NotFound:
+                out.append(
+                    OutlookItem(
+                        "",
+                        OutlookState.GONE,
+                        ical_uid=link.ical_uid,
+                        reason="deleted in Outlook by the organizer",
+                    )
+                )
+                continue
             except GraphError:
+                continue
+            if copy.get("isCancelled"):
+                out.append(
+                    OutlookItem(
+                        "",
+                        OutlookState.GONE,
+                        ical_uid=link.ical_uid,
+                        reason="cancelled in Outlook by the organizer",
+                    )
+                )
                 continue
             for attendee in copy.get("attendees") or []:
                 address = (attendee.get("emailAddress") or {}).get("address", "")
