@@ -639,7 +639,7 @@ def _update_outlook(room: RoomContext, pair: Pair, key: str, out: Plan) -> None:
         )
         out.count("hybrid_to_outlook", "updated")
     before = recorded_status(link.hybrid_fingerprint)
-    if before is not None and before != h.status and link.room_event_id:
+    if before is not None and before != h.status and new.room_event_id:  # or read just now
         response = "accept" if h.status == "booked" else "tentativelyAccept"
         why = "approved in Hybrid" if h.status == "booked" else "awaiting approval in Hybrid"
         _respond(out, key, response, why, f"{fp}")
