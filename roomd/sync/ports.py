@@ -16,6 +16,10 @@ from roomd.graph import DeltaResult, GraphClient, GraphError, NotFound
 from roomd.hybrid import HybridBooking, HybridClient, HybridError
 from roomd.hybrid import NotFound as HybridNotFound
 
+INSTANCES_PAGE = 200
+"""Occurrences per ``/instances`` page: a year of a weekly series in one request, where Graph's
+default page of 10 would take six."""
+
 
 class GraphPort(Protocol):
     async def delta_round(
@@ -102,7 +106,9 @@ class GraphAdapter:
     ) -> list[dict[str, Any]]:
         """A series' occurrences and exceptions in [start, end) (event-list-instances.md;
         cancelled occurrences are not listed)."""
-        return await self.client.events.instances(mailbox, master_id, start=start, end=end)
+        return await self.client.events.instances(
+            mailbox, master_id, start=start, end=end, page_size=INSTANCES_PAGE
+        )
 
     async def find_by_ical_uid(
         self, mailbox: str, ical_uid: str, select: Sequence[str] = ()

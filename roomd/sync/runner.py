@@ -36,7 +36,7 @@ from .outbound import HybridReader
 from .outbound_series import HybridSeriesReader
 from .outbox import DrainStats, Executor
 from .ports import GraphPort, HybridPort
-from .series import plan_series
+from .series import plan_series, read_shape
 
 
 @dataclass
@@ -238,7 +238,8 @@ class RoomSync:
         # --- plan ---------------------------------------------------------------------------
         decided = Plan()
         index = LinkIndex(await self._store.links(room.mailbox, state="active"))
-        answers = await self._room_answers(ctx, index)
+        answer_problems: list[str] = []
+        answers = await self._room_answers(ctx, index, answer_problems)
         if delta.changes or bookings or answers:
             index = LinkIndex(await self._store.links(room.mailbox))
             window = Window(start, end)
@@ -254,6 +255,7 @@ class RoomSync:
                 held.breaker = decided.breaker
                 decided = held
             await self._plan_series(ctx, window, delta.changes, bookings, index, decided)
+        decided.problems += answer_problems
 
         stats.plan = decided
         if dry_run:
@@ -320,11 +322,19 @@ class RoomSync:
         if outlook or hybrid:
             plan_series(ctx, index, outlook, hybrid, decided)
 
-    async def _room_answers(self, ctx: RoomContext, index: LinkIndex) -> list[OutlookItem]:
+    async def _room_answers(
+        self, ctx: RoomContext, index: LinkIndex, problems: list[str]
+    ) -> list[OutlookItem]:
         """Meetings roomd organized whose room copy has not appeared: the organizer's copy says
         whether the room declined (a conflict, its booking window), or whether the organizer
         deleted or cancelled the meeting before the room answered, which no delta of the room
-        would ever show, since the room then never has a copy."""
+        would ever show, since the room then never has a copy.
+
+        A *series* the room declines whole is not cancelled in Hybrid: Exchange's default room
+        declines any series that runs past its booking window (Set-CalendarProcessing
+        -BookingWindowInDays 180, -EnforceSchedulingHorizon $true; docs/graph-behaviour.md
+        2.7), which a Hybrid "every Monday" booking always does. The member's booking stays and
+        the room shows a problem naming the setting (``problems``)."""
         out: list[OutlookItem] = []
         horizon = self._clock() - AWAIT_ROOM_ANSWER
         for link in index.all:
@@ -364,6 +374,15 @@ class RoomSync:
                 address = (attendee.get("emailAddress") or {}).get("address", "")
                 status = (attendee.get("status") or {}).get("response")
                 if str(address).lower() == ctx.mailbox and status == "declined":
+                    if read_shape(link.hybrid_fingerprint or link.outlook_fingerprint):
+                        problems.append(
+                            f"the room declined the whole series of Hybrid booking "
+                            f"{link.hybrid_id}; it is kept in Hybrid. A series with no end or "
+                            "past the room's booking window is declined by Exchange: raise "
+                            "Set-CalendarProcessing -BookingWindowInDays or set "
+                            "-EnforceSchedulingHorizon $false for this room"
+                        )
+                        break
                     out.append(
                         OutlookItem(
                             "",

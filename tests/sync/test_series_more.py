@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from support.sync_world import (
     ADELE,
@@ -484,13 +485,6 @@ def test_a_series_begun_over_a_year_ago_syncs_its_occurrences_in_the_window_once
     assert [b["_id"] for b in series_bookings(world)] == [booking["_id"], old["_id"]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a room with Exchange's default CalendarProcessing (BookingWindowInDays 180, "
-    "EnforceSchedulingHorizon true) declines a series running past its booking window; roomd "
-    "reads that as the room refusing the booking and cancels the member's Hybrid series (the "
-    "decision is the one-off path in runner._room_answers + decide; see the report)",
-)
 def test_a_hybrid_series_without_an_end_is_not_cancelled_because_the_room_declines_it(
     world: SyncWorld,
 ) -> None:
@@ -503,6 +497,9 @@ def test_a_hybrid_series_without_an_end_is_not_cancelled_because_the_room_declin
     )
     settle(world)
     assert not world.booking(booking["_id"])["canceled"]
+    # the operator learns why the room shows no booking, and what to change
+    detail = httpx.get(world.daemon.url("/readyz")).json()  # type: ignore[union-attr]
+    assert "BookingWindowInDays" in (detail["rooms"][ROOM]["problem"] or "")
 
 
 # --- 7. daylight-saving time, both ways --------------------------------------------------------
