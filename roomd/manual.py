@@ -27,6 +27,7 @@ from roomd.daemon import lock_state
 from roomd.store import AuditEntry, Link, OutboxItem, StoreError, open_store
 from roomd.sync import RoundFailed
 from roomd.sync.model import read_fingerprint
+from roomd.sync.series import CANCELLED, REGULAR, read_shape
 
 
 class UsageError(Exception):
@@ -171,6 +172,7 @@ class Story:
             "organizer": lk.organizer_mailbox,
             "organizer_event_id": lk.organizer_event_id,
             "ical_uid": lk.ical_uid,
+            "original_start": utc.iso_z(lk.original_start),
             "hybrid_last_synced": _synced_json(lk.hybrid_fingerprint),
             "outlook_last_synced": _synced_json(lk.outlook_fingerprint),
             "pending_writes": [
@@ -205,6 +207,19 @@ async def explain(settings: Settings, any_id: str) -> list[Story]:
 
 
 def _synced_json(fingerprint: str | None) -> dict[str, Any] | None:
+    if fingerprint in (REGULAR, CANCELLED):
+        return {"occurrence": fingerprint}
+    shape = read_shape(fingerprint)
+    if shape is not None:
+        series, series_status = shape
+        return {
+            "rrule": series.rrule,
+            "zone": series.zone,
+            "start": utc.iso_z(series.start),
+            "end": utc.iso_z(series.end),
+            "title": series.title,
+            "status": series_status,
+        }
     read = read_fingerprint(fingerprint)
     if read is None:
         return None
@@ -218,6 +233,18 @@ def _synced_json(fingerprint: str | None) -> dict[str, Any] | None:
 
 
 def _synced_text(fingerprint: str | None) -> str:
+    """A link's last synced state in words: a booking's slot, a series' rule, or the state of
+    one occurrence of a series (regular, moved, cancelled)."""
+    if fingerprint in (REGULAR, CANCELLED):
+        return "the occurrence as the rule has it" if fingerprint == REGULAR else "cancelled"
+    shape = read_shape(fingerprint)
+    if shape is not None:
+        series, status = shape
+        title = f"{series.title!r} " if series.title is not None else "(title unknown) "
+        return (
+            f"series {title}{series.rrule} in {series.zone}, first "
+            f"{series.start:%Y-%m-%d %H:%M}–{series.end:%H:%M} UTC, {status}"
+        )
     read = read_fingerprint(fingerprint)
     if read is None:
         return "nothing yet"
@@ -233,6 +260,15 @@ def render(stories: list[Story], settings: Settings) -> list[str]:
         room = settings.room_by_mailbox(story.room)
         name = f", {room.name}" if room is not None else ""
         origin = "booked in Outlook" if lk.link_id.startswith("o:") else "booked in Hybrid"
+        if lk.original_start is not None:
+            lines += [
+                f"occurrence {lk.link_id} ({story.room}{name}), originally "
+                f"{lk.original_start:%Y-%m-%d %H:%M} UTC: now {lk.state}",
+                f"  Hybrid:  {_synced_text(lk.hybrid_fingerprint)}",
+                f"  Outlook: {_synced_text(lk.outlook_fingerprint)}",
+            ]
+            lines += _history(story)
+            continue
         lines += [
             f"booking {lk.link_id} ({story.room}{name}): {origin}, now {lk.state}",
             f"  Hybrid:  booking {lk.hybrid_id or '(not created yet)'}",
@@ -243,17 +279,24 @@ def render(stories: list[Story], settings: Settings) -> list[str]:
             f" iCalUId {lk.ical_uid or '(unknown)'}",
             f"           last synced: {_synced_text(lk.outlook_fingerprint)}",
         ]
-        owed = [o for o in story.outbox if o.state != "done"]
-        if owed:
-            lines.append("  writes still owed:")
-            for o in owed:
-                error = f", last error: {o.last_error}" if o.last_error else ""
-                lines.append(f"    {o.op} ({o.state}, {o.attempts} attempts{error})")
+        lines += _history(story)
+    return lines
+
+
+def _history(story: Story) -> list[str]:
+    lines = []
+    owed = [o for o in story.outbox if o.state != "done"]
+    if owed:
+        lines.append("  writes still owed:")
+        for o in owed:
+            error = f", last error: {o.last_error}" if o.last_error else ""
+            lines.append(f"    {o.op} ({o.state}, {o.attempts} attempts{error})")
+    if story.audit:
         lines.append("  history:")
-        for entry in story.audit:
-            side = "decided" if entry.side == "none" else f"→ {entry.side}"
-            lines.append(
-                f"    {entry.at:%Y-%m-%d %H:%M:%S}Z  {side:<9} {entry.action:<14} {entry.reason}"
-            )
-        lines.append("")
+    for entry in story.audit:
+        side = "decided" if entry.side == "none" else f"→ {entry.side}"
+        lines.append(
+            f"    {entry.at:%Y-%m-%d %H:%M:%S}Z  {side:<9} {entry.action:<14} {entry.reason}"
+        )
+    lines.append("")
     return lines

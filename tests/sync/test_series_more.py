@@ -787,3 +787,6 @@ def test_a_dry_run_plans_a_series_as_one_and_explain_shows_it_with_its_exception
     moved, cancelled = (utc_of(o["start"]) for o in occurrences[1:3])
     assert f"@{moved:%Y-%m-%dT%H:%M:%SZ}" in text, text  # the moved occurrence's link
     assert f"@{cancelled:%Y-%m-%dT%H:%M:%SZ}" in text, text  # the cancelled one's
+    # in words: the rule, and each exception's state on both sides
+    assert "series 'Weekly sync' FREQ=WEEKLY" in text, text
+    assert "Hybrid:  cancelled" in text and "Outlook: cancelled" in text, text
