@@ -29,14 +29,20 @@ from roomd.store import Link, OutboxItem, Store
 from .model import HybridStatus, RoomContext, Slot, fingerprint
 from .outbound_series import hybrid_shape
 from .ports import GraphPort, HybridPort, transient
-from .recurrence import graph_from_rrule
-from .series import shape_fingerprint
+from .recurrence import graph_from_rrule, occurrences
+from .series import CANCELLED, occurrence_link_id, shape_fingerprint
 from .zones import to_windows, zone_info
 
 MAX_ATTEMPTS = 8
 BACKOFF_BASE_S = 5.0
 BACKOFF_CAP_S = 1800.0
 _ALL = datetime.max.replace(year=9000).astimezone()  # "every open row", whatever its next_at
+
+_SERIES_CREATE_TRIES = 4
+"""A series Hybrid refuses (409) is tried again without the occurrences in the way; another
+booking may take one meanwhile, so a few times."""
+_CLASH_HORIZON = timedelta(days=3 * 366)
+"""How far ahead the occurrences of a series without an end are checked for clashes."""
 
 NO_MAILBOX_CODES = frozenset(
     {"ErrorInvalidUser", "MailboxNotEnabledForRESTAPI", "Request_ResourceNotFound"}
@@ -56,6 +62,7 @@ class Outcome:
 
     link: Link | None = None
     audit: list[tuple[str, str, str]] = field(default_factory=list)  # side, action, reason
+    links: list[Link] = field(default_factory=list)  # other links learnt (occurrences)
 
 
 @dataclass
@@ -110,6 +117,8 @@ class Executor:
         async with self._store.write(room.mailbox) as tx:
             if outcome.link is not None:
                 await tx.upsert_link(outcome.link)
+            for other in outcome.links:
+                await tx.upsert_link(other)
             await tx.mark_outbox(item.intent_id, state="done")
             for side, action, reason in outcome.audit:
                 await tx.audit(link_id, side, action, reason)
@@ -154,23 +163,40 @@ class Executor:
         self, room: RoomContext, payload: dict[str, Any], link: Link
     ) -> Outcome:
         b = payload["booking"]
-        body = booking_payload(
-            resource_id=b["resource_id"],
-            start=parse_datetime(b["start"], "start"),
-            end=parse_datetime(b["end"], "end"),
-            summary=b.get("summary"),
-            description=b.get("description"),
-            member=b.get("member"),
-            members=b.get("members") or (),
-            visitors=b.get("visitors") or (),
-            rrule=b.get("rrule"),
-            exdates=[parse_datetime(x, "exdate") for x in b.get("exdates") or ()],
-        )
-        try:
-            booking = await self._hybrid.create_booking(body, reference=payload["reference"])
-        except DoubleBooking as exc:
-            return await self._refused_double_booking(room, link, str(exc))
+        exdates = {parse_datetime(x, "exdate") for x in b.get("exdates") or ()}
+        refused: dict[datetime, str] = {}  # occurrences Hybrid refuses: what holds each
+        for _ in range(_SERIES_CREATE_TRIES):
+            body = booking_payload(
+                resource_id=b["resource_id"],
+                start=parse_datetime(b["start"], "start"),
+                end=parse_datetime(b["end"], "end"),
+                summary=b.get("summary"),
+                description=b.get("description"),
+                member=b.get("member"),
+                members=b.get("members") or (),
+                visitors=b.get("visitors") or (),
+                rrule=b.get("rrule"),
+                exdates=sorted(exdates | set(refused)),
+            )
+            try:
+                booking = await self._hybrid.create_booking(body, reference=payload["reference"])
+                break
+            except DoubleBooking as exc:
+                clashes = {}
+                if b.get("rrule"):  # a series: leave out the occurrences in the way, try again
+                    found = await self._clashes(room, b, exdates | set(refused))
+                    clashes = {t: why for t, why in found.items() if t not in refused}
+                if not clashes:
+                    return await self._refused_double_booking(room, link, str(exc))
+                refused.update(clashes)
+        else:
+            raise Refused(f"Hybrid kept refusing the series (409) after leaving out {len(refused)}")
         audit = [("hybrid", "created", f"booking {booking.id}" + _tentative(booking))]
+        occurrence_links: list[Link] = []
+        if booking.recurrence is not None:
+            occurrence_links = await self._decline_refused(
+                room, b, link, booking, exdates, refused, audit
+            )
         if booking.tentative and link.room_event_id:
             # an approval room: the room answers "tentative" until Hybrid approves or rejects
             await self._graph.respond(
@@ -182,7 +208,123 @@ class Executor:
                 link, hybrid_id=booking.id, hybrid_fingerprint=_fingerprint(booking, room)
             ),
             audit=audit,
+            links=occurrence_links,
         )
+
+    async def _decline_refused(
+        self,
+        room: RoomContext,
+        b: dict[str, Any],
+        link: Link,
+        booking: HybridBooking,
+        asked: set[datetime],
+        refused: dict[datetime, str],
+        audit: list[tuple[str, str, str]],
+    ) -> list[Link]:
+        """The occurrences Hybrid refused (409) were left out of the series as exdates: the
+        room declines each on its own occurrence (event-decline.md; the organizer sees
+        "declined" for that date only), saying what holds it. Their occurrence links record
+        them cancelled on both sides, so no round plans them again. Repeatable: a create
+        replayed after a crash finds the series with those exdates and declines what the room
+        still holds."""
+        assert booking.recurrence is not None
+        left_out = sorted({x.replace(microsecond=0) for x in booking.recurrence.exdates} - asked)
+        if not left_out:
+            return []
+        missing = [t for t in left_out if t not in refused]
+        if missing:  # replayed: what holds them, as it would have been said
+            refused = {**await self._clashes(room, b, asked, skip=booking.id), **refused}
+        links = []
+        for original in left_out:
+            why = refused.get(original, "the room is already booked in the booking system")
+            when = f"{original:%Y-%m-%d %H:%M} UTC"
+            target = None
+            if link.room_event_id:
+                target = await self._occurrence(room.mailbox, link.room_event_id, original)
+            if target is not None:
+                await self._graph.respond(
+                    room.mailbox,
+                    str(target["id"]),
+                    "decline",
+                    comment="Declined: the room is already booked at this time in the booking "
+                    f"system ({why})",
+                )
+            audit.append(
+                (
+                    "outlook",
+                    "room_decline" if target is not None else "room_decline_skipped",
+                    f"occurrence {when}: Hybrid refused it (409), {why}; left out of the series",
+                )
+            )
+            links.append(
+                Link(
+                    link_id=occurrence_link_id(link.link_id, original),
+                    original_start=original,
+                    hybrid_parent_id=booking.id,
+                    series_master_id=link.series_master_id,
+                    ical_uid=link.ical_uid,
+                    outlook_fingerprint=CANCELLED,
+                    hybrid_fingerprint=CANCELLED,
+                )
+            )
+        return links
+
+    async def _clashes(
+        self,
+        room: RoomContext,
+        b: dict[str, Any],
+        exdates: set[datetime],
+        *,
+        skip: str | None = None,
+    ) -> dict[datetime, str]:
+        """The occurrences of the series ``b`` (a create's booking) that another live booking
+        of the room holds, each with what holds it, as Hybrid checks a double booking
+        (docs/hybrid-api.md: every occurrence of a series, less exdates and occurrences an
+        exception replaces, holds the room; back to back is fine). Read from the room's
+        bookings over the series' span, so it works whatever a 409's body carries."""
+        start, end = parse_datetime(b["start"], "start"), parse_datetime(b["end"], "end")
+        length = end - start
+        mine = occurrences(
+            str(b["rrule"]),
+            dtstart_local=start,
+            zone=room.zone,
+            exdates=exdates,
+            between=(start, start + _CLASH_HORIZON),
+        )
+        if not mine:
+            return {}
+        lo, hi = mine[0], mine[-1] + length
+        theirs: list[tuple[datetime, datetime, str]] = []
+        for other in await self._hybrid.bookings_between(lo, hi, resource_id=room.hybrid_id):
+            if other.canceled or (skip is not None and skip in (other.id, other.parent)):
+                continue
+            if other.recurrence is None:  # a one-off, or an exception child at its own time
+                theirs.append((other.start, other.end, other.id))
+                continue
+            replaced = [
+                c.original_start
+                for c in await self._hybrid.children(other.id)
+                if c.original_start is not None
+            ]
+            span = other.end - other.start
+            with contextlib.suppress(ValueError):
+                theirs += [
+                    (t, t + span, other.id)
+                    for t in occurrences(
+                        other.recurrence.rrule,
+                        dtstart_local=other.start,
+                        zone=other.timezone or room.zone,
+                        exdates=[*other.recurrence.exdates, *replaced],
+                        between=(lo - span, hi),
+                    )
+                ]
+        found: dict[datetime, str] = {}
+        for t in mine:
+            for s, e, booking_id in sorted(theirs):
+                if s < t + length and t < e:
+                    found[t] = f"booking {booking_id}, {s:%Y-%m-%d %H:%M}-{e:%H:%M} UTC"
+                    break
+        return found
 
     async def _refused_double_booking(self, room: RoomContext, link: Link, why: str) -> Outcome:
         """Hybrid refused the booking (409): the room declines the meeting, saying why."""

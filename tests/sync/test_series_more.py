@@ -25,6 +25,7 @@ from support.sync_world import (
     CHECKIN_ROOM,
     CHECKIN_ROOM_ID,
     MEGAN,
+    PAT,
     ROOM,
     ROOM_ID,
     SyncWorld,
@@ -646,6 +647,76 @@ def test_occurrences_the_room_declines_are_left_out_of_the_hybrid_series(world: 
     assert not world.booking(one_off["_id"])["canceled"]
     assert hybrid_slots(world, lo, hi) == wanted
     assert occurrences_of(world, ADELE, master["iCalUId"], lo, hi) == weekly(first, 6)
+
+
+# --- 9. Hybrid refuses one occurrence of an Outlook series ----------------------------------------
+
+
+def room_answers(
+    world: SyncWorld, organizer: str, master_id: str, lo: datetime, hi: datetime
+) -> dict[datetime, str]:
+    """The room's answer to each occurrence, as the organizer's copy shows it, by UTC start."""
+    out = {}
+    for inst in all_instances(world, organizer, master_id, lo, hi):
+        for attendee in inst.get("attendees") or []:
+            if attendee["emailAddress"]["address"].lower() == ROOM:
+                out[utc_of(inst["start"])] = str(attendee["status"]["response"])
+    return out
+
+
+def test_an_occurrence_hybrid_refuses_is_declined_by_the_room_and_the_rest_syncs(
+    world: SyncWorld,
+) -> None:
+    daemon = world.start()
+    first = at(9)
+    lo, hi = first - timedelta(days=1), first + timedelta(weeks=7)
+    # a one-off Outlook cannot show (its member has no mailbox and no graph.service_mailbox is
+    # configured) holds the third occurrence's slot in Hybrid: the room looks free in Exchange
+    clash = first + timedelta(weeks=2)
+    held = world.hybrid_book(PAT, clash + timedelta(minutes=30), summary="Held in Hybrid")
+    wait_for(
+        lambda: httpx.get(daemon.url("/readyz")).json()["rooms"][ROOM].get("problem"),
+        "roomd's problem with the one-off it cannot show",
+    )
+
+    master = world.book_series(ADELE, first, subject="Weekly sync", count=6)
+    uid = master["iCalUId"]
+    series = wait_for(lambda: series_bookings(world), "the Hybrid series")[0]
+    wait_for(
+        lambda: room_slots(world, lo, hi) == weekly(first, 6, skip=(2,)),
+        "the room declining the refused occurrence",
+    )
+    wait_for(
+        lambda: room_answers(world, ADELE, master["id"], lo, hi).get(clash) == "declined",
+        "the organizer seeing the room's decline of that date",
+    )
+    settle(world)
+    # Hybrid: the series less that occurrence, and the one-off it clashed with
+    booking = world.booking(series["_id"])
+    assert not booking["canceled"]
+    assert [hybrid_time({"dateTime": x}) for x in booking["recurrence"]["exdates"]] == [clash]
+    assert not world.booking(held["_id"])["canceled"]
+    assert [s["_id"] for s in series_bookings(world)] == [series["_id"]]
+    # Outlook: the organizer and the guests keep the whole series; the room accepted it and
+    # declined that one date, saying why
+    assert occurrences_of(world, ADELE, uid, lo, hi) == weekly(first, 6)
+    assert room_slots(world, lo, hi) == weekly(first, 6, skip=(2,))
+    answers = room_answers(world, ADELE, master["id"], lo, hi)
+    assert answers.pop(clash) == "declined"
+    assert set(answers.values()) == {"accepted"}, answers
+    assert room_response(world, ADELE, uid, ROOM) == "accepted"
+    trail = world.audit(f"o:{uid}")
+    refused = [line for line in trail if "409" in line]
+    assert refused and held["_id"] in refused[0], trail
+    assert f"{clash:%Y-%m-%d %H:%M}" in refused[0], trail
+    # recorded in the occurrence's link: later rounds plan nothing more for it
+    mark = daemon.mark()
+    settle(world, 3)
+    daemon.mark()
+    rounds = [x for x in daemon.lines[mark:] if x.get("event") == "room_round"]
+    assert len(rounds) >= 2
+    assert all(not r.get("planned") and not r.get("written") for r in rounds), rounds
+    assert world.booking(series["_id"]) == booking
 
 
 # --- 10. a no-show of one occurrence -------------------------------------------------------------
