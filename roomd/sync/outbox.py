@@ -469,6 +469,22 @@ class Executor:
         series = await self._hybrid.get_booking(link.hybrid_id)
         if series is None:
             raise Refused(f"series {link.hybrid_id} is gone")
+        held = series.recurrence.exdates if series.recurrence is not None else ()
+        if original in {x.replace(microsecond=0) for x in held}:
+            # cancelled in Hybrid by an exdate, moved in Outlook, and Outlook's move wins: an
+            # exdate is no occurrence, so it has no exception until the exdate goes (422)
+            assert series.recurrence is not None
+            await self._hybrid.patch_booking(
+                link.hybrid_id,
+                {
+                    "recurrence": {
+                        "rrule": series.recurrence.rrule,
+                        "exdates": [
+                            format_datetime(x) for x in held if x.replace(microsecond=0) != original
+                        ],
+                    }
+                },
+            )
         body = booking_payload(
             resource_id=series.resource_id,
             start=start,

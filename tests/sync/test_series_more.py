@@ -6,6 +6,7 @@ commands. Both simulators and a real ``roomd run`` process, as in test_series.py
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -811,6 +812,119 @@ def test_a_rejected_outlook_series_is_declined_whole_by_the_room(world: SyncWorl
     assert occurrences_of(world, ADELE, uid, lo, hi) == weekly(first, 4)  # the organizer keeps it
     assert world.booking(series["_id"])["canceled"]
     assert len(world.bookings(APPROVAL_ROOM_ID)) == 1
+
+
+# --- 12. a series edited on both sides between two rounds -------------------------------------
+
+
+def conflicts_counted(world: SyncWorld) -> float:
+    metrics = httpx.get(world.daemon.url("/metrics")).text  # type: ignore[union-attr]
+    found = re.search(rf'roomd_conflicts_total\{{room="{re.escape(ROOM)}"\}} (\S+)', metrics)
+    return float(found.group(1)) if found else 0.0
+
+
+@pytest.mark.parametrize("rule", ["outlook_wins", "hybrid_wins"])
+def test_a_series_edited_on_both_sides_between_two_rounds_follows_the_rooms_conflict_rule(
+    world: SyncWorld, rule: str
+) -> None:
+    world.start(sync=f'conflict = "{rule}"')
+    # an Outlook series, retimed whole on both sides; a Hybrid series, one occurrence of which
+    # is moved on both sides
+    first, lunch = at(8), at(13)
+    lo, hi = first - timedelta(days=1), first + timedelta(weeks=7)
+    master = world.book_series(ADELE, first, subject="Weekly sync", count=6)
+    booking = world.hybrid_book(
+        ALEX,
+        lunch,
+        summary="Team lunch",
+        members=[world.member_id(MEGAN)],
+        rrule="FREQ=WEEKLY;COUNT=6",
+    )
+    wait_for(lambda: series_bookings(world) and len(series_bookings(world)) == 2, "both in Hybrid")
+    lunch_master = organizer_master(world, ALEX, "Team lunch")
+    both = sorted([*weekly(first, 6), *weekly(lunch, 6)])
+    wait_for(lambda: room_slots(world, lo, hi) == both, "both series in the room")
+    synced = next(s for s in series_bookings(world) if s["_id"] != booking["_id"])
+    settle(world, 2)
+
+    world.pause()
+    # the whole Outlook series: an hour later in Outlook, two hours later in Hybrid
+    in_outlook, in_hybrid = first + timedelta(hours=1), first + timedelta(hours=2)
+    world.patch(
+        ADELE,
+        master["id"],
+        start={"dateTime": in_outlook.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"},
+        end={
+            "dateTime": (in_outlook + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S"),
+            "timeZone": "UTC",
+        },
+    )
+    world.hybrid_call(
+        lambda: world.hybrid.update_booking(
+            synced["_id"], start=in_hybrid, end=in_hybrid + timedelta(hours=1)
+        )
+    )
+    # the lunch's third occurrence: half an hour earlier in Outlook, an hour later in Hybrid
+    third = lunch + timedelta(weeks=2)
+    occurrence = next(
+        i for i in world.instances(ALEX, lunch_master["id"], lo, hi) if utc_of(i["start"]) == third
+    )
+    o_moved, h_moved = third - timedelta(minutes=30), third + timedelta(hours=1)
+    world.move(ALEX, occurrence["id"], o_moved)
+    add_exception(world, booking, third, h_moved)
+    # its fifth: moved in Outlook, cancelled in Hybrid
+    fifth = lunch + timedelta(weeks=4)
+    occurrence = next(
+        i for i in world.instances(ALEX, lunch_master["id"], lo, hi) if utc_of(i["start"]) == fifth
+    )
+    world.move(ALEX, occurrence["id"], fifth + timedelta(minutes=30))
+    world.hybrid_call(
+        lambda: world.hybrid.update_booking(
+            booking["_id"],
+            recurrence={
+                "rrule": "FREQ=WEEKLY;COUNT=6",
+                "exdates": [fifth.strftime("%Y-%m-%dT%H:%M:%SZ")],
+            },
+        )
+    )
+    time.sleep(1)  # the room's booking assistant answers
+    world.resume()
+
+    series_to = in_outlook if rule == "outlook_wins" else in_hybrid
+    lunch_to = o_moved if rule == "outlook_wins" else h_moved
+    lunch_wanted = [*weekly(lunch, 6, skip=(2, 4)), (lunch_to, lunch_to + timedelta(hours=1))]
+    if rule == "outlook_wins":
+        lunch_wanted.append((fifth + timedelta(minutes=30), fifth + timedelta(minutes=90)))
+    lunch_wanted.sort()
+    wanted = sorted([*weekly(series_to, 6), *lunch_wanted])
+    wait_for(lambda: hybrid_slots(world, lo, hi) == wanted, f"Hybrid as {rule} says")
+    wait_for(lambda: room_slots(world, lo, hi) == wanted, f"the room as {rule} says")
+    settle(world)
+    assert hybrid_slots(world, lo, hi) == wanted
+    assert room_slots(world, lo, hi) == wanted
+    # the organizers' and the guest's calendars show the winner too
+    assert occurrences_of(world, ADELE, master["iCalUId"], lo, hi) == weekly(series_to, 6)
+    for mailbox in (ALEX, MEGAN):
+        assert occurrences_of(world, mailbox, lunch_master["iCalUId"], lo, hi) == lunch_wanted
+    # one series each, no exception doubled
+    assert sorted(s["_id"] for s in series_bookings(world)) == sorted(
+        [synced["_id"], booking["_id"]]
+    )
+    originals = [str(c["originalStart"]) for c in children(world, booking["_id"])]
+    assert len(originals) == len(set(originals)) == (2 if rule == "outlook_wins" else 1)
+    assert children(world, synced["_id"]) == []
+    # counted and audited, naming the rule; no write given up
+    assert conflicts_counted(world) == 3
+    detail = httpx.get(world.daemon.url("/readyz")).json()  # type: ignore[union-attr]
+    assert not detail["rooms"][ROOM]["problem"], detail
+    series_trail = world.audit(f"o:{master['iCalUId']}")
+    lunch_trail = world.audit(f"h:{booking['_id']}")
+    assert [x for x in series_trail if x.startswith("conflict:") and rule in x], series_trail
+    assert [
+        x
+        for x in lunch_trail
+        if x.startswith("conflict:") and rule in x and f"{third:%Y-%m-%dT%H:%M}" in x
+    ], lunch_trail
 
 
 # --- the operator's commands ------------------------------------------------------------------
