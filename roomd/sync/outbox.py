@@ -199,10 +199,13 @@ class Executor:
             )
         if booking.tentative and link.room_event_id:
             # an approval room: the room answers "tentative" until Hybrid approves or rejects
-            await self._graph.respond(
-                room.mailbox, link.room_event_id, "tentativelyAccept", comment=_PENDING
-            )
-            audit.append(("outlook", "room_tentativelyAccept", "awaiting approval in Hybrid"))
+            try:
+                await self._graph.respond(
+                    room.mailbox, link.room_event_id, "tentativelyAccept", comment=_PENDING
+                )
+                audit.append(("outlook", "room_tentativelyAccept", "awaiting approval in Hybrid"))
+            except NotFound:  # the meeting went meanwhile: the booking is recorded all the same
+                audit.append(("outlook", "room_tentativelyAccept", "the room's copy was gone"))
         return Outcome(
             link=replace(
                 link, hybrid_id=booking.id, hybrid_fingerprint=_fingerprint(booking, room)
