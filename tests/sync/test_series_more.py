@@ -1,14 +1,19 @@
 """Recurring series both ways, end to end, continued (issue "The sync engine, part 2: recurring
 series and their exceptions, both ways, across DST"): an Outlook series split by "this and
 following", whole-series edits on either side, old series, daylight-saving changes, a room that
-declines some occurrences, a no-show of one occurrence, an approval room, and the operator's
-commands. Both simulators and a real ``roomd run`` process, as in test_series.py."""
+declines some occurrences, Hybrid refusing one occurrence, a no-show of one occurrence, an
+approval room, a series edited on both sides between two rounds, roomd SIGKILLed while it writes
+a year-long series, and the operator's commands. Both simulators and a real ``roomd run``
+process, as in test_series.py."""
 
 from __future__ import annotations
 
 import re
+import signal
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -18,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from support.daemon import DaemonProcess
 from support.sync_world import (
     ADELE,
     ALEX,
@@ -665,8 +671,9 @@ def room_answers(
     return out
 
 
+@pytest.mark.parametrize("crash", [False, True], ids=["", "killed-once-written"])
 def test_an_occurrence_hybrid_refuses_is_declined_by_the_room_and_the_rest_syncs(
-    world: SyncWorld,
+    world: SyncWorld, monkeypatch: pytest.MonkeyPatch, crash: bool
 ) -> None:
     daemon = world.start()
     first = at(9)
@@ -680,8 +687,17 @@ def test_an_occurrence_hybrid_refuses_is_declined_by_the_room_and_the_rest_syncs
         "roomd's problem with the one-off it cannot show",
     )
 
+    if crash:
+        world.pause()
     master = world.book_series(ADELE, first, subject="Weekly sync", count=6)
     uid = master["iCalUId"]
+    if crash:  # roomd is SIGKILLed once the series less that occurrence has landed in Hybrid
+        rba_idle(world)
+        assert kill_while_writing(world, Tripwire(world, monkeypatch), (1,)) == [1]
+        assert len(series_bookings(world)) == 1
+        assert room_slots(world, lo, hi) == weekly(first, 6)  # not declined yet
+        assert world.daemon is not None
+        daemon = world.daemon
     series = wait_for(lambda: series_bookings(world), "the Hybrid series")[0]
     wait_for(
         lambda: room_slots(world, lo, hi) == weekly(first, 6, skip=(2,)),
@@ -925,6 +941,234 @@ def test_a_series_edited_on_both_sides_between_two_rounds_follows_the_rooms_conf
         for x in lunch_trail
         if x.startswith("conflict:") and rule in x and f"{third:%Y-%m-%dT%H:%M}" in x
     ], lunch_trail
+
+
+# --- 13. roomd SIGKILLed while it writes a year-long series -----------------------------------
+
+
+class Tripwire:
+    """Kills roomd from inside a simulator once the n-th write it asked for has been carried
+    out, before the answer is sent: the write landed and roomd never learns it did (as in
+    test_crash.py). Writes are the Hybrid store's changes and every successful Graph request
+    that is not a read."""
+
+    def __init__(self, world: SyncWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[str] | None = None
+        self._left = 0
+        self.fired = threading.Event()
+        world.sims.call(lambda: world.sims.hybrid.store.listeners.append(lambda *_: self.wrote()))
+        front = world.sims.graph._front  # the Graph simulator's HTTP front
+        execute = front.execute
+
+        async def executed(req: Any, verdict: Any = None) -> Any:
+            res = await execute(req, verdict)
+            if req.method != "GET" and req.path != "/$batch" and 200 <= res.status < 300:
+                self.wrote()
+            return res
+
+        monkeypatch.setattr(front, "execute", executed)
+
+    def arm(self, proc: subprocess.Popen[str], nth: int) -> None:
+        with self._lock:
+            self._proc, self._left = proc, nth
+            self.fired.clear()
+
+    def disarm(self) -> bool:
+        with self._lock:
+            self._proc = None
+            return self.fired.is_set()
+
+    def wrote(self) -> None:
+        with self._lock:
+            if self._proc is None:
+                return
+            self._left -= 1
+            if self._left > 0:
+                return
+            self._proc.kill()
+            self._proc = None
+            self.fired.set()
+
+
+def open_outbox(world: SyncWorld) -> list[tuple[Any, ...]]:
+    db = sqlite3.connect(world.directory / "roomd.sqlite3", timeout=5)
+    try:
+        return db.execute(
+            "SELECT intent_id, state, last_error FROM outbox WHERE state != 'done'"
+        ).fetchall()
+    finally:
+        db.close()
+
+
+def kill_while_writing(world: SyncWorld, tripwire: Tripwire, writes: tuple[int, ...]) -> list[int]:
+    """Start roomd and SIGKILL it at its n-th write, for each n of ``writes`` in turn, until
+    it has nothing left to write; then start it for good. The write counts that killed it."""
+    config = world.sims.write_config(world.directory, poll_interval=1)
+    killed = []
+    for nth in writes:
+        proc = DaemonProcess(config).start()
+        world.daemon = proc
+        assert proc.proc is not None
+        tripwire.arm(proc.proc, nth)
+        fired = tripwire.fired.wait(15)
+        tripwire.disarm()
+        proc.proc.kill()
+        assert proc.proc.wait(timeout=10) == -signal.SIGKILL, "".join(proc.raw)[-3000:]
+        if not fired:
+            break
+        killed.append(nth)
+    world.daemon = DaemonProcess(config).start()
+    world.daemon.wait_log(lambda x: x.get("event") == "started")
+    return killed
+
+
+def settled(world: SyncWorld, timeout: float = 40) -> None:
+    """Until two rounds in a row plan and write nothing and no write is owed."""
+    daemon = world.daemon
+    assert daemon is not None
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    seen = 0
+    while time.monotonic() < deadline:
+        rounds = [x for x in daemon.events("room_round") if x.get("room") == ROOM]
+        for line in rounds[seen:]:
+            still = line.get("outcome") == "ok" and not any(
+                line.get(k) for k in ("planned", "written", "write_failures", "gave_up")
+            )
+            quiet = quiet + 1 if still else 0
+        seen = len(rounds)
+        if quiet >= 2 and not open_outbox(world):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"roomd did not settle: {open_outbox(world)} {rounds[-3:]}")
+
+
+def year_series(world: SyncWorld) -> tuple[datetime, list[datetime], datetime, datetime]:
+    """A weekly series of 52 from tomorrow at 09:00 in the room's zone (London), in a room that
+    takes bookings that far ahead: its wall time, its occurrences' UTC starts, and a window."""
+    world.sims.call(
+        lambda: world.sims.graph.control.set_calendar_processing(ROOM, BookingWindowInDays=400)
+    )
+    # roomd must not count on Graph deduplicating a repeated transactionId (graph-behaviour 2.3)
+    world.sims.call(lambda: world.sims.graph.control.set_switches(transaction_id_dedupe=False))
+    wall = at(9).replace(tzinfo=None)
+    starts = [start for start, _ in local_weekly(wall, LONDON, 52)]
+    return wall, starts, starts[0] - timedelta(days=1), starts[-1] + timedelta(days=2)
+
+
+def rba_idle(world: SyncWorld) -> None:
+    control = world.sims.graph.control
+    wait_for(lambda: world.sims.call(control.pending_rba) == 0, "the room's RBA idle", 10)
+
+
+def _field(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {"dateTime": value}
+
+
+MOVED = {3: timedelta(hours=2), 10: timedelta(hours=-1), 20: timedelta(days=1)}
+CANCELLED = (5, 30)
+
+
+def with_exceptions(starts: list[datetime]) -> Slots:
+    """The 52 weeks less the cancelled occurrences, the moved ones at their new times."""
+    out = []
+    for n, start in enumerate(starts):
+        if n not in CANCELLED:
+            start += MOVED.get(n, timedelta(0))
+            out.append((start, start + timedelta(hours=1)))
+    return sorted(out)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_sigkill_while_an_outlook_series_with_exceptions_is_written_doubles_and_loses_nothing(
+    world: SyncWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wall, starts, lo, hi = year_series(world)
+    tripwire = Tripwire(world, monkeypatch)
+    master = world.book_series(
+        ADELE, wall, subject="Weekly sync", count=52, zone="GMT Standard Time"
+    )
+    uid = master["iCalUId"]
+    occurrences = {utc_of(i["start"]): i for i in all_instances(world, ADELE, master["id"], lo, hi)}
+    for n, by in MOVED.items():
+        world.move(ADELE, occurrences[starts[n]]["id"], starts[n] + by)
+    for n in CANCELLED:
+        world.cancel(ADELE, occurrences[starts[n]]["id"])
+    rba_idle(world)
+    wanted = with_exceptions(starts)
+    assert room_slots(world, lo, hi) == wanted
+
+    # the series and its three moved occurrences are four writes to Hybrid
+    killed = kill_while_writing(world, tripwire, (1, 1, 2, 1, 1))
+    print("KILLED", killed)
+    assert len(killed) >= 3, killed
+    settled(world)
+
+    series = series_bookings(world)
+    assert len(series) == 1, series
+    booking = series[0]
+    assert booking["reference"] == uid and not booking["canceled"]
+    exdates = sorted(hybrid_time({"dateTime": x}) for x in booking["recurrence"]["exdates"])
+    assert exdates == [starts[n] for n in CANCELLED]
+    moved = sorted(
+        (hybrid_time(_field(c["originalStart"])), hybrid_time(c["start"]))
+        for c in children(world, booking["_id"])
+    )
+    assert moved == sorted((starts[n], starts[n] + by) for n, by in MOVED.items())
+    assert hybrid_slots(world, lo, hi) == wanted
+    assert room_slots(world, lo, hi) == wanted
+    assert occurrences_of(world, ADELE, uid, lo, hi) == wanted
+    masters = [e for e in world.events(ADELE) if e.get("type") == "seriesMaster"]
+    assert len(masters) == 1 and not masters[0].get("isCancelled")
+    room_masters = [
+        e for e in world.events(ROOM) if e.get("iCalUId") == uid and e["type"] == "seriesMaster"
+    ]
+    assert len(room_masters) == 1
+    assert [row for row in open_outbox(world) if row[1] == "dead"] == []
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_sigkill_while_a_hybrid_series_with_exceptions_is_written_doubles_and_loses_nothing(
+    world: SyncWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, starts, lo, hi = year_series(world)
+    tripwire = Tripwire(world, monkeypatch)
+    booking = world.hybrid_book(
+        ALEX,
+        starts[0],
+        summary="Team lunch",
+        members=[world.member_id(MEGAN)],
+        rrule="FREQ=WEEKLY;COUNT=52",
+        exdates=[starts[n] for n in CANCELLED],
+    )
+    for n, by in MOVED.items():
+        add_exception(world, booking, starts[n], starts[n] + by)
+    wanted = with_exceptions(starts)
+    assert hybrid_slots(world, lo, hi) == wanted
+
+    # the organizer's series, then its three moved and two cancelled occurrences, are six
+    # writes to Graph
+    killed = kill_while_writing(world, tripwire, (1, 1, 2, 1, 3, 1))
+    print("KILLED", killed)
+    assert len(killed) >= 3, killed
+    settled(world)
+    rba_idle(world)
+
+    masters = [e for e in world.events(ALEX) if e.get("type") == "seriesMaster"]
+    assert len(masters) == 1 and not masters[0].get("isCancelled"), masters
+    uid = masters[0]["iCalUId"]
+    for mailbox in (ALEX, MEGAN, ROOM):
+        copies = [e for e in world.events(mailbox) if e.get("iCalUId") == uid]
+        assert len([e for e in copies if e.get("type") == "seriesMaster"]) == 1, mailbox
+        assert occurrences_of(world, mailbox, uid, lo, hi) == wanted, mailbox
+    assert room_slots(world, lo, hi) == wanted
+    assert [s["_id"] for s in series_bookings(world)] == [booking["_id"]]
+    assert len(children(world, booking["_id"])) == len(MOVED)
+    assert hybrid_slots(world, lo, hi) == wanted
+    assert [row for row in open_outbox(world) if row[1] == "dead"] == []
 
 
 # --- the operator's commands ------------------------------------------------------------------
