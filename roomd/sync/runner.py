@@ -31,7 +31,7 @@ from roomd.store import Store
 from .decide import LinkIndex, Plan, plan
 from .inbound import OutlookReader, Window
 from .inbound_series import OutlookSeriesReader
-from .model import HybridItem, OutlookItem, OutlookState, RoomContext
+from .model import HybridItem, OutlookItem, OutlookState, RoomContext, read_fingerprint
 from .outbound import HybridReader
 from .outbound_series import HybridSeriesReader
 from .outbox import DrainStats, Executor
@@ -240,10 +240,13 @@ class RoomSync:
         index = LinkIndex(await self._store.links(room.mailbox, state="active"))
         answer_problems: list[str] = []
         answers = await self._room_answers(ctx, index, answer_problems)
-        if delta.changes or bookings or answers:
+        changes = list(delta.changes)
+        if baseline:
+            changes += self._unlisted(index, delta.changes, start, end)
+        if changes or bookings or answers:
             index = LinkIndex(await self._store.links(room.mailbox))
             window = Window(start, end)
-            outlook = await self._outlook.items(ctx, window, delta.changes, index)
+            outlook = await self._outlook.items(ctx, window, changes, index)
             outlook += answers
             hybrid = await self._hybrid_reader.items(bookings, index, resource_id=room.hybrid_id)
             await self._counterparts(ctx, window, index, outlook, hybrid)
@@ -321,6 +324,33 @@ class RoomSync:
         )
         if outlook or hybrid:
             plan_series(ctx, index, outlook, hybrid, decided)
+
+    @staticmethod
+    def _unlisted(
+        index: LinkIndex, listed: list[dict[str, Any]], start: datetime, end: datetime
+    ) -> list[dict[str, Any]]:
+        """A new baseline (a new window, an expired token) lists what the room holds now; what
+        was deleted since the last round read is simply not there, with no ``@removed`` to say
+        so. Each linked meeting of the window it does not list is read as a removal, which the
+        shell checks with a GET as every removal (gone, cancelled, or moved out of the window)."""
+        seen = {change.get("id") for change in listed}
+        out: list[dict[str, Any]] = []
+        for link in index.all:
+            recorded = link.outlook_fingerprint or link.hybrid_fingerprint
+            old = read_fingerprint(recorded)
+            if (
+                not link.room_event_id
+                or link.room_event_id in seen
+                or link.original_start is not None
+                or link.series_master_id
+                or read_shape(recorded) is not None  # series are read whole, elsewhere
+                or old is None
+                or old[0].end <= start
+                or old[0].start >= end
+            ):
+                continue
+            out.append({"id": link.room_event_id, "@removed": {"reason": "deleted"}})
+        return out
 
     async def _room_answers(
         self, ctx: RoomContext, index: LinkIndex, problems: list[str]
