@@ -241,21 +241,25 @@ class Executor:
         for original in left_out:
             why = refused.get(original, "the room is already booked in the booking system")
             when = f"{original:%Y-%m-%d %H:%M} UTC"
-            target = None
-            if link.room_event_id:
-                target = await self._occurrence(room.mailbox, link.room_event_id, original)
-            if target is not None:
-                await self._graph.respond(
-                    room.mailbox,
-                    str(target["id"]),
-                    "decline",
-                    comment="Declined: the room is already booked at this time in the booking "
-                    f"system ({why})",
-                )
+            declined = False
+            # the meeting may have gone meanwhile: the series is recorded all the same
+            with contextlib.suppress(NotFound):
+                target = None
+                if link.room_event_id:
+                    target = await self._occurrence(room.mailbox, link.room_event_id, original)
+                if target is not None:
+                    await self._graph.respond(
+                        room.mailbox,
+                        str(target["id"]),
+                        "decline",
+                        comment="Declined: the room is already booked at this time in the "
+                        f"booking system ({why})",
+                    )
+                    declined = True
             audit.append(
                 (
                     "outlook",
-                    "room_decline" if target is not None else "room_decline_skipped",
+                    "room_decline" if declined else "room_decline_skipped",
                     f"occurrence {when}: Hybrid refused it (409), {why}; left out of the series",
                 )
             )

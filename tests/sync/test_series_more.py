@@ -736,6 +736,46 @@ def test_an_occurrence_hybrid_refuses_is_declined_by_the_room_and_the_rest_syncs
     assert world.booking(series["_id"]) == booking
 
 
+def test_a_series_deleted_while_roomd_was_leaving_out_a_refused_occurrence_is_cancelled(
+    world: SyncWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """roomd is SIGKILLed once the series less the refused occurrence has landed in Hybrid, and
+    the organizer deletes the series before it restarts: the room's copy is gone when the
+    replayed write would decline that occurrence. The Hybrid series must be recorded all the
+    same, so that the deletion cancels it instead of leaving the room held in Hybrid."""
+    daemon = world.start()
+    first = at(9)
+    clash = first + timedelta(weeks=2)
+    held = world.hybrid_book(PAT, clash + timedelta(minutes=30), summary="Held in Hybrid")
+    wait_for(
+        lambda: httpx.get(daemon.url("/readyz")).json()["rooms"][ROOM].get("problem"),
+        "roomd's problem with the one-off it cannot show",
+    )
+    world.pause()
+    master = world.book_series(ADELE, first, subject="Weekly sync", count=6)
+    rba_idle(world)
+    tripwire = Tripwire(world, monkeypatch)
+    config = world.sims.write_config(world.directory, poll_interval=1)
+    proc = DaemonProcess(config).start()
+    assert proc.proc is not None
+    tripwire.arm(proc.proc, 1)
+    assert tripwire.fired.wait(15), "".join(proc.raw)[-3000:]
+    tripwire.disarm()
+    proc.proc.wait(timeout=10)
+    series = series_bookings(world)
+    assert len(series) == 1 and not series[0]["canceled"]
+    world.delete(ADELE, master["id"])
+    rba_idle(world)
+    world.daemon = DaemonProcess(config).start()
+
+    wait_for(lambda: world.booking(series[0]["_id"])["canceled"], "the Hybrid series cancelled")
+    settle(world)
+    assert [s["_id"] for s in series_bookings(world)] == [series[0]["_id"]]
+    assert not world.booking(held["_id"])["canceled"]
+    dead = [row for row in open_outbox(world) if row[1] == "dead"]
+    assert [row[0] for row in dead] == [f"graph.create:{held['_id']}"], dead  # pat's, as before
+
+
 # --- 10. a no-show of one occurrence -------------------------------------------------------------
 
 
