@@ -206,10 +206,21 @@ class Executor:
                 audit.append(("outlook", "room_tentativelyAccept", "awaiting approval in Hybrid"))
             except NotFound:  # the meeting went meanwhile: the booking is recorded all the same
                 audit.append(("outlook", "room_tentativelyAccept", "the room's copy was gone"))
+        written = _fingerprint(booking, room)
+        if booking.recurrence is None:
+            # what roomd wrote, not what the booking holds now: a create replayed after a crash
+            # finds the booking the first attempt made, maybe changed in Hybrid since, and that
+            # change must still read as one (and reach Outlook)
+            written = fingerprint(
+                Slot(
+                    parse_datetime(b["start"], "start"),
+                    parse_datetime(b["end"], "end"),
+                    b.get("summary"),
+                ),
+                "tentative" if booking.tentative else "booked",
+            )
         return Outcome(
-            link=replace(
-                link, hybrid_id=booking.id, hybrid_fingerprint=_fingerprint(booking, room)
-            ),
+            link=replace(link, hybrid_id=booking.id, hybrid_fingerprint=written),
             audit=audit,
             links=occurrence_links,
         )
