@@ -21,6 +21,16 @@ POLICY_REASONS = frozenset({"rejected"})
 """Cancel reasons that are the room's policy, like a no-show: the organizer keeps the meeting."""
 
 
+def hybrid_state(booking: HybridBooking) -> HybridState:
+    """Live, cancelled by a person, or released by the room's policy (a no-show, a rejected
+    approval): the organizer keeps the meeting only in the last case."""
+    if not booking.canceled:
+        return HybridState.LIVE
+    reason = (booking.cancel_reason or "").strip().lower()
+    released = booking.no_show or reason in POLICY_REASONS
+    return HybridState.RELEASED if released else HybridState.CANCELED
+
+
 def is_series(booking: HybridBooking) -> bool:
     return booking.recurrence is not None or booking.parent is not None
 
@@ -39,12 +49,7 @@ class HybridReader:
         return [await self.item(b, links) for b in latest.values()]
 
     async def item(self, booking: HybridBooking, links: LinkIndex) -> HybridItem:
-        if booking.canceled:
-            reason = (booking.cancel_reason or "").strip().lower()
-            released = booking.no_show or reason in POLICY_REASONS
-            state = HybridState.RELEASED if released else HybridState.CANCELED
-        else:
-            state = HybridState.LIVE
+        state = hybrid_state(booking)
         problem = None
         slot = None
         if booking.end <= booking.start:

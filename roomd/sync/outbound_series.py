@@ -14,7 +14,7 @@ from roomd.hybrid import HybridBooking
 
 from .decide import LinkIndex
 from .model import HybridState, Slot
-from .outbound import POLICY_REASONS
+from .outbound import hybrid_state
 from .ports import HybridPort
 from .recurrence import graph_from_rrule, rrule_from_graph
 from .series import HybridSeries, Shape
@@ -77,12 +77,7 @@ class HybridSeriesReader:
         return out
 
     async def _one(self, booking: HybridBooking, links: LinkIndex, room_zone: str) -> HybridSeries:
-        if booking.canceled:
-            reason = (booking.cancel_reason or "").strip().lower()
-            released = booking.no_show or reason in POLICY_REASONS
-            state = HybridState.RELEASED if released else HybridState.CANCELED
-        else:
-            state = HybridState.LIVE
+        state = hybrid_state(booking)
         problem = None
         shape = None
         if booking.end <= booking.start:
@@ -100,8 +95,7 @@ class HybridSeriesReader:
             original = child.original_start.replace(microsecond=0)
             if child.canceled:
                 exceptions[original] = None
-                reason = (child.cancel_reason or "").strip().lower()
-                if child.no_show or reason in POLICY_REASONS:
+                if hybrid_state(child) is HybridState.RELEASED:
                     policy.add(original)
             elif child.end > child.start:
                 exceptions[original] = Slot(child.start, child.end)
