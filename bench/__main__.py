@@ -33,7 +33,7 @@ def main(argv: list[str]) -> int:
         return 0
     name, rest = argv[0], argv[1:]
     if name not in benchmarks():
-        print(f"python -m bench: no benchmark named {name!r}; run it without arguments for the list")
+        print(f"python -m bench: no benchmark {name!r}; run it without arguments for the list")
         return 2
     module = importlib.import_module(f"bench.{name}")
     return int(module.main(rest) or 0)
