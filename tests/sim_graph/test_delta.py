@@ -48,6 +48,16 @@ async def test_window_is_required(world: World) -> None:
     assert not same_shape(r.json(), expected)
 
 
+async def test_the_odata_function_form_delta_parentheses_is_the_same_request(world: World) -> None:
+    """Graph takes ``delta()`` as well as ``delta``; msgraph-sdk calls ``calendarView/delta()``."""
+    await world.book(start=tomorrow_at(9), room=None)
+    url = world.delta_url(ADELE, WS, WE).replace("/delta?", "/delta()?")
+    assert "/delta()?" in url
+    items, delta_link, _ = await world.delta_round(url)
+    assert len(ids(items)) == 1
+    assert "$deltatoken=" in delta_link
+
+
 async def test_pages_follow_maxpagesize_then_a_delta_link(world: World) -> None:
     """delta-query-events.md: nextLink ($skiptoken) pages, last page deltaLink ($deltatoken);
     Prefer: odata.maxpagesize honoured (event-delta.md)."""

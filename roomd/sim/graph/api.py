@@ -94,7 +94,12 @@ class GraphApi:
         r = self.route
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
         DirectoryRoutes(self).register()
-        r("GET", rf"/users/{SEG}(?:/calendar)?/calendarview/delta", self.calendar_view_delta)
+        # the OData function form ``delta()`` too: Microsoft's SDKs (msgraph-sdk) call it so
+        r(
+            "GET",
+            rf"/users/{SEG}(?:/calendar)?/calendarview/delta(?:\(\))?",
+            self.calendar_view_delta,
+        )
         r("GET", rf"/users/{SEG}(?:/calendar)?/calendarview", self.calendar_view)
         r("GET", rf"/users/{SEG}(?:/calendar)?/events/delta", self.events_delta)
         r("GET", rf"/users/{SEG}(?:/calendar)?/events", self.list_events)
