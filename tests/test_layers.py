@@ -30,14 +30,14 @@ RANK = {
     "roomd.daemon": 6,
     "roomd.compose": 7,
     "roomd.manual": 8,
+    "roomd.doctor": 8,
     "roomd.demo": 8,
-    "roomd.rooms": 8,  # `roomd rooms`: map room mailboxes to Hybrid resources
     "roomd.cli": 9,
     "roomd.__main__": 10,
 }
 SIM = "roomd.sim"
 MAY_RUN_SIMULATORS = {"roomd.demo", "roomd.cli"}  # `roomd demo` and `roomd sim` start them
-PURE = ("sync/decide.py", "sync/model.py", "rooms/_match.py")
+PURE = ("sync/decide.py", "sync/model.py", "doctor/_decide.py")
 NOT_IN_PURE = (
     "asyncio",
     "httpx",

@@ -26,16 +26,13 @@ T = TypeVar("T")
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column \d+\)|\s*\(at end of document\)")
 
 
-def load_config(
-    path: Path | str, env: Mapping[str, str] | None = None, *, rooms_required: bool = True
-) -> Settings:
+def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Settings:
     """The settings in the file at ``path``; raise ConfigError listing every problem.
 
     ``env`` (default ``os.environ``) answers ``${NAME}`` secret references and
-    ``STATE_DIRECTORY``; tests pass their own. ``rooms_required=False`` accepts a file that maps
-    no room yet (``rooms`` then is empty): ``roomd rooms`` maps the first ones.
+    ``STATE_DIRECTORY``; tests pass their own.
     """
-    settings, problems = _load(path, os.environ if env is None else env, rooms_required)
+    settings, problems = _load(path, os.environ if env is None else env)
     if settings is None:
         raise ConfigError(problems)
     return settings
@@ -46,9 +43,7 @@ def check_config(path: Path | str, env: Mapping[str, str] | None = None) -> list
     return _load(path, os.environ if env is None else env)[1]
 
 
-def _load(
-    path: Path | str, env: Mapping[str, str], rooms_required: bool = True
-) -> tuple[Settings | None, list[str]]:
+def _load(path: Path | str, env: Mapping[str, str]) -> tuple[Settings | None, list[str]]:
     source = str(path)
     file = Path(path)
     try:
@@ -66,9 +61,7 @@ def _load(
     except tomllib.TOMLDecodeError as exc:
         return None, [f"config {source}: not valid TOML: {_toml_error(exc)}"]
     resolver = _resolve.Resolver(Path(os.path.abspath(file)).parent, env)
-    if not rooms_required and not document.get("rooms"):
-        document = {k: v for k, v in document.items() if k != "rooms"}
-    settings = _settings(document, resolver, rooms_required)
+    settings = _settings(document, resolver)
     if not resolver.problems and settings is not None:
         return settings, []
     lines = key_lines(text)
@@ -113,9 +106,7 @@ def _table(
         return model.model_construct(**good), _resolve.Written(written, complete=False)
 
 
-def _settings(
-    document: dict[str, Any], resolver: _resolve.Resolver, rooms_required: bool = True
-) -> Settings | None:
+def _settings(document: dict[str, Any], resolver: _resolve.Resolver) -> Settings | None:
     for name in document:
         if name not in SECTIONS and name != "rooms":
             resolver.add((name,), "unknown key")
@@ -128,7 +119,7 @@ def _settings(
             tables[name] = (None, _resolve.Written(frozenset(), complete=False))
         else:
             tables[name] = (model(), _resolve.Written(frozenset(), complete=True))
-    rooms = _rooms(resolver, document.get("rooms")) if "rooms" in document or rooms_required else []
+    rooms = _rooms(resolver, document.get("rooms"))
 
     def resolved(
         name: str, resolve: Callable[[_resolve.Resolver, Any, _resolve.Written], T]
@@ -140,10 +131,9 @@ def _settings(
     hybrid = resolved("hybrid", _resolve.hybrid)
     sync = resolved("sync", _resolve.sync)
     state = resolved("state", _resolve.state)
-    if resolver.problems or not (graph and hybrid and sync and state) or rooms is None:
+    if resolver.problems or not (graph and hybrid and sync and state and rooms):
         return None
-    build = Settings if rooms else Settings.model_construct  # no rooms: rooms_required=False
-    return build(
+    return Settings(
         graph=graph,
         hybrid=hybrid,
         sync=sync,

@@ -27,7 +27,6 @@ from roomd.graph.errors import (
     Throttled,
 )
 from roomd.graph.events import ROOMD_TAG_PROPERTY_ID, tag_value, transaction_id_for
-from roomd.graph.places import GraphRoom, GraphRoomList
 
 __all__ = [
     "ROOMD_TAG_PROPERTY_ID",
@@ -42,8 +41,6 @@ __all__ = [
     "GraphConnectionError",
     "GraphError",
     "GraphProtocolError",
-    "GraphRoom",
-    "GraphRoomList",
     "NotFound",
     "PreconditionFailed",
     "ServiceUnavailable",

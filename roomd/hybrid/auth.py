@@ -46,6 +46,9 @@ class TokenSource:
         self._token: str | None = None
         self._expires_at = 0.0
         self._lifetime = 3600.0
+        self.granted: frozenset[str] = frozenset()
+        """The scopes of the current token: the answer's ``scope``, or those requested when it
+        has none (RFC 6749 section 5.1: omitted when identical to the requested scope)."""
 
     def __repr__(self) -> str:
         state = "valid" if self._valid() else "none"
@@ -124,6 +127,8 @@ class TokenSource:
             raise HybridError(resp.status_code, "token endpoint answered an empty access_token")
         if not 0 < expires_in < float("inf"):
             raise HybridError(resp.status_code, f"token endpoint answered expires_in={expires_in}")
+        scope = body.get("scope")
+        self.granted = frozenset((scope if isinstance(scope, str) else self._config.scope).split())
         self._token = token
         self._lifetime = expires_in
         self._expires_at = started + expires_in

@@ -501,6 +501,14 @@ class HybridClient:
         if member.email:
             self._members_by_email.put(member.email.strip().casefold(), member)
 
+    # --- token --------------------------------------------------------------------------------
+
+    async def granted_scopes(self) -> frozenset[str]:
+        """The scopes the token endpoint granted (fetching a token if none is held), so that
+        ``roomd doctor`` can name a scope the API client lacks before a write needs it."""
+        await self._tokens.token()
+        return self._tokens.granted
+
     # --- webhooks -------------------------------------------------------------------------------
 
     async def register_webhook(

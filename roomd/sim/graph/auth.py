@@ -51,8 +51,15 @@ def _b64url(data: bytes) -> str:
 
 @dataclass
 class ClientSecret:
+    """A client secret and the metadata Graph shows of it (resources/passwordcredential.md:
+    ``keyId``, ``displayName``, ``hint`` = its first three characters, ``startDateTime``,
+    ``endDateTime``); ``expires_at`` is ``endDateTime``."""
+
     value: str
     expires_at: datetime | None = None
+    key_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    display_name: str = "roomd"
+    starts_at: datetime | None = None
 
     def __repr__(self) -> str:  # never show the secret
         return f"ClientSecret(expires_at={self.expires_at!r})"
@@ -132,7 +139,10 @@ class IdentityPlatform:
     ) -> tuple[str, str]:
         client_id = str(uuid.uuid4())
         secret = secrets.token_urlsafe(30)
-        self.apps[client_id] = App(client_id, display_name, roles, [ClientSecret(secret)])
+        # application-addpassword.md: endDateTime defaults to "startDateTime + 2 years"
+        now = self.clock.now()
+        stored = ClientSecret(secret, now + timedelta(days=730), starts_at=now)
+        self.apps[client_id] = App(client_id, display_name, roles, [stored])
         return client_id, secret
 
     def register_certificate_app(

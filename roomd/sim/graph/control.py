@@ -204,6 +204,23 @@ class SimControl:
         for secret in app.secrets:
             secret.expires_at = self._sim.clock.now()
 
+    def set_client_secret_expiry(self, when: datetime, client_id: str | None = None) -> None:
+        """The app's secrets expire at ``when`` (their ``endDateTime``; until then they work)."""
+        if when.tzinfo is None:
+            raise ControlError(f"secret expiry {when.isoformat()!r} has no UTC offset")
+        app = self._sim.identity.apps.get(client_id or self._sim.client_id)
+        if app is None:
+            raise ControlError(f"no app registration with client id {client_id!r}")
+        for secret in app.secrets:
+            secret.expires_at = when
+
+    def set_roles(self, roles: list[str], client_id: str | None = None) -> None:
+        """The app's admin-consented application permissions (tokens issued from now on)."""
+        app = self._sim.identity.apps.get(client_id or self._sim.client_id)
+        if app is None:
+            raise ControlError(f"no app registration with client id {client_id!r}")
+        app.roles = tuple(roles)
+
     def set_access_policy(self, mailboxes: list[str] | None, client_id: str | None = None) -> None:
         """New-ApplicationAccessPolicy RestrictAccess: only these mailboxes (None: all)."""
         app = self._sim.identity.apps.get(client_id or self._sim.client_id)
@@ -333,6 +350,21 @@ class SimControl:
                 lambda b, m: _done(
                     self.set_access_policy, b.get("mailboxes"), b.get("client_id"), ok=True
                 ),
+            ),
+            (
+                "POST",
+                "/_sim/secrets/expiry",
+                lambda b, m: _done(
+                    self.set_client_secret_expiry,
+                    datetime.fromisoformat(b["when"]),
+                    b.get("client_id"),
+                    ok=True,
+                ),
+            ),
+            (
+                "POST",
+                "/_sim/roles",
+                lambda b, m: _done(self.set_roles, list(b["roles"]), b.get("client_id"), ok=True),
             ),
         ]
         for method, path, fn in routes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -49,6 +50,12 @@ class Front:
         r.add_post("/{tenant}/oauth2/v2.0/token", self.token)
         r.add_route("*", "/v1.0/{tail:.*}", self.graph)
         sim.control.add_routes(r)
+        self.app.on_response_prepare.append(self._date)
+
+    async def _date(self, request: web.Request, response: web.StreamResponse) -> None:
+        """Every answer's ``Date`` reads the simulated clock, as a real server's reads its own,
+        so a client can measure its clock's skew against the service (RFC 9110 6.6.1)."""
+        response.headers["Date"] = format_datetime(self.sim.clock.now(), usegmt=True)
 
     # -- identity ---------------------------------------------------------------------------
     def _known_tenant(self, tenant: str) -> bool:

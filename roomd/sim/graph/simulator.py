@@ -17,6 +17,7 @@ from roomd.sim.graph.delta import DeltaEngine
 from roomd.sim.graph.directory import Directory, Mailbox
 from roomd.sim.graph.exchange import Exchange
 from roomd.sim.graph.faults import Faults
+from roomd.sim.graph.routes_applications import ApplicationRoutes
 from roomd.sim.graph.server import Front
 from roomd.sim.graph.settings import Switches
 from roomd.sim.graph.subscriptions import Subscriptions
@@ -47,6 +48,7 @@ class GraphSimulator:
             self.ca.client_context(),
         )
         self.exchange.change_listeners.append(self.subscriptions.on_change)
+        ApplicationRoutes(self.api, self.identity).register()
         self.api.subscriptions = self.subscriptions
         self.control = SimControl(self)
         self._front = Front(self)
