@@ -26,13 +26,16 @@ T = TypeVar("T")
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column \d+\)|\s*\(at end of document\)")
 
 
-def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Settings:
+def load_config(
+    path: Path | str, env: Mapping[str, str] | None = None, *, rooms_required: bool = True
+) -> Settings:
     """The settings in the file at ``path``; raise ConfigError listing every problem.
 
     ``env`` (default ``os.environ``) answers ``${NAME}`` secret references and
-    ``STATE_DIRECTORY``; tests pass their own.
+    ``STATE_DIRECTORY``; tests pass their own. ``rooms_required=False`` accepts a file that maps
+    no room yet (``rooms`` then is empty): ``roomd rooms`` maps the first ones.
     """
-    settings, problems = _load(path, os.environ if env is None else env)
+    settings, problems = _load(path, os.environ if env is None else env, rooms_required)
     if settings is None:
         raise ConfigError(problems)
     return settings
@@ -43,7 +46,9 @@ def check_config(path: Path | str, env: Mapping[str, str] | None = None) -> list
     return _load(path, os.environ if env is None else env)[1]
 
 
-def _load(path: Path | str, env: Mapping[str, str]) -> tuple[Settings | None, list[str]]:
+def _load(
+    path: Path | str, env: Mapping[str, str], rooms_required: bool = True
+) -> tuple[Settings | None, list[str]]:
     source = str(path)
     file = Path(path)
     try:
@@ -61,7 +66,9 @@ def _load(path: Path | str, env: Mapping[str, str]) -> tuple[Settings | None, li
     except tomllib.TOMLDecodeError as exc:
         return None, [f"config {source}: not valid TOML: {_toml_error(exc)}"]
     resolver = _resolve.Resolver(Path(os.path.abspath(file)).parent, env)
-    settings = _settings(document, resolver)
+    if not rooms_required and not document.get("rooms"):
+        document = {k: v for k, v in document.items() if k != "rooms"}
+    settings = _settings(document, resolver, rooms_required)
     if not resolver.problems and settings is not None:
         return settings, []
     lines = key_lines(text)
@@ -106,7 +113,9 @@ def _table(
         return model.model_construct(**good), _resolve.Written(written, complete=False)
 
 
-def _settings(document: dict[str, Any], resolver: _resolve.Resolver) -> Settings | None:
+def _settings(
+    document: dict[str, Any], resolver: _resolve.Resolver, rooms_required: bool = True
+) -> Settings | None:
     for name in document:
         if name not in SECTIONS and name != "rooms":
             resolver.add((name,), "unknown key")
@@ -119,7 +128,7 @@ def _settings(document: dict[str, Any], resolver: _resolve.Resolver) -> Settings
             tables[name] = (None, _resolve.Written(frozenset(), complete=False))
         else:
             tables[name] = (model(), _resolve.Written(frozenset(), complete=True))
-    rooms = _rooms(resolver, document.get("rooms"))
+    rooms = _rooms(resolver, document.get("rooms")) if "rooms" in document or rooms_required else []
 
     def resolved(
         name: str, resolve: Callable[[_resolve.Resolver, Any, _resolve.Written], T]
@@ -131,9 +140,10 @@ def _settings(document: dict[str, Any], resolver: _resolve.Resolver) -> Settings
     hybrid = resolved("hybrid", _resolve.hybrid)
     sync = resolved("sync", _resolve.sync)
     state = resolved("state", _resolve.state)
-    if resolver.problems or not (graph and hybrid and sync and state and rooms):
+    if resolver.problems or not (graph and hybrid and sync and state) or rooms is None:
         return None
-    return Settings(
+    build = Settings if rooms else Settings.model_construct  # no rooms: rooms_required=False
+    return build(
         graph=graph,
         hybrid=hybrid,
         sync=sync,

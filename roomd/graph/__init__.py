@@ -27,6 +27,7 @@ from roomd.graph.errors import (
     Throttled,
 )
 from roomd.graph.events import ROOMD_TAG_PROPERTY_ID, tag_value, transaction_id_for
+from roomd.graph.places import GraphRoom, GraphRoomList
 
 __all__ = [
     "ROOMD_TAG_PROPERTY_ID",
@@ -41,6 +42,8 @@ __all__ = [
     "GraphConnectionError",
     "GraphError",
     "GraphProtocolError",
+    "GraphRoom",
+    "GraphRoomList",
     "NotFound",
     "PreconditionFailed",
     "ServiceUnavailable",

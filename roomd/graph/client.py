@@ -11,6 +11,7 @@ from roomd.graph.delta import DeltaReader, DeltaResult
 from roomd.graph.errors import GraphError
 from roomd.graph.events import EventOps
 from roomd.graph.http import GraphHttp
+from roomd.graph.places import GraphRoom, GraphRoomList, Places
 
 
 class GraphClient:
@@ -23,6 +24,7 @@ class GraphClient:
         self.http = GraphHttp(config)
         self.events = EventOps(self.http)
         self._delta = DeltaReader(self.http)
+        self._places = Places(self.http)
 
     def __repr__(self) -> str:
         return (
@@ -63,6 +65,18 @@ class GraphClient:
     ) -> dict[str, DeltaResult | GraphError]:
         """The next round of many mailboxes through ``$batch`` (see :meth:`DeltaReader.rounds`)."""
         return await self._delta.rounds(delta_links, page_size=page_size)
+
+    async def list_rooms(self) -> list[GraphRoom]:
+        """Every room mailbox of the tenant (``/places/microsoft.graph.room``; Place.Read.All)."""
+        return await self._places.rooms()
+
+    async def list_room_lists(self) -> list[GraphRoomList]:
+        """The tenant's room lists, and the rooms of each: a list usually is a building."""
+        return await self._places.room_lists()
+
+    async def rooms_in_list(self, room_list_email: str) -> list[GraphRoom]:
+        """The rooms of one room list, addressed by the list's email address."""
+        return await self._places.rooms_in_list(room_list_email)
 
     async def aclose(self) -> None:
         """Close every connection (Graph and the identity platform) and msal's worker thread."""

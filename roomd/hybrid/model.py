@@ -127,6 +127,10 @@ class HybridResource:
     requires_checkin: bool | None = None
     checkin_window_minutes: int | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # what `roomd rooms` matches room mailboxes by; OfficeRnD's ``office`` is the office's id
+    capacity: int | None = None
+    office: str | None = None
+    kind: str | None = None  # OfficeRnD's ``type``: "meeting_room", desks, offices...
 
 
 def _label(data: Mapping[str, Any]) -> str:
@@ -304,7 +308,22 @@ def parse_resource(data: object) -> HybridResource:
         requires_checkin=None if checkin is None else _bool(policy, "requiresCheckIn", where),
         checkin_window_minutes=window,
         raw=dict(data),
+        capacity=_lenient_count(data.get("capacity")),
+        office=data.get("office") if isinstance(data.get("office"), str) else None,
+        kind=data.get("type") if isinstance(data.get("type"), str) else None,
     )
+
+
+def _lenient_count(value: object) -> int | None:
+    """A whole number of seats, or None: a capacity roomd cannot read only weakens a room
+    match, so it never makes a resource unreadable."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
 
 
 def booking_payload(
