@@ -34,6 +34,7 @@ commands:
   status          per room: last round, lag, outbox depth, last error and problems
   sync            reconcile rooms now (--full: the whole window), or show the plan (--dry-run)
   explain ID      why a booking looks the way it does: its link, owed writes and history
+  rooms           map room mailboxes to Hybrid resources; print or --write [[rooms]] blocks
   doctor          check credentials, permissions, rooms, clocks and the webhook; one line each
   demo            start the built-in simulators, sync against them, show the result, exit
   sim             run the Microsoft Graph and Hybrid simulators standalone
@@ -168,6 +169,24 @@ def build_parser() -> argparse.ArgumentParser:
     config_arg(doctor)
     doctor.add_argument("--json", action="store_true", help="print JSON instead of lines")
 
+    rooms = sub.add_parser(
+        "rooms",
+        help="map Outlook room mailboxes to Hybrid resources",
+        description="List the tenant's room mailboxes (Graph places and room lists) beside "
+        "the booking system's resources, propose which is which (by name, then building and "
+        "capacity; ambiguous matches are shown, never guessed), and print the [[rooms]] blocks "
+        "to paste. Rooms already in the config are shown as mapped and never changed. Needs "
+        "Place.Read.All in Graph and flex.space.resources.read in Hybrid.",
+    )
+    config_arg(rooms)
+    rooms.add_argument(
+        "--write",
+        action="store_true",
+        help="append the proposed blocks to the config (the rest of the file is kept byte for "
+        "byte); refused if the result would not validate",
+    )
+    rooms.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
     demo = sub.add_parser(
         "demo",
         help="sync against the built-in simulators and exit",
@@ -231,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_explain(args.config, args.id, as_json=args.json)
         if args.command == "doctor":
             return cmd_doctor(args.config, as_json=args.json)
+        if args.command == "rooms":
+            return cmd_rooms(args.config, write=args.write, as_json=args.json)
         if args.command == "demo":
             from roomd.demo import run_demo
 
@@ -350,6 +371,50 @@ def cmd_doctor(path: Path, *, as_json: bool) -> int:
     checks = asyncio.run(run_checks(settings))
     print(render_json(checks) if as_json else "\n".join(render_text(checks)))
     return exit_code(checks)
+
+
+def cmd_rooms(path: Path, *, write: bool, as_json: bool) -> int:
+    from roomd import observe, rooms
+    from roomd.config import ConfigError, load_config
+
+    try:  # a config that maps no room yet is where this command starts
+        settings = load_config(path, rooms_required=False)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"roomd: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    observe.configure_logging("critical", stream=sys.stderr)  # the clients' own log lines
+    try:
+        found = asyncio.run(rooms.read_inventory(settings))
+    except rooms.RoomsError as exc:
+        for line in exc.lines:
+            print(f"roomd: rooms: {line}", file=sys.stderr)
+        return EXIT_FAILURE
+    result = rooms.match_rooms(found.outlook, found.hybrid, found.mapped)
+    blocks = rooms.toml_blocks(result.proposals)
+    if as_json:
+        document = rooms.as_json(result, found.other_resources)
+        print(json.dumps(document, indent=2, ensure_ascii=False))
+    else:
+        print("\n".join(rooms.table(result)))
+        print(f"\n{rooms.summary(result, found.other_resources)}")
+        if blocks and not write:
+            print(f"\n# Add to {path} (or run: roomd rooms -c {path} --write)\n")
+            print(blocks, end="")
+    if write and blocks:
+        try:
+            rooms.write_rooms(path, blocks)
+        except rooms.WriteRefused as exc:
+            for line in exc.lines:
+                print(f"roomd: {line}", file=sys.stderr)
+            return EXIT_USAGE
+        print(
+            f"roomd: config {path}: added {len(result.proposals)} [[rooms]] block(s)",
+            file=sys.stderr,
+        )
+    elif write:
+        print(f"roomd: config {path}: nothing to add", file=sys.stderr)
+    return EXIT_OK
 
 
 def cmd_status(path: Path, *, as_json: bool) -> int:

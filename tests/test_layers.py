@@ -32,12 +32,13 @@ RANK = {
     "roomd.manual": 8,
     "roomd.doctor": 8,
     "roomd.demo": 8,
+    "roomd.rooms": 8,  # `roomd rooms`: map room mailboxes to Hybrid resources
     "roomd.cli": 9,
     "roomd.__main__": 10,
 }
 SIM = "roomd.sim"
 MAY_RUN_SIMULATORS = {"roomd.demo", "roomd.cli"}  # `roomd demo` and `roomd sim` start them
-PURE = ("sync/decide.py", "sync/model.py", "doctor/_decide.py")
+PURE = ("sync/decide.py", "sync/model.py", "doctor/_decide.py", "rooms/_match.py")
 NOT_IN_PURE = (
     "asyncio",
     "httpx",
