@@ -20,7 +20,7 @@ from aiohttp import web
 from support.sims import SimWorld, sim_world
 
 from roomd.cli import main
-from roomd.doctor._decide import copy_findings
+from roomd.doctor._decide import copy_findings, graph_token_failure, skew_check
 from roomd.hybrid.webhooks import hybrid_webhook_routes
 from roomd.sim.cli import register_roomd_webhook
 from roomd.sim.graph.auth import DEFAULT_ROLES
@@ -483,3 +483,62 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def test_a_certificate_credential_is_checked_by_its_not_after(
+    world: SimWorld, doctor: Callable[..., Report], tmp_path: Path
+) -> None:
+    client_id, key_pem, cert_pem, _ = world.call(world.graph.register_certificate_app)
+    config = sim_config(world, tmp_path, webhook=False)
+    (tmp_path / "graph-app.pem").write_text(key_pem + cert_pem)
+    text = config.read_text().replace(
+        'client_secret_file = "graph-client-secret"', 'certificate_file = "graph-app.pem"'
+    )
+    config.write_text(text.replace(world.graph.client_id, client_id))
+    report = doctor(config)
+    assert report.line("graph token").startswith("PASS")
+    line = report.line("graph certificate expiry")
+    assert line.startswith("PASS") and "the certificate is valid until" in line
+    assert "BEGIN" not in report.out  # the key never reaches the report
+
+
+def test_a_room_that_exists_on_neither_side_is_named(
+    world: SimWorld, doctor: Callable[..., Report], tmp_path: Path
+) -> None:
+    config = sim_config(world, tmp_path, webhook=False)
+    ghost = '\n[[rooms]]\nhybrid_id = "64f0a1b2c3d4e5f6a7b8c9ff"\nmailbox = "ghost@contoso.com"\n'
+    config.write_text(config.read_text() + ghost)
+    report = doctor(config)
+    line = report.line("room ghost@contoso.com readable")
+    assert line.startswith("FAIL") and "404" in line and "Get-Mailbox" in line
+    assert report.line("room ghost@contoso.com writable").startswith("SKIP")
+    hybrid = report.line("hybrid rooms")
+    assert hybrid.startswith("FAIL") and "64f0a1b2c3d4e5f6a7b8c9ff (ghost@contoso.com)" in hybrid
+    assert report.code == 1
+
+
+@pytest.mark.parametrize(
+    ("description", "says", "fix"),
+    [
+        (
+            "AADSTS700016: Application with identifier 'x' was not found",
+            "no app",
+            "Application (client) ID",
+        ),
+        ("AADSTS90002: Tenant 'x' not found. Check", "tenant", "graph.tenant_id"),
+        ("AADSTS700027: Client assertion failed", "certificate", "--cert @"),
+        ("AADSTS700024: Client assertion is not within", "valid time", "timedatectl"),
+    ],
+)
+def test_token_refusals_map_to_their_fix(description: str, says: str, fix: str) -> None:
+    check = graph_token_failure(
+        "invalid_client", description, client_id="app", tenant_id="t", certificate=True
+    )
+    assert check.status == "fail" and says in check.detail and fix in (check.fix or "")
+
+
+@pytest.mark.parametrize(
+    ("skew", "status"), [(0.4, "pass"), (-4.9, "pass"), (6, "warn"), (-299, "warn"), (301, "fail")]
+)
+def test_clock_skew_bounds(skew: float, status: str) -> None:
+    assert skew_check("Graph", skew).status == status

@@ -256,7 +256,7 @@ def skew_check(service: str, skew_s: float | None, detail_if_none: str = "") -> 
         return failed(name, text + " (more than the 5 min tokens and webhooks allow)", fix)
     if abs(skew_s) > SKEW_WARN_S:
         return warned(name, text, fix)
-    return passed(name, f"in step ({skew_s:+.0f} s)")
+    return passed(name, f"in step ({round(skew_s) or 0:+d} s)")
 
 
 # -- rooms ---------------------------------------------------------------------------------------

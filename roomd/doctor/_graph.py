@@ -146,7 +146,8 @@ async def _room_checks(client: GraphClient, room: RoomSettings, settings: Settin
         ]
     items = [v for v in page.get("value") or [] if isinstance(v, dict)]
     more = "+" if page.get("@odata.nextLink") else ""
-    checks = [passed(read_name, f"{len(items)}{more} meetings from a week ago to a month ahead")]
+    count = f"{len(items)}{more} meeting{'' if len(items) == 1 and not more else 's'}"
+    checks = [passed(read_name, f"{count} from a week ago to a month ahead")]
     checks.append(await _writable(client, mailbox, settings))
     checks.append(await _copies(client, mailbox, items))
     return checks
