@@ -156,6 +156,26 @@ def test_the_building_tells_apart_rooms_of_the_same_name_in_two_buildings() -> N
     assert alone.proposals == [] and len(alone.of(Kind.AMBIGUOUS)) == 2
 
 
+def test_unmistakable_names_teach_which_office_is_which_building() -> None:
+    outlook = [
+        o("lobby", "Lobby", building="North"),
+        o("atrium", "Atrium", building="South"),
+        o("r1-north", "Room 1", building="North"),
+        o("r1-south", "Room 1", building="South"),
+    ]
+    hybrid = [
+        h("lobby", "Lobby", office="OFF-N"),
+        h("atrium", "Atrium", office="OFF-S"),
+        h("one-s", "Room 1", office="OFF-S"),
+        h("one-n", "Room 1", office="OFF-N"),
+    ]
+    result = match_rooms(outlook, hybrid)
+    assert ("r1-south@contoso.com", "one-s") in pairs(result.proposals)
+    # a pair is never its own evidence: the lobby is the only room known in North
+    lobby = next(r for r in result.proposals if r.hybrid and r.hybrid.id == "lobby")
+    assert lobby.reasons == ("same name",)
+
+
 def test_mapped_rooms_stay_as_they_are_and_are_not_proposed_again() -> None:
     outlook = [o("r4a", "Room 4A"), o("r4b", "Room 4B")]
     hybrid = [h("x4a", "Room 4A"), h("x4b", "Room 4B")]
@@ -453,6 +473,21 @@ def test_a_missing_hybrid_scope_is_named_with_its_fix(
     assert "403" in line and "roomd needs the scope flex.space.resources.read" in line
     assert "fix: add flex.space.resources.read to hybrid.scope in the config" in line
     assert not any(s in err for s in secrets_of(config))
+
+
+def test_wrong_secrets_are_named_on_each_side_without_showing_them(
+    world: SimWorld, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = world.write_config(tmp_path)
+    for name in ("graph-client-secret", "hybrid-client-secret"):
+        (tmp_path / name).write_text("not-the-secret-Xq93\n")
+    code, out, err = run(capsys, "-c", str(config))
+    assert (code, out) == (1, "")
+    graph_line, hybrid_line = err.splitlines()
+    assert graph_line.startswith("roomd: rooms: Microsoft Graph: cannot sign in as app")
+    assert "client secret or certificate" in graph_line
+    assert hybrid_line.startswith("roomd: rooms: Hybrid refused roomd's credentials (401")
+    assert "not-the-secret-Xq93" not in err
 
 
 def test_an_unreachable_hybrid_is_one_line_without_a_traceback(

@@ -114,6 +114,12 @@ def graph_problem(exc: BaseException, settings: Settings) -> str:
             f"cannot reach Microsoft Graph at {settings.graph.base_url} "
             f"({_one_line(exc.message)}); fix: check graph.base_url, DNS, proxy and firewall"
         )
+    if isinstance(exc, AuthError) and exc.code == "token_request_failed":  # no answer to show
+        return (
+            f"cannot get a token from the Microsoft identity platform at "
+            f"{settings.graph.authority_host} ({_one_line(exc.message)[:300]}); fix: check "
+            "graph.authority_host, graph.tenant_id, DNS, proxy and firewall"
+        )
     if isinstance(exc, AuthError):
         return (
             f"Microsoft Graph: cannot sign in as app {client} ({exc.code}: "

@@ -170,16 +170,26 @@ class _Pool:
     hybrid: list[HybridRoom]
     keys_o: dict[str, str] = field(default_factory=dict)
     keys_h: dict[str, str] = field(default_factory=dict)
-    office_of: dict[str, str] = field(default_factory=dict)  # building -> Hybrid office id
+    # building -> how many known pairs put it in each Hybrid office; the pairs themselves
+    evidence: dict[str, Counter[str]] = field(default_factory=dict)
+    witnesses: set[tuple[str, str]] = field(default_factory=set)
 
     def tier(self, o: OutlookRoom, h: HybridRoom) -> tuple[int, float]:
         return name_tier(self.keys_o[o.email], self.keys_h[h.id])
 
     def building(self, o: OutlookRoom, h: HybridRoom) -> int:
-        office = self.office_of.get(_fold(o.building)) if o.building else None
-        if office is None or h.office is None:
+        """+1 when the other rooms known in ``o``'s building are in ``h``'s office, -1 when
+        they are in another, 0 when nothing is known or the evidence is split. A pair is never
+        its own evidence."""
+        if not o.building or h.office is None:
             return 0
-        return 1 if office == h.office else -1
+        counts = Counter(self.evidence.get(_fold(o.building), Counter()))
+        if (o.email, h.id) in self.witnesses:
+            counts[h.office] -= 1
+        ranked = [(office, n) for office, n in counts.most_common() if n > 0]
+        if not ranked or (len(ranked) > 1 and ranked[1][1] == ranked[0][1]):
+            return 0
+        return 1 if ranked[0][0] == h.office else -1
 
     def rank(self, o: OutlookRoom, h: HybridRoom) -> tuple[int, int, int]:
         """Name first; building, then capacity only among equally good names."""
@@ -196,19 +206,12 @@ def _capacity(o: OutlookRoom, h: HybridRoom) -> int:
     return 1 if o.capacity == h.capacity else -1
 
 
-def _learn_offices(pool: _Pool, pairs: Iterable[tuple[OutlookRoom, HybridRoom]]) -> dict[str, str]:
-    """Building -> office, where the evidence agrees: the office most of a building's known
-    pairs are in, if strictly most."""
-    seen: dict[str, Counter[str]] = {}
+def _learn_offices(pool: _Pool, pairs: Iterable[tuple[OutlookRoom, HybridRoom]]) -> None:
+    """Which Hybrid office each building's known pairs are in (Hybrid gives offices by id)."""
     for o, h in pairs:
-        if o.building and h.office:
-            seen.setdefault(_fold(o.building), Counter())[h.office] += 1
-    learnt = {}
-    for building, counts in seen.items():
-        (top, n), *rest = counts.most_common()
-        if not rest or rest[0][1] < n:
-            learnt[building] = top
-    return learnt
+        if o.building and h.office and (o.email, h.id) not in pool.witnesses:
+            pool.evidence.setdefault(_fold(o.building), Counter())[h.office] += 1
+            pool.witnesses.add((o.email, h.id))
 
 
 def match_rooms(
@@ -245,7 +248,7 @@ def match_rooms(
         for m in mapped
         if m.mailbox.lower() in by_email and m.hybrid_id in by_id
     ]
-    pool.office_of = _learn_offices(pool, [*known, *_unmistakable(pool)])
+    _learn_offices(pool, [*known, *_unmistakable(pool)])
     proposed = _pair(pool)
     for o, h in proposed:
         rows.append(Row(Kind.PROPOSED, o, h, _why(pool, o, h)))
