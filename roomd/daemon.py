@@ -145,6 +145,7 @@ class Daemon:
         self._schedule_gauges(s.sync.poll_interval_seconds)
         self._schedule_pruning()
         observe.ROOMS_CONFIGURED.set(len(s.rooms))
+        observe.STALE_AFTER.set(s.sync.stale_after_seconds)
         self._log.info(
             "started",
             rooms=len(s.rooms),
@@ -421,14 +422,23 @@ class Daemon:
             log.warning("room_round", error=error, **fields)
 
     async def _export_outbox_gauges(self) -> None:
-        """Outbox depth and age for every room: one query per poll interval, not per round."""
+        """Outbox depth and age for every room: one query per poll interval, not per round.
+
+        The breaker and the last success come from the database too: the breaker stays tripped
+        across rounds until an operator releases it, and after a restart the last success is
+        the stored one, so a room that keeps failing stays visible as stale to alerting."""
         if self.store is None:
             return
         now = utc.now()
         configured = {r.mailbox for r in self.settings.rooms}
+        flags = await self.store.room_flags()
         for st in await self.store.room_statuses():
             if st.room not in configured:
                 continue
+            tripped = "breaker" in flags.get(st.room, {})
+            observe.BREAKER_TRIPPED.labels(room=st.room).set(1 if tripped else 0)
+            if st.last_success_at is not None:
+                observe.LAST_SUCCESS.labels(room=st.room).set(st.last_success_at.timestamp())
             observe.OUTBOX_DEPTH.labels(room=st.room).set(st.outbox_depth)
             observe.OUTBOX_OLDEST_AGE.labels(room=st.room).set(
                 utc.age_seconds(st.oldest_pending_at, now) or 0.0
@@ -457,6 +467,7 @@ class Daemon:
         await self._apply_room_changes(old, self.settings)
         observe.CONFIG_RELOADS.labels(outcome="ok").inc()
         observe.ROOMS_CONFIGURED.set(len(self.settings.rooms))
+        observe.STALE_AFTER.set(self.settings.sync.stale_after_seconds)
         observe.configure_logging(self._log_level_override or self.settings.log.level)
         self._log.info("config_reloaded", rooms=len(self.settings.rooms))
         self._notifier.status(f"syncing {len(self.settings.rooms)} rooms")

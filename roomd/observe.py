@@ -46,6 +46,13 @@ LAST_SUCCESS = Gauge(
     registry=REGISTRY,
 )
 ROOMS_CONFIGURED = Gauge("roomd_rooms", "Rooms in the running configuration.", registry=REGISTRY)
+# The running config's bound, so an alert on the last-success gauge fires when /readyz turns 503
+# and follows the config instead of repeating its number.
+STALE_AFTER = Gauge(
+    "roomd_stale_after_seconds",
+    "sync.stale_after_seconds: a room with no successful round for longer is stale.",
+    registry=REGISTRY,
+)
 CONFIG_RELOADS = Counter(
     "roomd_config_reloads_total",
     "Configuration reloads (SIGHUP), by outcome.",
@@ -74,6 +81,12 @@ CONFLICTS = Counter(
 BREAKER_TRIPS = Counter(
     "roomd_breaker_trips_total",
     "Rounds stopped by the mass-delete breaker.",
+    ["room"],
+    registry=REGISTRY,
+)
+BREAKER_TRIPPED = Gauge(
+    "roomd_breaker_tripped",
+    "1 while the mass-delete breaker holds the room's cancellations back (until sync --force).",
     ["room"],
     registry=REGISTRY,
 )
@@ -130,6 +143,12 @@ HYBRID_RETRIES = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+HYBRID_TOKEN_REFRESHES = Counter(
+    "roomd_hybrid_token_refreshes_total",
+    "Access tokens requested from the Hybrid token endpoint, by outcome.",
+    ["outcome"],
+    registry=REGISTRY,
+)
 WEBHOOKS = Counter(
     "roomd_webhooks_total",
     "Webhook deliveries received, by source and outcome (accepted, duplicate, ignored, "
@@ -147,6 +166,7 @@ _PER_ROOM = (
     WRITES,
     CONFLICTS,
     BREAKER_TRIPS,
+    BREAKER_TRIPPED,
     OUTBOX_DEPTH,
     OUTBOX_OLDEST_AGE,
 )

@@ -19,7 +19,7 @@ import httpx
 
 from roomd.hybrid.config import HybridClientConfig
 from roomd.hybrid.errors import AuthError, HybridError
-from roomd.observe import HYBRID_REQUESTS
+from roomd.observe import HYBRID_REQUESTS, HYBRID_TOKEN_REFRESHES
 
 __all__ = ["TokenSource"]
 
@@ -83,6 +83,16 @@ class TokenSource:
                 self._expires_at = 0.0
 
     async def _fetch(self) -> None:
+        """One token request, counted by outcome: a refused or failing token endpoint is the
+        first sign of a rotated or expired client secret."""
+        try:
+            await self._request_token()
+        except Exception:
+            HYBRID_TOKEN_REFRESHES.labels(outcome="error").inc()
+            raise
+        HYBRID_TOKEN_REFRESHES.labels(outcome="ok").inc()
+
+    async def _request_token(self) -> None:
         form = {
             "client_id": self._config.client_id,
             "client_secret": self._config.client_secret,

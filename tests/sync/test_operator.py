@@ -91,6 +91,8 @@ def test_a_round_that_would_cancel_most_bookings_is_held_until_forced(
     assert httpx.get(daemon.url("/readyz")).status_code == 503
     metrics = httpx.get(daemon.url("/metrics")).text
     assert f'roomd_breaker_trips_total{{room="{ROOM}"}}' in metrics
+    tripped = f'roomd_breaker_tripped{{room="{ROOM}"}}'  # what RoomdBreakerTripped alerts on
+    wait_for(lambda: f"{tripped} 1.0" in httpx.get(daemon.url("/metrics")).text, tripped)
     time.sleep(2)
     assert len(world.live_bookings()) == 5  # nothing cancelled while held
 
@@ -98,3 +100,4 @@ def test_a_round_that_would_cancel_most_bookings_is_held_until_forced(
     assert forced.returncode == 0, forced.stderr
     wait_for(lambda: len(world.live_bookings()) == 1, "the four cancellations applied")
     wait_for(lambda: breaker() is None, "the breaker released")
+    wait_for(lambda: f"{tripped} 0.0" in httpx.get(daemon.url("/metrics")).text, tripped)
