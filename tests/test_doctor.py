@@ -235,6 +235,13 @@ def _hybrid_scope(w: SimWorld, config: Path) -> None:
     config.write_text(text)
 
 
+def _hybrid_unknown_scope(w: SimWorld, config: Path) -> None:
+    text = config.read_text().replace(
+        "[hybrid]\n", '[hybrid]\nscope = "flex.space.bookings.read flex.bookings.everything"\n'
+    )
+    config.write_text(text)
+
+
 def _hidden_subject(w: SimWorld, config: Path) -> None:
     w.call(
         lambda: w.graph.control.set_calendar_processing(
@@ -358,6 +365,14 @@ FAULTS: list[tuple[str, Callable[[SimWorld, Path], None], str, str, str, int]] =
         "hybrid token",
         "invalid_client",
         "hybrid.client_secret_file",
+        1,
+    ),
+    (
+        "hybrid-unknown-scope",
+        _hybrid_unknown_scope,
+        "hybrid token",
+        "invalid_scope",
+        "remove hybrid.scope",
         1,
     ),
     (
