@@ -369,6 +369,24 @@ def test_dashboard_queries_use_only_metrics_and_labels_roomd_exports() -> None:
         assert f"histogram_quantile({quantile}, sum by (direction, le)" in text
 
 
+def test_dashboard_queries_are_promql_prometheus_accepts(tmp_path: Path) -> None:
+    """Each query, with Grafana's variables filled in as Grafana would, as a recording rule for
+    promtool, which parses it with Prometheus's own parser."""
+    filled = {"$__rate_interval": "5m", '"$instance"': '".*"', '"$room"': '".*"'}
+    rules = []
+    for n, (_, expr) in enumerate(q for q in dashboard_queries() if "label_values" not in q[1]):
+        for variable, value in filled.items():
+            expr = expr.replace(variable, value)
+        assert "$" not in expr, f"a variable promtool cannot stand in for: {expr}"
+        rules.append({"record": f"roomd_dashboard:query{n}", "expr": expr})
+    path = tmp_path / "dashboard-queries.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    done = subprocess.run(
+        [promtool(), "check", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_dashboard_queries_follow_the_data_source_instance_and_room_pickers() -> None:
     data = dashboard_json()
     variables = {v["name"]: v for v in data["templating"]["list"]}
