@@ -393,11 +393,13 @@ def cmd_rooms(path: Path, *, write: bool, as_json: bool) -> int:
     result = rooms.match_rooms(found.outlook, found.hybrid, found.mapped)
     blocks = rooms.toml_blocks(result.proposals)
     if as_json:
-        document = rooms.as_json(result, found.other_resources)
+        document = rooms.as_json(result, found)
         print(json.dumps(document, indent=2, ensure_ascii=False))
     else:
         print("\n".join(rooms.table(result)))
         print(f"\n{rooms.summary(result, found.other_resources)}")
+        for hint in rooms.hints(found):
+            print(f"note: {hint}")
         if blocks and not write:
             print(f"\n# Add to {path} (or run: roomd rooms -c {path} --write)\n")
             print(blocks, end="")

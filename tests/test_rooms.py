@@ -25,12 +25,14 @@ from roomd.cli import main
 from roomd.config import check_config, load_config
 from roomd.rooms import (
     HybridRoom,
+    Inventory,
     Kind,
     Mapping,
     OutlookRoom,
     Row,
     WriteRefused,
     appended,
+    hints,
     match_rooms,
     normalise,
     toml_blocks,
@@ -105,6 +107,15 @@ def test_rooms_whose_numbers_differ_never_match() -> None:
     )
     assert result.proposals == []
     assert len(result.of(Kind.UNMATCHED)) == 4  # two mailboxes, two resources, each listed
+
+
+def test_a_similar_name_is_not_offered_when_the_same_name_exists_elsewhere() -> None:
+    outlook = [o("harbour", "Harbour"), o("harbour-2", "Harbour")]
+    hybrid = [h("x1", "Harbour"), h("x2", "Harbor")]
+    result = match_rooms(outlook, hybrid, [Mapping("harbour@contoso.com", "x1")])
+    assert result.proposals == []
+    (row,) = [r for r in result.of(Kind.UNMATCHED) if r.outlook]
+    assert row.reasons == ("'Harbour' matches by name but is already mapped",)
 
 
 def test_two_equally_good_resources_are_ambiguous_not_guessed() -> None:
@@ -198,6 +209,14 @@ def test_a_mapping_to_something_the_tenant_no_longer_has_says_so() -> None:
     (row,) = result.of(Kind.MAPPED)
     assert "Graph lists no room mailbox with this address" in row.reasons
     assert "Hybrid has no resource with this id" in row.reasons
+
+
+def test_an_empty_side_comes_with_its_usual_causes() -> None:
+    empty = Inventory(outlook=[], hybrid=[], mapped=[], other_resources=12)
+    graph_hint, hybrid_hint = hints(empty)
+    assert "RoomMailbox" in graph_hint
+    assert hybrid_hint.startswith("Hybrid lists no meeting rooms (12 other resources)")
+    assert hints(Inventory([o("a", "A")], [h("x", "A")], [], 0)) == []
 
 
 # --- properties --------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from roomd.rooms._match import (
     match_rooms,
     normalise,
 )
-from roomd.rooms._render import as_json, summary, table, toml_blocks
+from roomd.rooms._render import as_json, hints, summary, table, toml_blocks
 from roomd.rooms._write import WriteRefused, appended, write_rooms
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "WriteRefused",
     "appended",
     "as_json",
+    "hints",
     "match_rooms",
     "normalise",
     "read_inventory",

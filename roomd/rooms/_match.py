@@ -174,8 +174,21 @@ class _Pool:
     evidence: dict[str, Counter[str]] = field(default_factory=dict)
     witnesses: set[tuple[str, str]] = field(default_factory=set)
 
+    # mailboxes and resources with a same-name match anywhere, mapped ones included
+    named_o: set[str] = field(default_factory=set)
+    named_h: set[str] = field(default_factory=set)
+
     def tier(self, o: OutlookRoom, h: HybridRoom) -> tuple[int, float]:
         return name_tier(self.keys_o[o.email], self.keys_h[h.id])
+
+    def fits(self, o: OutlookRoom, h: HybridRoom) -> bool:
+        """A candidate pair: the same name, or a similar one when neither side has a same-name
+        match anywhere (Harbour is not offered Harbor when a resource called Harbour exists,
+        even one mapped to another mailbox)."""
+        tier = self.tier(o, h)[0]
+        if tier == SAME:
+            return True
+        return tier == CLOSE and o.email not in self.named_o and h.id not in self.named_h
 
     def building(self, o: OutlookRoom, h: HybridRoom) -> int:
         """+1 when the other rooms known in ``o``'s building are in ``h``'s office, -1 when
@@ -243,6 +256,11 @@ def match_rooms(
     )
     pool.keys_o = {o.email: normalise(o.name, buildings) for o in outlook}
     pool.keys_h = {h.id: normalise(h.name, buildings) for h in hybrid}
+    for a in outlook:
+        for b in hybrid:
+            if pool.tier(a, b)[0] == SAME:
+                pool.named_o.add(a.email)
+                pool.named_h.add(b.id)
     known = [
         (by_email[m.mailbox.lower()], by_id[m.hybrid_id])
         for m in mapped
@@ -273,7 +291,7 @@ def _pair(pool: _Pool) -> list[tuple[OutlookRoom, HybridRoom]]:
     while True:
         found = []
         for o in free_o:
-            ranked = {h.id: pool.rank(o, h) for h in free_h if pool.tier(o, h)[0] > NONE}
+            ranked = {h.id: pool.rank(o, h) for h in free_h if pool.fits(o, h)}
             if not ranked:
                 continue
             top = max(ranked.values())
@@ -282,9 +300,7 @@ def _pair(pool: _Pool) -> list[tuple[OutlookRoom, HybridRoom]]:
                 continue
             h = best[0]
             rivals = [
-                o2
-                for o2 in free_o
-                if o2 is not o and pool.tier(o2, h)[0] > NONE and pool.rank(o2, h) >= top
+                o2 for o2 in free_o if o2 is not o and pool.fits(o2, h) and pool.rank(o2, h) >= top
             ]
             if not rivals:
                 found.append((o, h))
@@ -335,7 +351,7 @@ def _leftovers(
     rows: list[Row] = []
     in_doubt: set[str] = set()
     for o in sorted(free_o, key=lambda x: (x.name.casefold(), x.email)):
-        ranked = {h.id: pool.rank(o, h) for h in free_h if pool.tier(o, h)[0] > NONE}
+        ranked = {h.id: pool.rank(o, h) for h in free_h if pool.fits(o, h)}
         if ranked:
             top = max(ranked.values())
             best = tuple(
@@ -345,9 +361,7 @@ def _leftovers(
                 )
             )
             rivals = sorted(
-                o2.email
-                for o2 in free_o
-                if o2 is not o and any(pool.tier(o2, h)[0] > NONE for h in best)
+                o2.email for o2 in free_o if o2 is not o and any(pool.fits(o2, h) for h in best)
             )
             why = [f"{len(best)} resources match as well"] if len(best) > 1 else []
             if rivals:

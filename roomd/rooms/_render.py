@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import tomlkit
 
+from roomd.rooms._listing import Inventory
 from roomd.rooms._match import HybridRoom, Kind, OutlookRoom, Result, Row
 
 HEADER = ("STATUS", "OUTLOOK ROOM MAILBOX", "HYBRID RESOURCE", "WHY")
@@ -56,6 +57,25 @@ def summary(result: Result, other_resources: int = 0) -> str:
     if other_resources:
         text += f"; {other_resources} Hybrid resource(s) that are not meeting rooms left out"
     return text
+
+
+def hints(inventory: Inventory) -> list[str]:
+    """What to look at when a side lists nothing: the usual causes, not a diagnosis."""
+    found = []
+    other_resources = inventory.other_resources
+    if not inventory.outlook:
+        found.append(
+            "Graph lists no room mailboxes: rooms must be room mailboxes (Exchange: "
+            "Get-Mailbox -RecipientTypeDetails RoomMailbox), and a new one can take a while "
+            "to appear in Graph's places"
+        )
+    if not inventory.hybrid:
+        found.append(
+            "Hybrid lists no meeting rooms"
+            + (f" ({other_resources} other resources)" if other_resources else "")
+            + ": check hybrid.org and that the rooms exist in Hybrid as meeting rooms"
+        )
+    return found
 
 
 def _zone(name: str | None) -> str | None:
@@ -114,7 +134,7 @@ def _hybrid_json(room: HybridRoom | None) -> dict[str, Any] | None:
     }
 
 
-def as_json(result: Result, other_resources: int = 0) -> dict[str, Any]:
+def as_json(result: Result, inventory: Inventory | None = None) -> dict[str, Any]:
     return {
         "rooms": [
             {
@@ -126,6 +146,7 @@ def as_json(result: Result, other_resources: int = 0) -> dict[str, Any]:
             }
             for row in result.rows
         ],
-        "other_resources": other_resources,
+        "other_resources": inventory.other_resources if inventory else 0,
+        "hints": hints(inventory) if inventory else [],
         "toml": toml_blocks(result.proposals),
     }
