@@ -11,6 +11,7 @@ import re
 import stat
 import subprocess
 import sys
+import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -217,6 +218,24 @@ def test_an_empty_side_comes_with_its_usual_causes() -> None:
     assert "RoomMailbox" in graph_hint
     assert hybrid_hint.startswith("Hybrid lists no meeting rooms (12 other resources)")
     assert hints(Inventory([o("a", "A")], [h("x", "A")], [], 0)) == []
+
+
+def test_a_large_estate_is_matched_right_and_fast() -> None:
+    """Five buildings, 1,000 rooms a side, names written differently on each side, the same
+    name in several buildings told apart by building and capacity. Measured: about 0.4 s; the
+    bound only catches a return to comparing every pair (30 s for 300 rooms before)."""
+    rnd = random.Random(7)
+    words = ["Harbour", "Studio", "Atrium", "Lab", "Focus", "Board", "Garden", "Summit", "Cedar"]
+    outlook, hybrid = [], []
+    for i in range(1000):
+        building, name = f"Building {i % 5 + 1}", f"{rnd.choice(words)} {i // 5 + 1}{'ABC'[i % 3]}"
+        seats = rnd.choice([4, 6, 8, 12])
+        outlook.append(OutlookRoom(f"r{i}@contoso.com", f"Meeting Room {name}", seats, building))
+        hybrid.append(HybridRoom(f"h{i}", f"{building} - {name}", seats, f"office-{i % 5}"))
+    started = time.perf_counter()
+    result = match_rooms(outlook, hybrid)
+    assert time.perf_counter() - started < 20
+    assert pairs(result.proposals) == {(f"r{i}@contoso.com", f"h{i}") for i in range(1000)}
 
 
 # --- properties --------------------------------------------------------------------------------
