@@ -411,7 +411,8 @@ def cmd_rooms(path: Path, *, write: bool, as_json: bool) -> int:
                 print(f"roomd: {line}", file=sys.stderr)
             return EXIT_USAGE
         print(
-            f"roomd: config {path}: added {len(result.proposals)} [[rooms]] block(s)",
+            f"roomd: config {path}: added {len(result.proposals)} [[rooms]] block(s); a running "
+            "daemon syncs them after 'systemctl reload roomd'",
             file=sys.stderr,
         )
     elif write:
