@@ -2,7 +2,8 @@
 
 Everything here touches the outside world (files, environment) or compares two keys, and reports
 every problem it finds rather than stopping at the first. Relative paths resolve against the
-config file's directory, so ``client_secret_file = "graph.secret"`` next to the file just works.
+config file's directory, so ``client_secret_file = "graph.secret"`` next to the file just works;
+``*_file`` paths first expand ``${NAME}`` and ``${NAME:-default}`` (``_expand``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from roomd.config._certificate import CertificateProblem, load_certificate
+from roomd.config._expand import Unexpandable, expand
 from roomd.config._problems import KeyPath, Problem
 from roomd.config._schema import (
     GraphTable,
@@ -81,8 +83,19 @@ class Resolver:
         path = Path(text)
         return path if path.is_absolute() else self.base_dir / path
 
-    def read_file(self, key: KeyPath, text: str, limit: int) -> bytes | None:
-        path = self.path(text)
+    def file_path(self, key: KeyPath, text: str) -> Path | None:
+        """A ``*_file`` key's path, its environment variables expanded; None (and a problem)."""
+        try:
+            expanded = expand(text, self.env)
+        except Unexpandable as exc:
+            self.add(key, str(exc))
+            return None
+        if not expanded.strip():
+            self.add(key, f"{text!r} expands to an empty path")
+            return None
+        return self.path(expanded)
+
+    def read_file(self, key: KeyPath, path: Path, limit: int) -> bytes | None:
         try:
             with path.open("rb") as handle:
                 data = handle.read(limit + 1)
@@ -103,17 +116,18 @@ class Resolver:
         """
         if file_text is not None:
             key: KeyPath = (section, f"{name}_file")
-            data = self.read_file(key, file_text, _MAX_SECRET_BYTES)
+            path = self.file_path(key, file_text)
+            data = None if path is None else self.read_file(key, path, _MAX_SECRET_BYTES)
             if data is None:
                 return None
             try:
                 value = data.decode("utf-8")
             except UnicodeDecodeError:
-                self.add(key, f"{self.path(file_text)} is not UTF-8 text")
+                self.add(key, f"{path} is not UTF-8 text")
                 return None
             value = value.removesuffix("\n").removesuffix("\r")
             if not value:
-                self.add(key, f"{self.path(file_text)} is empty")
+                self.add(key, f"{path} is empty")
                 return None
             return Secret(value)
         if env_text is not None:
@@ -135,7 +149,7 @@ class Resolver:
             return None
         key: KeyPath = (section, "ca_bundle")
         path = self.path(text)
-        if self.read_file(key, text, _MAX_PEM_BYTES) is None:
+        if self.read_file(key, path, _MAX_PEM_BYTES) is None:
             return None
         try:
             ssl.create_default_context(cafile=str(path))
@@ -202,12 +216,14 @@ def _certificate(
     password = None
     if password_text is not None:
         password = resolver.secret("graph", "certificate_password", password_text, None)
-    pem = resolver.read_file(("graph", "certificate_file"), file_text, _MAX_PEM_BYTES)
-    if pem is None or (password_text is not None and password is None):
+    key: KeyPath = ("graph", "certificate_file")
+    path = resolver.file_path(key, file_text)
+    pem = None if path is None else resolver.read_file(key, path, _MAX_PEM_BYTES)
+    if path is None or pem is None or (password_text is not None and password is None):
         return None
     password_bytes = password.reveal().encode() if password is not None else None
     try:
-        loaded = load_certificate(pem, password_bytes, str(resolver.path(file_text)))
+        loaded = load_certificate(pem, password_bytes, str(path))
     except CertificateProblem as problem:
         resolver.add(("graph", problem.key), problem.message)
         return None

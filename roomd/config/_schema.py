@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
 
+from roomd.config._expand import syntax_problem
 from roomd.config._settings import (
     DEFAULT_AUTHORITY_HOST,
     DEFAULT_GRAPH_BASE_URL,
@@ -133,6 +134,14 @@ def _path_text(value: str) -> str:
     return value
 
 
+def _file_path(value: str) -> str:
+    """A ``*_file`` path may name environment variables; ``_expand`` says how."""
+    problem = syntax_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
 def _env_ref(value: str, info: ValidationInfo) -> str:
     """Secrets never sit in the config file itself (design.md section 7)."""
     if env_ref_name(value) is None:
@@ -154,6 +163,7 @@ IpAddress = Annotated[str, AfterValidator(_ip_address)]
 Slug = Annotated[str, AfterValidator(_slug)]
 TimeZoneName = Annotated[str, AfterValidator(_time_zone)]
 PathText = Annotated[str, AfterValidator(_path_text)]
+FilePath = Annotated[str, AfterValidator(_path_text), AfterValidator(_file_path)]
 EnvRef = Annotated[str, AfterValidator(_env_ref)]
 
 
@@ -164,10 +174,10 @@ class _Table(BaseModel):
 class GraphTable(_Table):
     tenant_id: Tenant
     client_id: Guid
-    client_secret_file: PathText | None = None
+    client_secret_file: FilePath | None = None
     client_secret: EnvRef | None = None
-    certificate_file: PathText | None = None
-    certificate_password_file: PathText | None = None
+    certificate_file: FilePath | None = None
+    certificate_password_file: FilePath | None = None
     authority_host: HttpsHost = DEFAULT_AUTHORITY_HOST
     base_url: HttpsUrl = DEFAULT_GRAPH_BASE_URL
     ca_bundle: PathText | None = None
@@ -179,9 +189,9 @@ class HybridTable(_Table):
     org: Slug
     token_url: HttpsUrl
     client_id: NonEmpty
-    client_secret_file: PathText | None = None
+    client_secret_file: FilePath | None = None
     client_secret: EnvRef | None = None
-    webhook_secret_file: PathText | None = None
+    webhook_secret_file: FilePath | None = None
     webhook_secret: EnvRef | None = None
     scope: NonEmpty = DEFAULT_HYBRID_SCOPE
     ca_bundle: PathText | None = None
