@@ -474,6 +474,20 @@ def test_a_config_that_maps_no_room_yet_gets_every_room_as_json(
     assert tomllib.loads(document["toml"])["rooms"][0]["mailbox"] in TENANT
 
 
+def test_a_room_list_gone_while_listing_does_not_stop_it(
+    world: SimWorld, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = world.write_config(tmp_path)
+    world.call(
+        lambda: world.graph.control.inject_fault(
+            status=404, path_contains="microsoft.graph.roomlist/rooms", code="ErrorItemNotFound"
+        )
+    )
+    code, out, err = run(capsys, "-c", str(config))
+    assert (code, err) == (0, "") and "4 mapped" in out
+    assert world.call(world.graph.control.faults) == []  # the 404 was served
+
+
 def secrets_of(config: Path) -> list[str]:
     return [p.read_text().strip() for p in config.parent.glob("*-secret")]
 

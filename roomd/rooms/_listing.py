@@ -13,7 +13,14 @@ from dataclasses import dataclass, replace
 
 from roomd.compose import graph_client_config, hybrid_client_config
 from roomd.config import Settings
-from roomd.graph import AccessDenied, AuthError, GraphClient, GraphConnectionError, GraphError
+from roomd.graph import (
+    AccessDenied,
+    AuthError,
+    GraphClient,
+    GraphConnectionError,
+    GraphError,
+    NotFound,
+)
 from roomd.graph import GraphRoom as _GraphRoom
 from roomd.hybrid import AuthError as HybridAuthError
 from roomd.hybrid import HybridClient, HybridError, RetryPolicy
@@ -75,7 +82,11 @@ async def _outlook_rooms(graph: GraphClient) -> list[OutlookRoom]:
     rooms = await graph.list_rooms()
     list_of: dict[str, str] = {}
     for room_list in await graph.list_room_lists():
-        for member in await graph.rooms_in_list(room_list.email):
+        try:
+            members = await graph.rooms_in_list(room_list.email)
+        except NotFound:  # removed since it was listed: its rooms just have no building hint
+            continue
+        for member in members:
             list_of.setdefault(member.email.lower(), room_list.display_name)
     return [_outlook_room(r, list_of.get(r.email.lower())) for r in rooms]
 

@@ -54,3 +54,13 @@ async def test_without_place_read_all_listing_rooms_is_access_denied(
         with pytest.raises(AccessDenied) as denied:
             await graph.list_rooms()
     assert denied.value.status == 403 and denied.value.code == "ErrorAccessDenied"
+
+
+async def test_more_rooms_than_a_page_are_all_listed(
+    sim: GraphSimulator, graph: GraphClient
+) -> None:
+    """Graph pages places 100 at a time (place-list.md); the client follows @odata.nextLink."""
+    for n in range(110):
+        sim.control.add_room(f"desk-room-{n}@contoso.com", f"Room {n}")
+    rooms = await graph.list_rooms()
+    assert len(rooms) == 114 and len({r.email for r in rooms}) == 114
