@@ -36,7 +36,7 @@ commands:
   explain ID      why a booking looks the way it does: its link, owed writes and history
   rooms           map room mailboxes to Hybrid resources; print or --write [[rooms]] blocks
   doctor          check credentials, permissions, rooms, clocks and the webhook; one line each
-  demo            start the built-in simulators, sync against them, show the result, exit
+  demo            play roomd's promises against the built-in simulators, verified
   sim             run the Microsoft Graph and Hybrid simulators standalone
 
 files:
@@ -189,12 +189,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser(
         "demo",
-        help="sync against the built-in simulators and exit",
-        description="Start the Microsoft Graph and Hybrid simulators on loopback, run roomd "
-        "against them, show what it did, and exit 0 on success.",
+        help="play roomd's promises against the built-in simulators, verified, and exit",
+        description="Start the Microsoft Graph and Hybrid simulators on loopback and a real "
+        "roomd daemon against them (a temporary config and state directory), then play a short "
+        "story: bookings made, changed and cancelled in Outlook and in Hybrid, a series with a "
+        "moved and a cancelled occurrence, approval and rejection, a double booking, a no-show. "
+        "Each step is checked on the other side and timed. Prints a timeline and a summary "
+        "table; exits 0 only if every step was verified, 1 otherwise. Nothing leaves the machine.",
     )
     demo.add_argument(
         "--keep", type=Path, metavar="DIR", help="keep the demo's config and database in DIR"
+    )
+    demo.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="after the story, leave roomd and the simulators up, print their URLs and the "
+        "config, and wait for Ctrl-C or SIGTERM",
     )
 
     sim = sub.add_parser(
@@ -257,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             if args.keep is not None and args.keep.exists() and not args.keep.is_dir():
                 return _fail(f"demo: --keep {args.keep}: not a directory", EXIT_USAGE)
-            return run_demo(keep=args.keep)
+            return run_demo(keep=args.keep, keep_running=args.keep_running)
         if args.command == "sim":
             from roomd.sim.cli import run_sim
 
