@@ -330,7 +330,8 @@ def match_rooms(
     proposed = _pair(pool)
     for o, h in proposed:
         rows.append(Row(Kind.PROPOSED, o, h, _why(pool, o, h)))
-    rows += _leftovers(pool, proposed, [h for h in hybrid if h.id in taken_h])
+    left = _leftovers(pool, proposed, [h for h in hybrid if h.id in taken_h])
+    rows += sorted(left, key=lambda r: (r.kind is Kind.UNMATCHED, r.outlook is None))
     return Result(tuple(rows))
 
 
