@@ -472,6 +472,9 @@ def test_a_config_that_maps_no_room_yet_gets_every_room_as_json(
     (pod,) = [r for r in document["rooms"] if r["status"] == "unmatched"]
     assert pod["outlook"]["mailbox"] == "pod-7@contoso.com" and pod["hybrid"] is None
     assert tomllib.loads(document["toml"])["rooms"][0]["mailbox"] in TENANT
+    assert check_config(config) != []  # no room yet: not a config roomd can run on...
+    assert run(capsys, "-c", str(config), "--write")[0] == 0
+    assert {r.mailbox: r.hybrid_id for r in load_config(config).rooms} == TENANT  # ...now it is
 
 
 def test_a_room_list_gone_while_listing_does_not_stop_it(
