@@ -159,6 +159,7 @@ class Plan:
     conflicts: int = 0
     problems: list[str] = field(default_factory=list)
     breaker: str | None = None  # set: the mass-delete breaker held the whole plan back
+    occurrences: int = 0  # live occurrences of the series planned: the breaker counts them
 
     def count(self, direction: str, outcome: str) -> None:
         key = (direction, outcome)
@@ -299,24 +300,45 @@ def plan(
     out = Plan()
     for pair in pair_up(links, outlook, hybrid):
         _plan_pair(room, pair, out)
-    cancels = out.changes.get(("outlook_to_hybrid", "canceled"), 0) + out.changes.get(
-        ("hybrid_to_outlook", "canceled"), 0
+    breaker = None if force else mass_delete(room, links, out)
+    return Plan(breaker=breaker) if breaker is not None else out
+
+
+OCCURRENCE_OPS = frozenset({"hybrid.occurrence", "graph.occurrence"})
+
+
+def cancels_one_occurrence(op: Op) -> bool:
+    """An occurrence write that cancels it (a room's no-show release only declines)."""
+    payload = op.payload
+    return op.op in OCCURRENCE_OPS and bool(payload.get("cancel")) and not payload.get("release")
+
+
+def mass_delete(room: RoomContext, links: LinkIndex, out: Plan) -> str | None:
+    """The mass-delete breaker's reason to hold ``out``'s cancellations, or None.
+
+    Bookings and whole series cancelled are weighed against the room's live links (a series
+    is one booking); single occurrences cancelled against the occurrences of the series the
+    round read, so that an organizer cancelling a few weeks of a long series goes through,
+    and a round that would empty a series (a bug, a misread calendar) is held. Counted by
+    intent: a series both planners cancel is one cancellation."""
+    whole = {op.intent_id for op in out.ops if op.op in ("hybrid.cancel", "graph.cancel")}
+    single = {op.intent_id for op in out.ops if cancels_one_occurrence(op)}
+    floor = max(room.mass_delete_min, 1)
+    held = (
+        f"(mass_delete_threshold {room.mass_delete_threshold:g}, mass_delete_min "
+        f"{room.mass_delete_min}); nothing is cancelled until an operator who checked it "
+        f"runs `roomd sync --force {room.mailbox}`"
     )
     live = links.live
-    if (
-        not force
-        and cancels >= max(room.mass_delete_min, 1)
-        and cancels > room.mass_delete_threshold * live
-    ):
-        return Plan(
-            breaker=(
-                f"this round would cancel {cancels} of the room's {live} live bookings "
-                f"(mass_delete_threshold {room.mass_delete_threshold:g}, mass_delete_min "
-                f"{room.mass_delete_min}); nothing is cancelled until an operator who checked it "
-                f"runs `roomd sync --force {room.mailbox}`"
-            )
+    if len(whole) >= floor and len(whole) > room.mass_delete_threshold * live:
+        return f"this round would cancel {len(whole)} of the room's {live} live bookings {held}"
+    read = out.occurrences + len(single)
+    if len(single) >= floor and len(single) > room.mass_delete_threshold * read:
+        return (
+            f"this round would cancel {len(single)} of the {read} occurrences of the room's "
+            f"series it read {held}"
         )
-    return out
+    return None
 
 
 def _plan_pair(room: RoomContext, pair: Pair, out: Plan) -> None:

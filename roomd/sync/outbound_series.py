@@ -86,6 +86,7 @@ class HybridSeriesReader:
             shape = hybrid_shape(booking, room_zone)
         exceptions: dict[datetime, Slot | None] = {}
         policy: set[datetime] = set()  # occurrences the room's policy released
+        final: set[datetime] = set()  # canceled exception children: Hybrid cannot restore them
         assert booking.recurrence is not None
         for exdate in booking.recurrence.exdates:
             exceptions[exdate.replace(microsecond=0)] = None
@@ -95,6 +96,7 @@ class HybridSeriesReader:
             original = child.original_start.replace(microsecond=0)
             if child.canceled:
                 exceptions[original] = None
+                final.add(original)
                 if hybrid_state(child) is HybridState.RELEASED:
                     policy.add(original)
             elif child.end > child.start:
@@ -118,6 +120,7 @@ class HybridSeriesReader:
             shape=shape,
             exceptions=exceptions,
             released=frozenset(policy),
+            final=frozenset(final),
             tentative=booking.tentative,
             cancel_reason=booking.cancel_reason,
             reference=booking.reference,

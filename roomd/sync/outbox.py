@@ -252,21 +252,7 @@ class Executor:
         for original in left_out:
             why = refused.get(original, "the room is already booked in the booking system")
             when = f"{original:%Y-%m-%d %H:%M} UTC"
-            declined = False
-            # the meeting may have gone meanwhile: the series is recorded all the same
-            with contextlib.suppress(NotFound):
-                target = None
-                if link.room_event_id:
-                    target = await self._occurrence(room.mailbox, link.room_event_id, original)
-                if target is not None:
-                    await self._graph.respond(
-                        room.mailbox,
-                        str(target["id"]),
-                        "decline",
-                        comment="Declined: the room is already booked at this time in the "
-                        f"booking system ({why})",
-                    )
-                    declined = True
+            declined = await self._room_declines(room, link, original, why)
             audit.append(
                 (
                     "outlook",
@@ -274,18 +260,29 @@ class Executor:
                     f"occurrence {when}: Hybrid refused it (409), {why}; left out of the series",
                 )
             )
-            links.append(
-                Link(
-                    link_id=occurrence_link_id(link.link_id, original),
-                    original_start=original,
-                    hybrid_parent_id=booking.id,
-                    series_master_id=link.series_master_id,
-                    ical_uid=link.ical_uid,
-                    outlook_fingerprint=CANCELLED,
-                    hybrid_fingerprint=CANCELLED,
-                )
-            )
+            links.append(_left_out(link, original, booking.id))
         return links
+
+    async def _room_declines(
+        self, room: RoomContext, link: Link, original: datetime, why: str
+    ) -> bool:
+        """The room declines one occurrence Hybrid refused, naming what holds it; False when
+        the room does not hold it (the meeting may have gone meanwhile: what roomd wrote in
+        Hybrid is recorded all the same)."""
+        with contextlib.suppress(NotFound):
+            target = None
+            if link.room_event_id:
+                target = await self._occurrence(room.mailbox, link.room_event_id, original)
+            if target is not None:
+                await self._graph.respond(
+                    room.mailbox,
+                    str(target["id"]),
+                    "decline",
+                    comment="Declined: the room is already booked at this time in the booking "
+                    f"system ({why})",
+                )
+                return True
+        return False
 
     async def _clashes(
         self,
@@ -482,11 +479,74 @@ class Executor:
             "end": {"dateTime": format_datetime(end)},
         }
         if child is not None:
-            await self._hybrid.patch_booking(child.id, times)
+            try:
+                await self._hybrid.patch_booking(child.id, times)
+            except DoubleBooking:
+                await self._hybrid.cancel_booking(child.id)
+                return await self._move_refused(room, link, original, start, end)
             return Outcome(audit=[("hybrid", "occurrence_moved", when)])
         series = await self._hybrid.get_booking(link.hybrid_id)
         if series is None:
             raise Refused(f"series {link.hybrid_id} is gone")
+        try:
+            return await self._new_exception(series, link, original, start, end)
+        except DoubleBooking:
+            # the occurrence is left out (an exdate), as Hybrid refused it in a new series
+            current = await self._hybrid.get_booking(link.hybrid_id)
+            if current is not None and current.recurrence is not None:
+                left_out = {x.replace(microsecond=0) for x in current.recurrence.exdates}
+                if original not in left_out:
+                    await self._hybrid.patch_booking(
+                        link.hybrid_id,
+                        {
+                            "recurrence": {
+                                "rrule": current.recurrence.rrule,
+                                "exdates": [format_datetime(x) for x in sorted(left_out)]
+                                + [format_datetime(original)],
+                            }
+                        },
+                    )
+            return await self._move_refused(room, link, original, start, end)
+
+    async def _move_refused(
+        self, room: RoomContext, link: Link, original: datetime, start: datetime, end: datetime
+    ) -> Outcome:
+        """Hybrid refused (409) to hold one occurrence where Outlook moved it, or to restore its
+        slot first (lifting its exdate): as for an occurrence Hybrid refuses in a new series
+        (scenario 9), the room declines that occurrence in Outlook naming what holds the slot,
+        Hybrid leaves it out, and its occurrence link records it cancelled on both sides, so
+        no round plans it again and no write is given up."""
+        why = "the room is already booked in the booking system"
+        slots = ((start, end), (original, original + (end - start)))  # moved to, or restored
+        lo, hi = min(start, original), max(end, original + (end - start))
+        for other in await self._hybrid.bookings_between(lo, hi, resource_id=room.hybrid_id):
+            if (
+                not other.canceled
+                and link.hybrid_id not in (other.id, other.parent)
+                and any(other.start < e and s < other.end for s, e in slots)
+            ):
+                why = f"booking {other.id}, {other.start:%Y-%m-%d %H:%M}-{other.end:%H:%M} UTC"
+                break
+        when = f"{original:%Y-%m-%d %H:%M} UTC"
+        declined = await self._room_declines(room, link, original, why)
+        return Outcome(
+            links=[_left_out(link, original, link.hybrid_id)],
+            audit=[
+                (
+                    "outlook",
+                    "room_decline" if declined else "room_decline_skipped",
+                    f"occurrence {when} moved to {start:%Y-%m-%d %H:%M} UTC: Hybrid refused it "
+                    f"(409), {why}; left out of the series",
+                )
+            ],
+        )
+
+    async def _new_exception(
+        self, series: HybridBooking, link: Link, original: datetime, start: datetime, end: datetime
+    ) -> Outcome:
+        """An exception child for one occurrence that has none yet."""
+        assert link.hybrid_id is not None
+        when = f"{original:%Y-%m-%d %H:%M} UTC"
         held = series.recurrence.exdates if series.recurrence is not None else ()
         if original in {x.replace(microsecond=0) for x in held}:
             # cancelled in Hybrid by an exdate, moved in Outlook, and Outlook's move wins: an
@@ -534,9 +594,13 @@ class Executor:
                 room.mailbox,
                 str(target["id"]),
                 "decline",
-                comment="Nobody checked in: the room was released for this occurrence.",
+                comment=str(
+                    payload.get("comment")
+                    or "Nobody checked in: the room was released for this occurrence."
+                ),
             )
-            return Outcome(audit=[("outlook", "room_decline", f"occurrence {when} (no-show)")])
+            why = "cancelled in Hybrid" if payload.get("comment") else "no-show"
+            return Outcome(audit=[("outlook", "room_decline", f"occurrence {when} ({why})")])
         if not link.organizer_mailbox or not link.organizer_event_id:
             raise Refused("the organizer's series is unknown: cannot change an occurrence")
         target = await self._occurrence(link.organizer_mailbox, link.organizer_event_id, original)
@@ -643,6 +707,20 @@ def _graph_zone(zone: str) -> str:
         return to_windows(zone)
     except ValueError:
         return zone
+
+
+def _left_out(series: Link, original: datetime, hybrid_id: str | None) -> Link:
+    """The occurrence link of an occurrence Hybrid refused: cancelled on both sides (left out
+    of the Hybrid series, declined by the room), so no round plans it again."""
+    return Link(
+        link_id=occurrence_link_id(series.link_id, original),
+        original_start=original,
+        hybrid_parent_id=hybrid_id,
+        series_master_id=series.series_master_id,
+        ical_uid=series.ical_uid,
+        outlook_fingerprint=CANCELLED,
+        hybrid_fingerprint=CANCELLED,
+    )
 
 
 def _side(op: str) -> str:

@@ -74,6 +74,8 @@ class HybridPort(Protocol):
 
     async def children(self, parent_id: str) -> list[HybridBooking]: ...
 
+    async def resource_zone(self, resource_id: str) -> str | None: ...
+
     async def create_booking(
         self, payload: Mapping[str, Any], *, reference: str
     ) -> HybridBooking: ...
@@ -180,6 +182,7 @@ class HybridAdapter:
 
     def __init__(self, client: HybridClient) -> None:
         self.client = client
+        self._zones: dict[str, str | None] = {}
 
     async def changes_since(
         self, cursor: datetime | None, *, resource_id: str
@@ -217,6 +220,16 @@ class HybridAdapter:
     async def children(self, parent_id: str) -> list[HybridBooking]:
         """A series' exceptions (bookings with ``parent``), canceled ones included."""
         return [b async for b in self.client.iter_bookings(parent=parent_id)]
+
+    async def resource_zone(self, resource_id: str) -> str | None:
+        """The IANA zone Hybrid evaluates the room's recurring bookings in (the resource's
+        ``timezone``, docs/hybrid-api.md); None when Hybrid does not list the room or its zone.
+        Read once: a room does not move."""
+        if resource_id not in self._zones:
+            found = {r.id: r.timezone for r in await self.client.list_resources()}
+            self._zones.update(found)
+            self._zones.setdefault(resource_id, None)
+        return self._zones[resource_id]
 
     async def create_booking(self, payload: Mapping[str, Any], *, reference: str) -> HybridBooking:
         return await self.client.create_booking(payload, reference=reference)

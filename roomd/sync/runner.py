@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -28,7 +28,7 @@ from roomd.graph import GraphError, NotFound, SyncStateExpired
 from roomd.hybrid import HybridBooking, HybridError
 from roomd.store import Store
 
-from .decide import LinkIndex, Plan, plan
+from .decide import LinkIndex, Plan, cancels_one_occurrence, mass_delete, plan
 from .inbound import OutlookReader, Window
 from .inbound_series import OutlookSeriesReader
 from .model import HybridItem, OutlookItem, OutlookState, RoomContext, read_fingerprint
@@ -187,7 +187,11 @@ class RoomSync:
         fallback = None
         if settings.hybrid.fallback_member:
             fallback = await self._hybrid.member_id(settings.hybrid.fallback_member)
-        ctx = room_context(settings, room, fallback, self._clock())
+        zone = room.time_zone
+        if zone is None:  # the zone Hybrid evaluates the room's series in: its resource's
+            with contextlib.suppress(HybridError):
+                zone = await self._hybrid.resource_zone(room.hybrid_id)
+        ctx = replace(room_context(settings, room, fallback, self._clock()), zone=zone or "UTC")
         stats = RoundStats()
         flags = (await self._store.room_flags(room.mailbox)).get(room.mailbox, {})
         force = "force" in flags
@@ -250,14 +254,13 @@ class RoomSync:
             outlook += answers
             hybrid = await self._hybrid_reader.items(bookings, index, resource_id=room.hybrid_id)
             await self._counterparts(ctx, window, index, outlook, hybrid)
-            decided = plan(ctx, index, outlook, hybrid, force=force)
-            if decided.breaker is not None:
-                # the feeds move on (a re-read token may expire and lose the deletions), but
-                # the cancellations wait in the outbox until an operator releases them
-                held = plan(ctx, index, outlook, hybrid, force=True)
-                held.breaker = decided.breaker
-                decided = held
+            decided = plan(ctx, index, outlook, hybrid, force=True)
             await self._plan_series(ctx, window, delta.changes, bookings, index, decided)
+            if not force:
+                # the feeds move on (a re-read token may expire and lose the deletions), but
+                # the cancellations (of bookings, series, occurrences) wait in the outbox
+                # until an operator releases them
+                decided.breaker = mass_delete(ctx, index, decided)
         decided.problems += answer_problems
 
         stats.plan = decided
@@ -277,7 +280,9 @@ class RoomSync:
             for new_link in decided.links:
                 await tx.upsert_link(new_link)
             for op in decided.ops:
-                hold = decided.breaker is not None and op.op in CANCEL_OPS
+                hold = decided.breaker is not None and (
+                    op.op in CANCEL_OPS or cancels_one_occurrence(op)
+                )
                 await tx.enqueue(
                     op.intent_id,
                     op.op,

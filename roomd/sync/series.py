@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from roomd.store import Link
@@ -51,6 +51,7 @@ from .model import (
     link_id_for,
     read_fingerprint,
 )
+from .recurrence import occurrences
 
 REGULAR = "regular"
 CANCELLED = "cancelled"
@@ -144,6 +145,36 @@ def exception_fingerprint(state: ExceptionState | str) -> str:
     return fingerprint(state)
 
 
+def zone_shifts(shape: Shape, hybrid_zone: str, until: datetime) -> dict[datetime, datetime]:
+    """The occurrences before ``until`` that Hybrid would put at another instant than the
+    series: each original start (the rule in the series' own zone, as Outlook evaluates it)
+    -> the start of the same occurrence in Hybrid, which evaluates every rule in the room's
+    zone (docs/hybrid-api.md). A New York organizer's 09:00 weekly meeting in a London room is
+    14:00 in London, but 13:00 in the weeks when one zone has changed its clocks and the other
+    not yet: Hybrid's rule says 14:00. Occurrences are paired in order from the first, which
+    both sides share. Empty when both zones agree (the same zone, or the same rules)."""
+    if hybrid_zone == shape.zone or until <= shape.start:
+        return {}
+    try:
+        ours = occurrences(
+            shape.rrule,
+            dtstart_local=shape.start,
+            zone=shape.zone,
+            exdates=(),
+            between=(shape.start, until),
+        )
+        theirs = occurrences(
+            shape.rrule,
+            dtstart_local=shape.start,
+            zone=hybrid_zone,
+            exdates=(),
+            between=(shape.start, until + timedelta(days=1)),
+        )
+    except ValueError:
+        return {}
+    return {z: h for z, h in zip(ours, theirs, strict=False) if z != h}
+
+
 @dataclass(frozen=True, slots=True)
 class OutlookSeries:
     """The room's copy of a series, read by the shell: its master, and the exceptions inside
@@ -174,13 +205,16 @@ class OutlookSeries:
 class HybridSeries:
     """A recurring Hybrid booking with its exdates and exception children. ``released`` are
     the original starts of cancelled occurrences that the room's policy released (a no-show):
-    the room declines those, the organizer keeps them."""
+    the room declines those, the organizer keeps them. ``final`` are those whose exception
+    child is canceled: Hybrid cannot bring them back (a change to a canceled booking, or a
+    second exception for the occurrence, is a 409; docs/hybrid-api.md)."""
 
     hybrid_id: str
     state: HybridState
     shape: Shape | None = None
     exceptions: Mapping[datetime, ExceptionState] = field(default_factory=dict)
     released: frozenset[datetime] = frozenset()
+    final: frozenset[datetime] = frozenset()
     tentative: bool = False
     cancel_reason: str | None = None
     reference: str | None = None
@@ -245,6 +279,10 @@ def _hybrid_seen(pair: SeriesPair) -> Seen:
     assert h.shape is not None
     recorded = link.hybrid_fingerprint or link.outlook_fingerprint
     old = read_shape(recorded)
+    if link.hybrid_fingerprint is None and old is not None:
+        # roomd's create, read back before its result was recorded: Hybrid holds it in the
+        # room's zone, whatever zone the Outlook series runs in
+        recorded = shape_fingerprint(replace(old[0], zone=h.shape.zone), old[1])
     status_same = old is None or old[1] == h.status or link.hybrid_fingerprint is None
     return Seen.SAME if same_shape(recorded, h.shape) and status_same else Seen.CHANGED
 
@@ -292,6 +330,8 @@ def _plan_one(room: RoomContext, pair: SeriesPair, by_id: dict[str, Link], out: 
             return
     if link is not None and link.state == "canceled":
         return
+    if o is not None and o.state is OutlookState.LIVE:
+        out.occurrences += len(o.occurrences)  # what the breaker weighs cancellations against
     hs, os_ = _hybrid_seen(pair), _outlook_seen(pair)
     action, conflict = decide(hs, os_, room.conflict)
     if conflict:
@@ -359,12 +399,14 @@ def _series_nothing(room: RoomContext, pair: SeriesPair, key: str, out: Plan) ->
     return new
 
 
-def _booking_body(room: RoomContext, o: OutlookSeries, member: str) -> dict[str, Any]:
+def _booking_body(
+    room: RoomContext, o: OutlookSeries, member: str, shifts: Mapping[datetime, datetime]
+) -> dict[str, Any]:
     assert o.shape is not None
     description = None
     if o.member_id is None:
         description = f"Booked in Outlook by {o.organizer or 'an unknown organizer'}"
-    cancelled = sorted(iso(t) for t, state in o.exceptions.items() if state is None)
+    cancelled = sorted(iso(shifts.get(t, t)) for t, state in o.exceptions.items() if state is None)
     return {
         "resource_id": room.hybrid_id,
         "start": iso(o.shape.start),
@@ -393,6 +435,7 @@ def _create_hybrid(room: RoomContext, pair: SeriesPair, key: str, out: Plan) -> 
         out.problems.append(problem)
         return None
     fp = shape_fingerprint(o.shape)
+    shifts = zone_shifts(o.shape, room.zone, o.window[1]) if o.window is not None else {}
     link = Link(
         link_id=key,
         room_event_id=o.master_id,
@@ -407,12 +450,20 @@ def _create_hybrid(room: RoomContext, pair: SeriesPair, key: str, out: Plan) -> 
         Op(
             f"hybrid.create:{o.ical_uid}",
             "hybrid.create",
-            {"link_id": key, "booking": _booking_body(room, o, member), "reference": o.ical_uid},
+            {
+                "link_id": key,
+                "booking": _booking_body(room, o, member, shifts),
+                "reference": o.ical_uid,
+            },
         )
     )
     moved = {t: s for t, s in o.exceptions.items() if s is not None}
     for original, slot in sorted(moved.items()):
-        _occurrence_op(out, key, "hybrid", original, slot)
+        _occurrence_op(out, key, "hybrid", shifts.get(original, original), slot)
+    duration = o.shape.end - o.shape.start
+    for original, target in sorted(shifts.items()):
+        if original not in o.exceptions and _in_window(pair, original):
+            _shift_op(out, key, original, target, duration)
     _record_occurrences(out, key, link, o.exceptions, o.exceptions)
     cancelled = sum(1 for s in o.exceptions.values() if s is None)
     out.audit.append(
@@ -736,6 +787,10 @@ def _plan_exceptions(
 ) -> None:
     o, h = pair.outlook, pair.hybrid
     key = series.link_id
+    shifts, duration = _shifts(room, pair, series)
+    owed: dict[datetime, datetime] = {}
+    if h is not None and shifts:
+        h, owed = _in_series_zone(h, shifts, duration)
     recorded = {
         lk.original_start: lk
         for lk in by_id.values()
@@ -746,6 +801,7 @@ def _plan_exceptions(
         originals |= set(o.exceptions)
     if h is not None and h.state is HybridState.LIVE:
         originals |= set(h.exceptions)
+    gone = _rescheduled_away(o, originals)
     for original in sorted(t for t in originals if _in_window(pair, t)):
         old = recorded.get(original)
         rec_o = old.outlook_fingerprint if old else REGULAR
@@ -760,6 +816,8 @@ def _plan_exceptions(
             if h is not None and h.state is HybridState.LIVE
             else _from_fp(rec_h)
         )
+        if original in gone and h_state != REGULAR:
+            o_state = None  # nothing is there in Outlook any more: Hybrid's exception goes too
         o_fp, h_fp = exception_fingerprint(o_state), exception_fingerprint(h_state)
         o_changed, h_changed = o_fp != rec_o, h_fp != rec_h
         if not o_changed and not h_changed:
@@ -780,9 +838,18 @@ def _plan_exceptions(
         else:
             winner = "outlook" if o_changed else "hybrid"
         final = o_state if winner in (None, "outlook") else h_state
+        if (
+            winner == "outlook"
+            and h_state is None
+            and h is not None
+            and original in h.final
+            and room.direction != "hybrid_to_outlook"
+        ):
+            winner, final = "final", None
+            _decline_cancelled(room, out, key, original)
         final_fp = exception_fingerprint(final)
         if winner == "outlook" and room.direction != "hybrid_to_outlook":
-            _write_occurrence(out, key, "hybrid", original, final)
+            _write_occurrence(out, key, "hybrid", original, final, target=shifts.get(original))
         elif winner == "hybrid" and room.direction != "outlook_to_hybrid":
             released = h is not None and original in h.released
             _write_occurrence(out, key, "outlook", original, final, release=released)
@@ -800,6 +867,118 @@ def _plan_exceptions(
                 hybrid_fingerprint=final_fp,
             )
         )
+    if room.direction == "hybrid_to_outlook" or o is None or o.state is not OutlookState.LIVE:
+        return
+    for original, target in sorted(owed.items()):
+        old = recorded.get(original)
+        if (
+            _in_window(pair, original)
+            and o.exceptions.get(original, REGULAR) == REGULAR
+            and (old is None or old.hybrid_fingerprint == REGULAR)
+        ):
+            _shift_op(out, key, original, target, duration)
+
+
+def _decline_cancelled(room: RoomContext, out: Plan, key: str, original: datetime) -> None:
+    """An occurrence cancelled in Hybrid by a canceled exception child and changed in Outlook:
+    Hybrid's cancellation is final, whatever the conflict rule, as a cancelled booking is never
+    resurrected (and Hybrid could not bring it back). No write to Hybrid; the room declines
+    that occurrence in Outlook, saying why; the organizer keeps it."""
+    _occurrence_op(out, key, "outlook", original, None, release=True)
+    out.ops[-1].payload["comment"] = (
+        "Declined: this occurrence was cancelled in the room booking system, which does not "
+        "restore a cancelled occurrence. Book the room again for this date if you need it."
+    )
+    out.audit.append(
+        AuditLine(
+            key,
+            "outlook",
+            "room_decline",
+            f"occurrence {iso(original)} changed in Outlook, but cancelled in Hybrid (a canceled "
+            f"exception, which Hybrid cannot restore): Hybrid's cancellation is final whatever "
+            f"the rule ({room.conflict}); the room declines it",
+        )
+    )
+    out.count("hybrid_to_outlook", "released")
+
+
+def _shifts(
+    room: RoomContext, pair: SeriesPair, series: Link
+) -> tuple[dict[datetime, datetime], timedelta]:
+    """The series' occurrences Hybrid puts elsewhere (:func:`zone_shifts`), over the window
+    read, or up to Hybrid's last exception when the round read only Hybrid's side."""
+    o, h = pair.outlook, pair.hybrid
+    shape = o.shape if o is not None and o.state is OutlookState.LIVE else None
+    if shape is None:
+        recorded = read_shape(series.outlook_fingerprint)
+        shape = recorded[0] if recorded is not None else None
+    if shape is None:
+        return {}, timedelta(0)
+    zone = h.shape.zone if h is not None and h.shape is not None else room.zone
+    if o is not None and o.window is not None:
+        until = o.window[1]
+    elif h is not None and h.exceptions:
+        until = max(h.exceptions) + timedelta(days=1)
+    else:
+        return {}, timedelta(0)
+    return zone_shifts(shape, zone, until), shape.end - shape.start
+
+
+def _in_series_zone(
+    h: HybridSeries, shifts: Mapping[datetime, datetime], duration: timedelta
+) -> tuple[HybridSeries, dict[datetime, datetime]]:
+    """Hybrid's exceptions keyed as the series has its occurrences: the exception child that
+    holds a shifted occurrence at the series' instant is no exception at all. Also the shifted
+    occurrences Hybrid has no exception for yet (held at Hybrid's instant): owed a child."""
+    back = {target: original for original, target in shifts.items()}
+    exceptions: dict[datetime, ExceptionState] = {}
+    for at, state in h.exceptions.items():
+        original = back.get(at, at)
+        if at != original and state == Slot(original, original + duration):
+            continue
+        exceptions[original] = state
+    released = frozenset(back.get(at, at) for at in h.released)
+    final = frozenset(back.get(at, at) for at in h.final)
+    owed = {original: target for original, target in shifts.items() if target not in h.exceptions}
+    return replace(h, exceptions=exceptions, released=released, final=final), owed
+
+
+def _shift_op(
+    out: Plan, key: str, original: datetime, target: datetime, duration: timedelta
+) -> None:
+    """Hybrid's occurrence ``target`` moved to the series' instant ``original`` by an exception
+    child: the series' rule runs in another zone than the room's."""
+    _occurrence_op(out, key, "hybrid", target, Slot(original, original + duration))
+    out.audit.append(
+        AuditLine(
+            key,
+            "hybrid",
+            "zone_shift",
+            f"occurrence {iso(original)}: the room's zone puts it at {target:%H:%M} UTC in "
+            "Hybrid; an exception keeps it at the series' time",
+        )
+    )
+
+
+def _rescheduled_away(o: OutlookSeries | None, originals: set[datetime]) -> set[datetime]:
+    """The originals in the window that the Outlook series' rule no longer has: its time or
+    pattern changed, and Outlook drops the exceptions of a rescheduled series (Outlook warns
+    "changes to individual occurrences will be lost"), so no occurrence is there any more. A
+    moved occurrence's exception child in Hybrid would otherwise hold the room at its old
+    time beside the series' new one."""
+    if o is None or o.state is not OutlookState.LIVE or o.shape is None or o.window is None:
+        return set()
+    try:
+        rule = occurrences(
+            o.shape.rrule,
+            dtstart_local=o.shape.start,
+            zone=o.shape.zone,
+            exdates=(),
+            between=o.window,
+        )
+    except ValueError:
+        return set()
+    return {t for t in originals if o.window[0] <= t < o.window[1]} - set(rule)
 
 
 def _from_fp(text: str | None) -> ExceptionState | str:
@@ -819,12 +998,15 @@ def _write_occurrence(
     state: ExceptionState | str,
     *,
     release: bool = False,
+    target: datetime | None = None,
 ) -> None:
+    """``target``: the occurrence's original start on ``side`` when it is not the series'
+    (Hybrid's, for a series in another zone than the room's)."""
     if state == REGULAR:
         return  # an occurrence cannot be "un-moved" by roomd; the other side keeps its own
     assert state is None or isinstance(state, Slot)
     release = release and state is None
-    _occurrence_op(out, key, side, original, state, release=release)
+    _occurrence_op(out, key, side, target or original, state, release=release)
     what = "cancelled" if state is None else f"moved to {state.start:%Y-%m-%d %H:%M} UTC"
     source = "Outlook" if side == "hybrid" else "Hybrid"
     if release:

@@ -633,3 +633,12 @@ async def test_bookings_between_lists_bookings_overlapping_the_window(
         START - timedelta(hours=1), START + timedelta(hours=6), resource_id=ROOM_4A
     )
     assert sorted(b.id for b in found) == sorted([long["_id"], later["_id"]])
+
+
+async def test_resource_zone_is_the_rooms_zone_in_hybrid_and_none_for_an_unknown_room(
+    hybrid: HybridPort,
+) -> None:
+    """The zone Hybrid evaluates a room's series in, for a room whose ``time_zone`` is not
+    configured (the tenant's Room 4A is in London)."""
+    assert await hybrid.resource_zone(ROOM_4A) == "Europe/London"
+    assert await hybrid.resource_zone(UNKNOWN_ID) is None

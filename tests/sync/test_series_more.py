@@ -567,27 +567,49 @@ def test_an_outlook_series_keeps_its_local_time_in_hybrid_across_both_dst_change
     assert len(series_bookings(world, HARBOUR_ID)) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Hybrid evaluates a rule in the room's zone only: an Outlook series in a zone whose "
-    "clocks change on other days (New York vs London) drifts by an hour in Hybrid for the weeks "
-    "between the two changes; the fix needs the room's true zone (see the report)",
-)
+@pytest.mark.parametrize("configured", [True, False], ids=["time_zone", "zone-from-hybrid"])
 def test_an_outlook_series_in_another_zone_than_the_rooms_holds_the_same_times_in_hybrid(
-    world: SyncWorld,
+    world: SyncWorld, configured: bool
 ) -> None:
+    """Hybrid evaluates a rule in the room's zone only: the series is booked there with its
+    rule, and each week the two zones' clocks disagree gets an exception child at the
+    organizer's instant. Without ``time_zone`` in the configuration, the room's zone is read
+    from its Hybrid resource."""
     # a New York organizer's 09:00 weekly meeting in Room 4A (London): 14:00 in London, but
     # 13:00 in the weeks when one of the two has changed its clocks and the other not yet
     lo, hi = year_of_weeks(world, (ROOM,))
-    world.start()
+    if configured:
+        daemon = world.start()
+    else:
+        config = world.sims.write_config(world.directory, poll_interval=1)
+        config.write_text(re.sub(r'(?m)^time_zone = ".*"\n', "", config.read_text()))
+        assert "time_zone" not in config.read_text()
+        daemon = world.daemon = DaemonProcess(config).start()
     wall = at(9, days=1 - 70).replace(tzinfo=None)
-    world.book_series(ADELE, wall, subject="From New York", count=52, zone=WINDOWS[NEW_YORK])
+    master = world.book_series(
+        ADELE, wall, subject="From New York", count=52, zone=WINDOWS[NEW_YORK]
+    )
     wanted = [s for s in local_weekly(wall, NEW_YORK, 52) if lo <= s[0] < hi]
     assert wall_times(wanted, LONDON) == {"13:00", "14:00"}
     wait_for(lambda: room_slots(world, lo, hi) == wanted, "the room's series")
-    wait_for(lambda: series_bookings(world), "the Hybrid series")
-    settle(world, 2)
+    wait_for(lambda: hybrid_slots(world, lo, hi) == wanted, "every occurrence at its instant")
+    series = series_bookings(world)
+    assert len(series) == 1
+    assert hybrid_time(series[0]["start"]) == wanted[0][0]
+    shifted = [s for s in wanted if s[0].astimezone(ZoneInfo(LONDON)).hour == 13]
+    assert len(children(world, series[0]["_id"])) == len(shifted)  # one per shifted week
+    # the copies come back: nothing is written again, on either side
+    settled(world)
+    mark = daemon.mark()
+    settle(world, 3)
+    daemon.mark()
+    rounds = [x for x in daemon.lines[mark:] if x.get("event") == "room_round"]
+    assert len(rounds) >= 2
+    assert all(not r.get("planned") and not r.get("written") for r in rounds), rounds
     assert hybrid_slots(world, lo, hi) == wanted
+    assert room_slots(world, lo, hi) == wanted
+    assert occurrences_of(world, ADELE, master["iCalUId"], lo, hi) == wanted
+    assert [row for row in open_outbox(world) if row[1] == "dead"] == []
 
 
 def test_a_hybrid_series_keeps_its_local_time_in_outlook_across_both_dst_changes(

@@ -1,0 +1,285 @@
+"""Series policies an operator relies on, end to end through both simulators and a real
+``roomd run`` process (as test_series.py): the mass-delete breaker counts series and
+occurrences, an occurrence Hybrid cancelled stays cancelled, and an occurrence Hybrid refuses
+(409) is declined by the room in Outlook, never left as a dead write."""
+
+from __future__ import annotations
+
+import signal
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from support.daemon import DaemonProcess
+from support.sync_world import ADELE, MEGAN, ROOM, ROOM_ID, SyncWorld, at, utc_of, wait_for
+from sync.test_series_more import (
+    add_exception,
+    all_instances,
+    children,
+    occurrences_of,
+    open_outbox,
+    room_answers,
+    room_slots,
+    roomd,
+    series_bookings,
+    settled,
+    weekly,
+)
+
+from roomd.store import Link
+from roomd.sync.decide import LinkIndex, Plan, mass_delete
+from roomd.sync.model import HybridState, OutlookState, RoomContext, Slot
+from roomd.sync.series import (
+    HybridSeries,
+    OutlookSeries,
+    Shape,
+    plan_series,
+    shape_fingerprint,
+    zone_shifts,
+)
+
+# --- the mass-delete breaker counts series and occurrences ------------------------------------
+
+
+def breaker(world: SyncWorld) -> str | None:
+    assert world.daemon is not None
+    try:
+        detail = httpx.get(world.daemon.url("/readyz")).json()
+    except httpx.HTTPError:
+        return None
+    return detail["rooms"][ROOM].get("breaker")  # type: ignore[no-any-return]
+
+
+def test_many_outlook_series_deleted_in_one_round_are_held_until_forced(
+    world: SyncWorld,
+) -> None:
+    daemon = world.start(sync="mass_delete_min = 3\nmass_delete_threshold = 0.5")
+    masters = [
+        world.book_series(ADELE, at(8 + i), subject=f"Series {i}", count=4) for i in range(4)
+    ]
+    wait_for(lambda: len(series_bookings(world)) == 4, "four Hybrid series")
+    # stop roomd, delete three of the four in Outlook, start it again: one round sees them all
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait_exit() == 0
+    for master in masters[:3]:
+        world.delete(ADELE, master["id"])
+    world.daemon = DaemonProcess(daemon.config).start()
+
+    text = wait_for(lambda: breaker(world), "the breaker in /readyz")
+    assert "would cancel 3 of" in text and f"roomd sync --force {ROOM}" in text
+    time.sleep(3)
+    assert [s["canceled"] for s in series_bookings(world)] == [False] * 4  # nothing cancelled
+
+    forced = roomd("sync", "--force", ROOM, config=world.daemon.config)
+    assert forced.returncode == 0, forced.stderr
+    wait_for(
+        lambda: [s["canceled"] for s in series_bookings(world)] == [True, True, True, False],
+        "the three series cancelled in Hybrid",
+    )
+    wait_for(lambda: breaker(world) is None, "the breaker released")
+    assert len(series_bookings(world)) == 4  # kept, as canceled
+    assert ROOM_ID
+
+
+def _seen(occurrences: int, missing: int) -> tuple[Link, OutlookSeries]:
+    first = datetime(2027, 1, 4, 9, tzinfo=UTC)
+    rule = "FREQ=WEEKLY;BYDAY=MO;WKST=MO;COUNT=20"
+    shape = Shape(rule, "UTC", first, first + timedelta(hours=1), "Weekly sync")
+    link = Link(
+        link_id="o:UID",
+        hybrid_id="h1",
+        room_event_id="m1",
+        series_master_id="m1",
+        ical_uid="UID",
+        outlook_fingerprint=shape_fingerprint(shape),
+        hybrid_fingerprint=shape_fingerprint(shape),
+    )
+    starts = [first + timedelta(weeks=n) for n in range(occurrences)]
+    series = OutlookSeries(
+        "m1",
+        OutlookState.LIVE,
+        ical_uid="UID",
+        shape=shape,
+        exceptions={t: None for t in starts[:missing]},
+        window=(first - timedelta(days=30), first + timedelta(days=365)),
+        occurrences={t: f"occ-{n}" for n, t in enumerate(starts[missing:])},
+        organizer=ADELE,
+        member_id="member-adele",
+    )
+    return link, series
+
+
+def test_a_round_cancelling_most_occurrences_of_a_series_trips_the_breaker() -> None:
+    """An organizer cancelling a few weeks of a long series goes through; a round that would
+    cancel most of its occurrences (a misread room calendar looks just like it) is held."""
+    room = RoomContext(mailbox=ROOM, hybrid_id=ROOM_ID, name="Room 4A")
+    for missing, held in ((4, False), (15, True)):
+        link, series = _seen(20, missing)
+        out = Plan()
+        plan_series(room, LinkIndex([link]), [series], [], out)
+        cancels = [op for op in out.ops if op.payload.get("cancel")]
+        assert len(cancels) == missing
+        assert (mass_delete(room, LinkIndex([link]), out) is not None) is held, missing
+
+
+# --- an occurrence Hybrid cancelled is final ---------------------------------------------------
+
+
+def synced_series(world: SyncWorld) -> tuple[datetime, dict[str, Any], dict[str, Any]]:
+    """An Outlook series of six from tomorrow 09:00 in a room whose rule is outlook_wins,
+    synced and settled: its first start, the organizer's master and the Hybrid series."""
+    world.start(sync='conflict = "outlook_wins"')
+    first = at(9)
+    lo, hi = first - timedelta(days=1), first + timedelta(weeks=7)
+    master = world.book_series(ADELE, first, subject="Weekly sync", count=6)
+    series = wait_for(lambda: series_bookings(world), "the Hybrid series")[0]
+    wait_for(lambda: room_slots(world, lo, hi) == weekly(first, 6), "the room's series")
+    settled(world)
+    return first, master, series
+
+
+def moved_and_declined(
+    world: SyncWorld, master: dict[str, Any], original: datetime, moved_to: datetime
+) -> DaemonProcess:
+    """The organizer moves one occurrence while roomd is paused; roomd resumes, and the room
+    ends declining the moved occurrence."""
+    lo, hi = original - timedelta(weeks=3), original + timedelta(weeks=5)
+    occurrence = next(
+        i
+        for i in all_instances(world, ADELE, master["id"], lo, hi)
+        if utc_of(i["start"]) == original
+    )
+    world.move(ADELE, occurrence["id"], moved_to)
+    time.sleep(1)  # the room's booking assistant answers
+    daemon = world.resume()
+    wait_for(
+        lambda: room_answers(world, ADELE, master["id"], lo, hi).get(moved_to) == "declined",
+        "the room declining the moved occurrence",
+    )
+    settled(world)
+    return daemon
+
+
+def quiet_after(world: SyncWorld, daemon: DaemonProcess) -> None:
+    """No write was given up, and the next rounds plan and write nothing."""
+    assert [row for row in open_outbox(world) if row[1] == "dead"] == []
+    mark = daemon.mark()
+    time.sleep(3)
+    daemon.mark()
+    rounds = [x for x in daemon.lines[mark:] if x.get("event") == "room_round"]
+    assert rounds and all(not r.get("planned") and not r.get("written") for r in rounds), rounds
+
+
+def test_an_occurrence_cancelled_in_hybrid_and_moved_in_outlook_stays_cancelled(
+    world: SyncWorld,
+) -> None:
+    """Under outlook_wins: the member cancels the third occurrence in Hybrid (a canceled
+    exception child, which Hybrid cannot restore) while the organizer moves it in Outlook.
+    Hybrid's cancellation is final: no write to Hybrid, the room declines the moved occurrence
+    in Outlook and says why; nothing is given up, and later rounds plan nothing."""
+    first, master, series = synced_series(world)
+    lo, hi = first - timedelta(days=1), first + timedelta(weeks=7)
+    world.pause()
+    third = first + timedelta(weeks=2)
+    child = add_exception(world, series, third, third)
+    world.hybrid_call(lambda: world.hybrid.cancel_booking(child["_id"]))
+    moved_to = third + timedelta(hours=3)
+    daemon = moved_and_declined(world, master, third, moved_to)
+    assert room_slots(world, lo, hi) == weekly(first, 6, skip=(2,))
+    # the organizer keeps the occurrence, moved; Hybrid keeps it cancelled, nothing restored
+    wanted = sorted([*weekly(first, 6, skip=(2,)), (moved_to, moved_to + timedelta(hours=1))])
+    assert occurrences_of(world, ADELE, master["iCalUId"], lo, hi) == wanted
+    kids = children(world, series["_id"])
+    assert [(c["_id"], c["canceled"]) for c in kids] == [(child["_id"], True)]
+    trail = world.audit(f"o:{master['iCalUId']}")
+    final = [x for x in trail if x.startswith("room_decline:") and "final" in x]
+    assert final and "outlook_wins" in final[0], trail
+    assert not [x for x in trail if x.startswith("gave_up")], trail
+    quiet_after(world, daemon)
+
+
+# --- Hybrid refuses to restore an occurrence's slot --------------------------------------------
+
+
+def test_an_exdate_outlook_moves_back_over_a_taken_slot_is_declined_by_the_room(
+    world: SyncWorld,
+) -> None:
+    """Under outlook_wins: the member cancels the third occurrence in Hybrid (an exdate) and
+    another member books its slot, while the organizer moves it in Outlook. Making the
+    exception lifts the exdate first, which would restore the taken slot: Hybrid refuses
+    (409). As for an occurrence Hybrid refuses in a new series (scenario 9), the room declines
+    the moved occurrence in Outlook, naming the booking in the way; Hybrid keeps the exdate,
+    nothing is given up, and later rounds plan nothing."""
+    first, master, series = synced_series(world)
+    lo, hi = first - timedelta(days=1), first + timedelta(weeks=7)
+    world.pause()
+    third = first + timedelta(weeks=2)
+    world.hybrid_call(
+        lambda: world.hybrid.update_booking(
+            series["_id"],
+            recurrence={
+                "rrule": series["recurrence"]["rrule"],
+                "exdates": [third.strftime("%Y-%m-%dT%H:%M:%SZ")],
+            },
+        )
+    )
+    taken = world.hybrid_book(MEGAN, third, summary="Took the slot")
+    moved_to = third + timedelta(hours=3)
+    daemon = moved_and_declined(world, master, third, moved_to)
+    booking = world.booking(series["_id"])
+    assert not booking["canceled"]
+    assert booking["recurrence"]["exdates"] and children(world, series["_id"]) == []
+    assert not world.booking(taken["_id"])["canceled"]
+    # the organizer keeps the occurrence, moved; the room holds Megan's meeting in its slot
+    wanted = sorted([*weekly(first, 6, skip=(2,)), (moved_to, moved_to + timedelta(hours=1))])
+    assert occurrences_of(world, ADELE, master["iCalUId"], lo, hi) == wanted
+    assert room_slots(world, lo, hi) == weekly(first, 6)  # Megan's at the third's time
+    trail = world.audit(f"o:{master['iCalUId']}")
+    refused = [x for x in trail if x.startswith("room_decline:") and "409" in x]
+    assert refused and taken["_id"] in refused[0], trail
+    assert not [x for x in trail if x.startswith("gave_up")], trail
+    quiet_after(world, daemon)
+
+
+# --- the same decisions, as the pure plan makes them (what --dry-run shows) ------------------
+
+
+def test_zone_shifts_are_the_weeks_new_york_and_london_disagree() -> None:
+    first = datetime(2027, 3, 1, 14, tzinfo=UTC)  # 09:00 in New York, 14:00 in London
+    rule = "FREQ=WEEKLY;BYDAY=MO;WKST=MO;COUNT=6"
+    shape = Shape(rule, "America/New_York", first, first + timedelta(hours=1))
+    until = first + timedelta(weeks=8)
+    assert zone_shifts(shape, "Europe/London", until) == {
+        datetime(2027, 3, 15, 13, tzinfo=UTC): datetime(2027, 3, 15, 14, tzinfo=UTC),
+        datetime(2027, 3, 22, 13, tzinfo=UTC): datetime(2027, 3, 22, 14, tzinfo=UTC),
+    }
+    assert zone_shifts(shape, "America/Toronto", until) == {}  # the same clocks
+    assert zone_shifts(shape, "America/New_York", until) == {}
+
+
+def test_a_final_hybrid_cancellation_plans_no_hybrid_write_and_a_room_decline() -> None:
+    link, outlook = _seen(6, 0)
+    assert outlook.shape is not None
+    third = outlook.shape.start + timedelta(weeks=2)
+    moved = Slot(third + timedelta(hours=3), third + timedelta(hours=4))
+    outlook = OutlookSeries(
+        **{**{f: getattr(outlook, f) for f in outlook.__slots__}, "exceptions": {third: moved}}
+    )
+    hybrid = HybridSeries(
+        "h1",
+        HybridState.LIVE,
+        shape=outlook.shape,
+        exceptions={third: None},
+        final=frozenset({third}),
+    )
+    room = RoomContext(mailbox=ROOM, hybrid_id=ROOM_ID, name="Room 4A", conflict="outlook_wins")
+    out = Plan()
+    plan_series(room, LinkIndex([link]), [outlook], [hybrid], out)
+    assert [(op.op, op.payload.get("release")) for op in out.ops] == [("graph.occurrence", True)]
+    assert "cancelled in the room booking system" in out.ops[0].payload["comment"]
+    assert any(a.action == "room_decline" and "final" in a.reason for a in out.audit)
+    occurrence = [lk for lk in out.links if lk.original_start == third]
+    assert [(lk.outlook_fingerprint, lk.hybrid_fingerprint) for lk in occurrence] == [
+        ("cancelled", "cancelled")
+    ]
