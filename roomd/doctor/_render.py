@@ -19,7 +19,8 @@ def render_text(checks: list[Check]) -> list[str]:
         lines.append(f"{LABELS[c.status]}  {c.name.ljust(width)}  {c.detail}{fix}")
     counts = Counter(c.status for c in checks)
     lines.append(
-        f"roomd doctor: {counts[Status.PASS]} passed, {counts[Status.WARN]} warnings, "
+        f"roomd doctor: {counts[Status.PASS]} passed, "
+        f"{counts[Status.WARN]} warning{'' if counts[Status.WARN] == 1 else 's'}, "
         f"{counts[Status.FAIL]} failed, {counts[Status.SKIP]} not checked"
     )
     return lines
