@@ -20,7 +20,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from roomd import observe, utc
+from roomd import observe, refusals, utc
 from roomd.config import ConfigError, RoomSettings, Settings, load_config
 from roomd.sdnotify import Notifier
 from roomd.store import Store, StoreError, open_store
@@ -456,6 +456,8 @@ class Daemon:
             self._notifier.status("config reload refused; running with the previous config")
             return False
         old = self.settings
+        # a new secret, or a fix made in Entra ID or Hybrid: try refused credentials again now
+        refusals.forgive_all()
         for what, before, after in (
             ("http", old.http, new.http),
             ("state", old.state, new.state),

@@ -125,7 +125,8 @@ GRAPH_RETRIES = Counter(
 )
 GRAPH_TOKEN_REFRESHES = Counter(
     "roomd_graph_token_refreshes_total",
-    "Access tokens acquired from the identity platform.",
+    "Graph access tokens asked of the identity platform, by outcome: ok, error, or held "
+    "(a refused credential not asked again before its backoff ends).",
     ["outcome"],
     registry=REGISTRY,
 )
@@ -145,7 +146,8 @@ HYBRID_RETRIES = Counter(
 )
 HYBRID_TOKEN_REFRESHES = Counter(
     "roomd_hybrid_token_refreshes_total",
-    "Access tokens requested from the Hybrid token endpoint, by outcome.",
+    "Access tokens requested from the Hybrid token endpoint, by outcome: ok, error, or held "
+    "(a refused credential not asked again before its backoff ends).",
     ["outcome"],
     registry=REGISTRY,
 )

@@ -6,7 +6,9 @@ cached here: msal 1.23+ answers ``acquire_token_for_client`` from its own cache 
 token with less than 5 minutes left (msal 1.39 ``application.py``; graph-behaviour.md 3.3).
 After a 401 the rejected token is removed with ``remove_tokens_for_client()`` (``force_refresh``
 is refused for this flow) and one fresh token is fetched; concurrent 401s for the same token cause
-one refresh, not one each.
+one refresh, not one each. A credential the identity platform refuses (``invalid_client``...) is
+not offered again before its hold ends (``roomd.refusals``): msal is not even called, and every
+round in between fails at once with the same refusal.
 
 Offline-safe construction, which also makes a private authority host (the local simulator) work:
 
@@ -33,8 +35,9 @@ import httpx
 import msal
 
 from roomd.graph.config import GraphClientConfig
-from roomd.graph.errors import AuthError
+from roomd.graph.errors import OAUTH_REFUSALS, AuthError, CredentialsRefused
 from roomd.observe import GRAPH_TOKEN_REFRESHES, get_logger
+from roomd.refusals import RefusalGate
 
 FORCED_REFRESH_INTERVAL_S = 30.0
 """At most one token fetched past msal's cache (after a 401) in this long."""
@@ -112,6 +115,8 @@ class TokenProvider:
         self._last_forced = -1e9
         self._app: Any = None
         self._http: _MsalHttpClient | None = None
+        # (error, error_description) of the refusal in force
+        self._refusals: RefusalGate[tuple[str, str]] = RefusalGate()
         cert = config.certificate
         self._secrets: tuple[str, ...] = tuple(
             s
@@ -183,6 +188,10 @@ class TokenProvider:
         return self._executor
 
     async def _get(self, rejected: str | None) -> str:
+        hold = self._refusals.held()
+        if hold is not None:
+            GRAPH_TOKEN_REFRESHES.labels(outcome="held").inc()
+            raise self._refused(*hold.refusal, retry_in_s=hold.retry_in_s)
         loop = asyncio.get_running_loop()
         try:
             result = await loop.run_in_executor(self._run(), self._acquire, rejected)
@@ -199,7 +208,11 @@ class TokenProvider:
             code = str(result.get("error") or "no_access_token")
             description = _redact(str(result.get("error_description") or ""), self._secrets)
             _log().warning("graph_token_failed", error=code, description=description)
+            if code in OAUTH_REFUSALS:
+                held = self._refusals.refused((code, description))
+                raise self._refused(code, description, retry_in_s=held.retry_in_s)
             raise AuthError(None, code, description or "the token response had no access_token")
+        self._refusals.succeeded()
         if result.get("token_source") != "cache":
             GRAPH_TOKEN_REFRESHES.labels(outcome="ok").inc()
             _log().info(
@@ -208,6 +221,11 @@ class TokenProvider:
                 after_rejection=rejected is not None,
             )
         return token
+
+    def _refused(self, code: str, description: str, *, retry_in_s: float) -> CredentialsRefused:
+        return CredentialsRefused(
+            code, description, client_id=self._config.client_id, retry_in_s=retry_in_s
+        )
 
     async def token(self) -> str:
         """A valid access token (msal's cached one while it has more than 5 minutes left)."""

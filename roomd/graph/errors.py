@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -70,6 +71,64 @@ class BadRequest(GraphError):
 
 class AuthError(GraphError):
     """No valid token: msal could not get one, or Graph rejected it twice (401)."""
+
+
+OAUTH_REFUSALS = frozenset(
+    {
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+    }
+)
+"""RFC 6749 section 5.2 error codes: the identity platform's answer to a credential it will not
+take (AADSTS7000215 bad secret, 7000222 expired secret, 700016 no such app, 90002 no such
+tenant...). Asking again does not help; a 5xx or no answer is not one of these."""
+
+
+class CredentialsRefused(AuthError):
+    """The identity platform refused roomd's tenant, client id, secret or certificate.
+
+    ``code`` and ``message`` stay msal's ``error`` and ``error_description`` (``roomd doctor``
+    reads the AADSTS number in them); ``str()`` is the line an operator sees in ``roomd status``
+    and ``/readyz``: the refusal's first line, when roomd asks again (``retry_in_s``, see
+    ``roomd.refusals``) and the fix.
+    """
+
+    def __init__(self, code: str, message: str, *, client_id: str, retry_in_s: float) -> None:
+        self.client_id = client_id
+        self.retry_in_s = retry_in_s
+        super().__init__(None, code, message)
+
+    def _describe(self) -> str:
+        first = self.message.strip().splitlines()[0] if self.message.strip() else ""
+        number = re.search(r"AADSTS(\d+)", first)
+        fix = _CREDENTIAL_FIXES.get(number.group(1) if number else "", _CHECK_CREDENTIALS)
+        return (
+            f"Microsoft Graph refused roomd's credentials ({self.code}: {first}); not asked "
+            f"again for {max(1, round(self.retry_in_s))} s — fix: "
+            + fix.format(client_id=self.client_id)
+        )
+
+
+_RELOAD = ", then systemctl reload roomd"
+_CHECK_CREDENTIALS = (
+    "check graph.tenant_id, graph.client_id and the client secret or certificate against the app "
+    "registration (roomd doctor names the exact fix)" + _RELOAD
+)
+_NEW_SECRET = (
+    "create a new client secret (az ad app credential reset --id {client_id} --append) and put "
+    "its Value in graph.client_secret_file" + _RELOAD
+)
+_CREDENTIAL_FIXES = {
+    "7000222": _NEW_SECRET,  # the secret expired
+    "7000215": "put the secret's Value (not its Secret ID) in graph.client_secret_file, or "
+    + _NEW_SECRET,
+    "700016": "set graph.client_id to the app registration's Application (client) ID" + _RELOAD,
+    "90002": "set graph.tenant_id to the app registration's Directory (tenant) ID" + _RELOAD,
+}
 
 
 class AccessDenied(AuthError):

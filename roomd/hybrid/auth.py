@@ -4,8 +4,9 @@ OfficeRnD's API accepts only the client-credentials grant: a form post of ``clie
 ``client_secret``, ``grant_type=client_credentials`` and ``scope`` to the token URL, answered with
 ``access_token`` and ``expires_in`` (3600 s) (developer.officernd.com, "Authentication"). The
 token is refreshed ``token_refresh_margin_s`` before it expires, and on demand after a 401 (a
-server may revoke a token early). Neither the secret nor the token ever reaches a log line or an
-exception message.
+server may revoke a token early). A refused secret is not offered again before its hold ends
+(``roomd.refusals``): every round in between fails at once with the same refusal. Neither the
+secret nor the token ever reaches a log line or an exception message.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from typing import Any
 import httpx
 
 from roomd.hybrid.config import HybridClientConfig
-from roomd.hybrid.errors import AuthError, HybridError
+from roomd.hybrid.errors import AuthError, CredentialsRefused, HybridError
 from roomd.observe import HYBRID_REQUESTS, HYBRID_TOKEN_REFRESHES
+from roomd.refusals import RefusalGate
 
 __all__ = ["TokenSource"]
 
@@ -46,6 +48,7 @@ class TokenSource:
         self._token: str | None = None
         self._expires_at = 0.0
         self._lifetime = 3600.0
+        self._refusals: RefusalGate[AuthError] = RefusalGate(clock=clock)
         self.granted: frozenset[str] = frozenset()
         """The scopes of the current token: the answer's ``scope``, or those requested when it
         has none (RFC 6749 section 5.1: omitted when identical to the requested scope)."""
@@ -84,12 +87,21 @@ class TokenSource:
 
     async def _fetch(self) -> None:
         """One token request, counted by outcome: a refused or failing token endpoint is the
-        first sign of a rotated or expired client secret."""
+        first sign of a rotated or expired client secret. While a refusal holds, no request
+        is sent (outcome ``held``) and the refusal is raised again."""
+        hold = self._refusals.held()
+        if hold is not None:
+            HYBRID_TOKEN_REFRESHES.labels(outcome="held").inc()
+            raise _refused(hold.refusal, hold.retry_in_s)
         try:
             await self._request_token()
+        except AuthError as exc:
+            HYBRID_TOKEN_REFRESHES.labels(outcome="error").inc()
+            raise _refused(exc, self._refusals.refused(exc).retry_in_s) from None
         except Exception:
             HYBRID_TOKEN_REFRESHES.labels(outcome="error").inc()
             raise
+        self._refusals.succeeded()
         HYBRID_TOKEN_REFRESHES.labels(outcome="ok").inc()
 
     async def _request_token(self) -> None:
@@ -142,6 +154,10 @@ class TokenSource:
         self._token = token
         self._lifetime = expires_in
         self._expires_at = started + expires_in
+
+
+def _refused(exc: AuthError, retry_in_s: float) -> CredentialsRefused:
+    return CredentialsRefused(exc.status, exc.message, exc.code, retry_in_s=retry_in_s)
 
 
 def _token_error(resp: httpx.Response) -> str:

@@ -11,6 +11,7 @@ __all__ = [
     "AuthError",
     "BookingParseError",
     "Conflict",
+    "CredentialsRefused",
     "DoubleBooking",
     "HybridError",
     "NotFound",
@@ -54,6 +55,37 @@ class ValidationError(HybridError):
 class AuthError(HybridError):
     """401/403 from the API, or a token request the identity endpoint refused (wrong client id or
     secret, missing scope). Retrying does not help; an operator must fix the credentials."""
+
+
+class CredentialsRefused(AuthError):
+    """The token endpoint refused roomd's client id, secret or scope (400/401/403).
+
+    ``message`` stays the endpoint's own words (``roomd doctor`` and ``roomd rooms`` read them);
+    ``str()`` is the line an operator sees in ``roomd status`` and ``/readyz``: who refused,
+    why, when roomd tries again (``retry_in_s``, see ``roomd.refusals``) and the fix.
+    """
+
+    def __init__(
+        self, status: int, message: str, code: str | None = None, *, retry_in_s: float
+    ) -> None:
+        super().__init__(status, message, code)
+        self.retry_in_s = retry_in_s
+
+    def __str__(self) -> str:
+        if "scope" in self.message.lower():
+            fix = (
+                "grant the API client the scopes in hybrid.scope in Hybrid, or remove "
+                "hybrid.scope from the config, then systemctl reload roomd"
+            )
+        else:
+            fix = (
+                "put the API client's current secret in hybrid.client_secret_file and its id "
+                "in hybrid.client_id, then systemctl reload roomd"
+            )
+        return (
+            f"Hybrid refused roomd's credentials ({self.status}: {self.message}); not asked "
+            f"again for {max(1, round(self.retry_in_s))} s — fix: {fix}"
+        )
 
 
 class NotFound(HybridError):

@@ -131,6 +131,7 @@ class IdentityPlatform:
         self.token_lifetime = timedelta(seconds=3599)  # auth-v2-service.md sample: 3599
         self.revoked_below = 0  # tokens with a lower issue number are revoked
         self.tokens_issued = 0
+        self.token_requests = 0  # answered or refused: what a client's retry storm would cost
         self._verified: dict[str, dict[str, Any]] = {}  # signature checks are costly: once each
 
     # -- registration -----------------------------------------------------------------------
@@ -239,6 +240,7 @@ class IdentityPlatform:
     # -- token endpoint ---------------------------------------------------------------------
     def issue_token(self, tenant: str, form: dict[str, str], token_endpoint: str) -> dict[str, Any]:
         """Answer ``POST /{tenant}/oauth2/v2.0/token``; raises ``TokenError`` on refusal."""
+        self.token_requests += 1
         if tenant.lower() not in (self.tenant_id.lower(), self.domain.lower()):
             raise TokenError(
                 400,

@@ -191,6 +191,10 @@ class SimControl:
         """Tokens issued until now get 401 (as after a credential reset)."""
         self._sim.identity.revoked_below = self._sim.identity.tokens_issued
 
+    def token_requests(self) -> int:
+        """Token requests received so far, answered or refused."""
+        return self._sim.identity.token_requests
+
     def set_token_lifetime(self, seconds: int) -> None:
         if seconds < 1:
             raise ControlError(f"token lifetime must be positive, got {seconds}")

@@ -65,9 +65,11 @@ class TokenIssuer:
     client_id: str
     client_secret: str = field(repr=False)
     _tokens: dict[str, Grant] = field(default_factory=dict, repr=False)
+    requests: int = 0  # answered or refused: what a client's retry storm would cost
 
     def issue(self, form: dict[str, str], authorization: str | None) -> dict[str, Any]:
         """Answer a token request, or raise OAuthError."""
+        self.requests += 1
         client_id, client_secret = form.get("client_id"), form.get("client_secret")
         if authorization and authorization.lower().startswith("basic "):
             client_id, client_secret = _basic(authorization)

@@ -139,6 +139,16 @@ class Control:
     def revoke_tokens(self) -> None:
         self._issuer.revoke_all()
 
+    def set_client_secret(self, secret: str) -> None:
+        """The API client's secret is now ``secret`` (a rotation in Hybrid): the old one is
+        refused with ``invalid_client`` and the tokens issued with it stop working."""
+        self._issuer.client_secret = secret
+        self._issuer.revoke_all()
+
+    def token_requests(self) -> int:
+        """Token requests received so far, answered or refused."""
+        return self._issuer.requests
+
     def set_faults(self, **switches: Any) -> dict[str, Any]:
         """E.g. ``set_faults(api_429=2, retry_after_seconds=3)``; see faults.Faults for names."""
         self.faults.set(**switches)
