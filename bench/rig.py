@@ -135,6 +135,7 @@ class Rig:
         *,
         bookings: int = 0,
         hybrid_bookings: int = 0,
+        recurring: int = 0,
         workdir: Path | None = None,
         poll_interval_seconds: float = 60,
         http_port: int | None = None,
@@ -145,6 +146,7 @@ class Rig:
         self.rooms = rooms
         self.bookings = bookings
         self.hybrid_bookings = hybrid_bookings
+        self.recurring = recurring
         self.tenant = bench_tenant(rooms)
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if workdir is None:
@@ -203,6 +205,7 @@ class Rig:
                         str(count),
                         "--ready",
                         str(path),
+                        *(["--recurring", str(self.recurring)] if kind == "graph" else []),
                     ],
                     cwd=Path(__file__).resolve().parent.parent,
                     stdin=subprocess.DEVNULL,
@@ -231,9 +234,10 @@ class Rig:
         raw = json.loads(path.read_text())
         return SimInfo(**raw)
 
-    def write_config(self, **sync: Any) -> Path:
+    def write_config(self, webhook_secret: str | None = None, **sync: Any) -> Path:
         """(Re)write ``config_path``: every room mapped, secrets in files beside it, both CAs
-        in ``ca.pem``; ``sync`` adds ``[sync]`` keys (``poll_interval_seconds`` is the rig's)."""
+        in ``ca.pem``; ``sync`` adds ``[sync]`` keys (``poll_interval_seconds`` is the rig's);
+        ``webhook_secret`` (what Hybrid's ``POST /webhooks`` answered) turns the receiver on."""
         d = self.workdir
         (d / "ca.pem").write_text(self.graph.ca_pem + self.hybrid.ca_pem)
         _secret_file(d / "graph-client-secret", self.graph.client_secret)
@@ -257,6 +261,11 @@ class Rig:
             f'client_id = "{h.client_id}"',
             'client_secret_file = "hybrid-client-secret"',
             'ca_bundle = "ca.pem"',
+        ]
+        if webhook_secret is not None:
+            _secret_file(d / "hybrid-webhook-secret", webhook_secret)
+            lines.append('webhook_secret_file = "hybrid-webhook-secret"')
+        lines += [
             "",
             "[sync]",
             *(f"{k} = {json.dumps(v)}" for k, v in sync_keys.items()),
@@ -417,7 +426,18 @@ def machine() -> list[str]:
 # --- the simulator processes ---------------------------------------------------------------------
 
 
-def _seed_graph(sim: Any, tenant: Tenant, bookings: int) -> None:
+def series_slot(j: int, day0: datetime) -> tuple[datetime, datetime]:
+    """The j-th weekly series of a room: evenings from 17:00 (after both sides' one-off
+    meetings), on the weekdays of the coming week in turn."""
+    start = day0 + timedelta(days=1 + j % 7, hours=17, minutes=30 * (j // 7))
+    return start, start + timedelta(minutes=25)
+
+
+SERIES_WEEKS = 10
+"""Occurrences of each seeded weekly series (inside the default 180-day booking window)."""
+
+
+def _seed_graph(sim: Any, tenant: Tenant, bookings: int, recurring: int = 0) -> None:
     day0 = sim.clock.now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     sim.switches.rba_delay = None  # answered below, room by room, before serving
     for i, room in enumerate(tenant.rooms, start=1):
@@ -433,7 +453,30 @@ def _seed_graph(sim: Any, tenant: Tenant, bookings: int) -> None:
                     "attendees": [{"emailAddress": {"address": room.email}, "type": "resource"}],
                 },
             )
-        if bookings:
+        for j in range(recurring):
+            start, end = series_slot(j, day0)
+            sim.exchange.create(
+                organizer,
+                {
+                    "subject": f"Weekly {j} in {room.display_name}",
+                    "start": {"dateTime": start.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"},
+                    "end": {"dateTime": end.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"},
+                    "attendees": [{"emailAddress": {"address": room.email}, "type": "resource"}],
+                    "recurrence": {
+                        "pattern": {
+                            "type": "weekly",
+                            "interval": 1,
+                            "daysOfWeek": [start.strftime("%A").lower()],
+                        },
+                        "range": {
+                            "type": "numbered",
+                            "startDate": start.date().isoformat(),
+                            "numberOfOccurrences": SERIES_WEEKS,
+                        },
+                    },
+                },
+            )
+        if bookings or recurring:
             sim.control.run_rba()
     sim.switches.rba_delay = 0.0
 
@@ -452,7 +495,7 @@ def _seed_hybrid(sim: Any, tenant: Tenant, bookings: int) -> None:
             )
 
 
-async def _serve(kind: str, rooms: int, bookings: int, ready: Path) -> None:
+async def _serve(kind: str, rooms: int, bookings: int, ready: Path, recurring: int = 0) -> None:
     from roomd.sim.graph import GraphSimulator
     from roomd.sim.hybrid import HybridSimulator
     from roomd.sim.tls import LocalCA
@@ -463,7 +506,7 @@ async def _serve(kind: str, rooms: int, bookings: int, ready: Path) -> None:
     sim: Any
     if kind == "graph":
         sim = GraphSimulator(tenant, ca=ca)
-        _seed_graph(sim, tenant, bookings)
+        _seed_graph(sim, tenant, bookings, recurring)
         await sim.start()
         info = {
             "base_url": sim.base_url,
@@ -504,11 +547,12 @@ def cli(argv: list[str]) -> int:
     serve.add_argument("--rooms", type=int, required=True)
     serve.add_argument("--bookings", type=int, default=0)
     serve.add_argument("--ready", type=Path, required=True)
+    serve.add_argument("--recurring", type=int, default=0, help="weekly series per room (graph)")
     args = parser.parse_args(argv)
     from roomd import observe
 
     observe.configure_logging("warning", stream=sys.stderr)
-    asyncio.run(_serve(args.kind, args.rooms, args.bookings, args.ready))
+    asyncio.run(_serve(args.kind, args.rooms, args.bookings, args.ready, args.recurring))
     return 0
 
 
