@@ -68,8 +68,9 @@ CHANGES = Counter(
 )
 WRITES = Counter(
     "roomd_writes_total",
-    "Writes roomd made, by room, direction and outcome.",
-    ["room", "direction", "outcome"],
+    "Writes roomd attempted, by room, the side written (hybrid, outlook) and outcome: done, "
+    "retry (failed, tried again later) or dead (given up; roomd status shows it).",
+    ["room", "side", "outcome"],
     registry=REGISTRY,
 )
 CONFLICTS = Counter(

@@ -10,7 +10,9 @@ the row: every write is idempotent (creates by ``transactionId`` plus roomd's ta
 Rows of one booking run in the order they were planned; a row waiting for a retry holds back the
 later rows of its booking only. A transient failure is retried with capped exponential backoff;
 a refusal (4xx) or :data:`MAX_ATTEMPTS` failures make the row ``dead``: it stays for an operator
-(``roomd status`` counts it) and the room's ``problem`` flag names it.
+(``roomd status`` counts it) and the room's ``problem`` flag names it. Every attempt is counted
+in ``roomd_writes_total{room, side, outcome}``: ``done``, ``retry`` (failed, tried again later)
+or ``dead``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from roomd import observe
 from roomd.graph import BadRequest, NotFound
 from roomd.hybrid import DoubleBooking, HybridBooking, booking_payload
 from roomd.hybrid.model import format_datetime, parse_datetime
@@ -123,6 +126,7 @@ class Executor:
             for side, action, reason in outcome.audit:
                 await tx.audit(link_id, side, action, reason)
         stats.done += 1
+        _count(room, item, "done")
         direction = "outlook_to_hybrid" if item.op.startswith("hybrid.") else "hybrid_to_outlook"
         since = item.created_at
         changed = item.payload.get("changed_at")
@@ -155,6 +159,7 @@ class Executor:
             stats.problems.append(error)
         else:
             stats.failed += 1
+        _count(room, item, "dead" if dead else "retry")
         return False
 
     # --- the operations ------------------------------------------------------------------------
@@ -458,6 +463,8 @@ class Executor:
             if child is not None:
                 await self._hybrid.cancel_booking(child.id)
                 return Outcome(audit=[("hybrid", "occurrence_canceled", when)])
+            if payload.get("stale"):  # only an exception child made for an earlier time
+                return Outcome(audit=[("hybrid", "occurrence_gone", f"{when}: no exception")])
             series = await self._hybrid.get_booking(link.hybrid_id)
             if series is None or series.recurrence is None:
                 raise Refused(f"series {link.hybrid_id} is gone")
@@ -725,6 +732,10 @@ def _left_out(series: Link, original: datetime, hybrid_id: str | None) -> Link:
 
 def _side(op: str) -> str:
     return "hybrid" if op.startswith("hybrid.") else "outlook"
+
+
+def _count(room: RoomContext, item: OutboxItem, outcome: str) -> None:
+    observe.WRITES.labels(room=room.mailbox, side=_side(item.op), outcome=outcome).inc()
 
 
 def _fingerprint(booking: HybridBooking, room: RoomContext) -> str:
