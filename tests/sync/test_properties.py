@@ -52,7 +52,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import httpx
 import pytest
@@ -73,12 +73,13 @@ from roomd.hybrid import HybridBooking, HybridClient, RetryPolicy
 from roomd.sim.graph import GraphSimulator
 from roomd.sim.hybrid import HybridSimulator
 from roomd.sim.roomd_config import write_roomd_config
-from roomd.sim.tenant import default_tenant
+from roomd.sim.tenant import Tenant, default_tenant
 from roomd.sim.tls import LocalCA
 from roomd.store import Store, open_store
 from roomd.sync import GraphAdapter, HybridAdapter, RoomSync, RoundFailed
 
 T = TypeVar("T")
+W = TypeVar("W", bound="World")
 PREFER = 'outlook.timezone="UTC", IdType="ImmutableId"'
 ROOM = "room-4a@contoso.com"
 APPROVAL_ROOM = "room-4b@contoso.com"
@@ -231,14 +232,20 @@ class World:
     """One example's universe: both simulators, roomd's engine over one database file, an
     Outlook user's HTTP client, and the model of what people did."""
 
-    def __init__(self, directory: Path, conflict: str, coarse_hybrid: bool = False) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        conflict: str,
+        coarse_hybrid: bool = False,
+        tenant: Tenant | None = None,
+    ) -> None:
         self.directory = directory
         self.conflict = conflict
         # Hybrid's timestamps in whole seconds and listings in creation order, as real servers
         # may have them: the change feed must still miss nothing
         self.quirks = {"coarse_timestamps": 1, "unsorted_listing": 1} if coarse_hybrid else {}
         self.clock = Clock()
-        tenant = default_tenant()
+        tenant = tenant or default_tenant()
         self.graph = GraphSimulator(tenant, ca=CA)
         self.hybrid = HybridSimulator(tenant, ca=CA)
         self.graph.control.set_switches(rba_delay=None)  # the machine steps the room's answers
@@ -829,17 +836,18 @@ rooms = st.sampled_from(ROOMS)
 picks = st.integers(min_value=0, max_value=15)
 
 
-class SyncMachine(RuleBasedStateMachine):
-    """Rules act through ``World``; ``settle`` (and the end of every example) checks."""
+class WorldMachine(RuleBasedStateMachine, Generic[W]):
+    """A machine over one ``World`` an example: runs each step on the example's event loop, and
+    settles and checks at the end of every example that has not failed. No rules of its own."""
 
     def __init__(self, runner: asyncio.Runner, directory: Path) -> None:
         super().__init__()
         self.runner = runner
         self.directory = directory
-        self.world: World | None = None
+        self.world: W | None = None
         self.failed = False
 
-    def run(self, step: Callable[[World], Awaitable[T]]) -> T:
+    def run(self, step: Callable[[W], Awaitable[T]]) -> T:
         assert self.world is not None
         world = self.world
 
@@ -851,6 +859,24 @@ class SyncMachine(RuleBasedStateMachine):
         except BaseException:
             self.failed = True
             raise
+
+    @staticmethod
+    async def _settle_and_check(w: World) -> None:
+        await w.settle()
+        await w.check()
+
+    def teardown(self) -> None:
+        if self.world is None:
+            return
+        try:
+            if not self.failed:
+                self.run(self._settle_and_check)
+        finally:
+            self.runner.run(self.world.stop())
+
+
+class SyncMachine(WorldMachine[World]):
+    """Rules act through ``World``; ``settle`` (and the end of every example) checks."""
 
     @initialize(conflict=st.sampled_from(["outlook_wins", "hybrid_wins"]), coarse=st.booleans())
     def start(self, conflict: str, coarse: bool = False) -> None:
@@ -991,20 +1017,6 @@ class SyncMachine(RuleBasedStateMachine):
     @rule()
     def settle(self) -> None:
         self.run(self._settle_and_check)
-
-    @staticmethod
-    async def _settle_and_check(w: World) -> None:
-        await w.settle()
-        await w.check()
-
-    def teardown(self) -> None:
-        if self.world is None:
-            return
-        try:
-            if not self.failed:
-                self.run(self._settle_and_check)
-        finally:
-            self.runner.run(self.world.stop())
 
 
 EXAMPLES = settings(
