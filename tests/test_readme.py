@@ -52,3 +52,48 @@ def test_readme_documents_every_metric_the_daemon_exports() -> None:
     for metric in observe.REGISTRY.collect():
         name = metric.name + ("_total" if metric.type == "counter" else "")
         assert name in text, f"README does not mention {name}"
+
+
+def _metrics_list() -> str:
+    text = (ROOT / "README.md").read_text()
+    return text.split("Metrics (all `roomd_*`):", 1)[1].split("\n\n", 1)[0]
+
+
+def test_readme_metrics_list_gives_each_metric_with_its_labels() -> None:
+    """An operator writes queries from this list: every label roomd exports, none it does not."""
+    from prometheus_client.metrics import MetricWrapperBase
+
+    from roomd import observe
+
+    listed = dict(re.findall(r"`(roomd_\w+)(?:\{([\w,]*)\})?`", _metrics_list()))
+    metrics = [m for m in vars(observe).values() if isinstance(m, MetricWrapperBase)]
+    assert len(metrics) == len(list(observe.REGISTRY.collect()))
+    for metric in metrics:
+        name = metric._name + ("_total" if metric._type == "counter" else "")
+        assert name in listed, f"README's metrics list lacks {name}"
+        assert set(filter(None, listed[name].split(","))) == set(metric._labelnames), name
+
+
+def test_readme_commands_table_has_a_row_per_command() -> None:
+    import argparse
+
+    from roomd.cli import build_parser
+
+    text = (ROOT / "README.md").read_text()
+    table = text.split("\n## Commands", 1)[1].split("\n## ", 1)[0]
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name in sub.choices:
+        assert f"| `roomd {name}" in table, f"README's Commands table has no row for {name}"
+
+
+def test_readme_asks_for_exactly_the_graph_permissions_roomd_uses() -> None:
+    """Least privilege: the permission table and Going live list what doctor checks for."""
+    from roomd.doctor._decide import OPTIONAL_ROLES, REQUIRED_ROLES
+
+    text = (ROOT / "README.md").read_text()
+    section = text.split("\n## Permissions in Microsoft 365", 1)[1].split("\n## ", 1)[0]
+    rows = set(re.findall(r"^\| `([\w.]+)` \|", section, re.MULTILINE))
+    assert rows == set(REQUIRED_ROLES) | set(OPTIONAL_ROLES)
+    step_one = text.split("1. **Register the Entra application.**", 1)[1].split("\n2. ", 1)[0]
+    assert "User.Read.All" not in step_one

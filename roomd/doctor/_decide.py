@@ -21,7 +21,8 @@ GRAPH_APP = "00000003-0000-0000-c000-000000000000"  # Microsoft Graph's appId
 # `roomd rooms` lists the tenant's rooms (the sync itself does not need it).
 REQUIRED_ROLES = {"Calendars.ReadWrite": "ef54d2bf-783f-4e0f-bca1-3210c0444d99"}
 OPTIONAL_ROLES = {"Place.Read.All": "913b9306-0ce1-42b8-9137-6a7df690a760"}
-# Listed in the README's permission table; read-only and harmless, though roomd calls no /users.
+# Listed as required by earlier READMEs, so many apps have it; read-only and harmless, though
+# roomd calls no /users and the README no longer asks for it.
 TOLERATED_ROLES = frozenset({"User.Read.All"})
 
 EXPIRY_WARN = timedelta(days=30)
