@@ -389,8 +389,10 @@ class Daemon:
                 **stats.extra,
             }
             try:
-                async with self.store.write(room.mailbox) as tx:
-                    await tx.record_round(ok=error is None, error=error, at=utc.now())
+                # an idle round's success waits for flush_idle with its delta link
+                if error is not None or not self.store.defer_success(room.mailbox, utc.now()):
+                    async with self.store.write(room.mailbox) as tx:
+                        await tx.record_round(ok=error is None, error=error, at=utc.now())
             except Exception as exc:
                 fields["state_error"] = describe_error(exc)
             finally:
@@ -429,6 +431,10 @@ class Daemon:
         the stored one, so a room that keeps failing stays visible as stale to alerting."""
         if self.store is None:
             return
+        try:  # idle rounds' delta links and successes, all rooms' in one transaction
+            await self.store.flush_idle()
+        except StoreError as exc:
+            self._log.warning("idle_flush_failed", error=describe_error(exc))
         now = utc.now()
         configured = {r.mailbox for r in self.settings.rooms}
         flags = await self.store.room_flags()

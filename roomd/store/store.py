@@ -11,6 +11,13 @@ Concurrency model (design.md sections 2, 3 and 8):
   last committed state, never a transaction in progress.
 - ``synchronous=FULL``: a commit is on disk before ``write()`` returns, so an outbox item marked
   ``done`` stays done after a power cut.
+- An idle round (nothing read, nothing planned) still gets a new delta link from Graph and has a
+  success to record: ``defer_delta`` and ``defer_success`` keep both in memory, readers of this
+  process see them, and ``flush_idle`` writes every room's in one transaction (the daemon does
+  once per poll interval, ``close`` does too): idle polling costs one synced commit per interval,
+  not one per room.
+  Losing them in a crash is harmless: the older stored link replays nothing (the rounds after
+  it were idle) or has expired (a new baseline); any write for the room writes them first.
 
 ``open_store(path, readonly=True)`` opens only the read connection, never creates the file and
 never migrates: that is for ``roomd status``, which may run as another user beside the daemon.
@@ -24,6 +31,7 @@ import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -121,6 +129,18 @@ async def open_store(
     return Store(path, reader=reader, writer=writer, clock=clock)
 
 
+@dataclass(frozen=True)
+class _Idle:
+    """What an idle round of one room left to write: its new delta link, and its success once
+    the daemon has recorded it."""
+
+    window_start: datetime
+    window_end: datetime
+    delta_link: str
+    at: datetime
+    success_at: datetime | None = None
+
+
 class Store:
     """The open state database: one serialised writer, one reader. Close it when done."""
 
@@ -139,6 +159,7 @@ class Store:
         self._write_lock = asyncio.Lock()
         self._writer_task: asyncio.Task[object] | None = None
         self._closed = False
+        self._idle: dict[str, _Idle] = {}  # room -> what its last idle round left unwritten
 
     def __repr__(self) -> str:
         mode = "read-only" if self.readonly else "read-write"
@@ -152,6 +173,9 @@ class Store:
         """Close both connections; waits for a write in progress. Safe to call twice."""
         if self._closed:
             return
+        if self._writer is not None and self._idle:
+            with contextlib.suppress(StoreError):
+                await self.flush_idle()
         self._closed = True
         async with self._write_lock:
             # Reader first: the last connection to close checkpoints the WAL into the main file
@@ -191,6 +215,9 @@ class Store:
                         "ON CONFLICT (room) DO NOTHING",
                         (room, to_db(self._clock(), "clock()")),
                     )
+                    idle = self._idle.get(room)
+                    if idle is not None:  # first, so this transaction's own writes win
+                        await _write_idle(tx, idle)
                     yield tx
                 except sqlite3.Error as exc:
                     tx._end()
@@ -204,8 +231,61 @@ class Store:
                     raise
                 tx._end()
                 await self._commit(writer, room)
+                if idle is not None and self._idle.get(room) is idle:
+                    del self._idle[room]
             finally:
                 self._writer_task = None
+
+    def defer_delta(
+        self, room: str, window_start: datetime, window_end: datetime, delta_link: str
+    ) -> None:
+        """An idle round's new delta link, kept until ``flush_idle`` (or the room's next write
+        transaction) writes it; ``get_delta`` returns it now."""
+        self._require_writer()
+        self._idle[room_key(room)] = _Idle(window_start, window_end, delta_link, self._clock())
+
+    def defer_success(self, room: str, at: datetime) -> bool:
+        """Keep a round's success with the room's deferred delta link, written with it; False
+        (nothing kept) when the round left nothing deferred: then write the success now."""
+        key = room_key(room)
+        idle = self._idle.get(key)
+        if idle is None or self._closed:
+            return False
+        self._idle[key] = replace(idle, success_at=at)
+        return True
+
+    async def flush_idle(self) -> int:
+        """Write every room's deferred idle state in one transaction; the number of rooms."""
+        writer = self._require_writer()
+        if not self._idle:
+            return 0
+        async with self._write_lock:
+            pending = dict(self._idle)
+            await self._begin(writer)
+            try:
+                now = to_db(self._clock(), "clock()")
+                for room, idle in pending.items():
+                    await writer.execute(
+                        "INSERT INTO rooms (room, created_at) VALUES (?, ?) "
+                        "ON CONFLICT (room) DO NOTHING",
+                        (room, now),
+                    )
+                    tx = RoomTx(writer, room, self.path, self._clock)
+                    await _write_idle(tx, idle)
+                    tx._end()
+            except sqlite3.Error as exc:
+                await rollback_quietly(writer)
+                raise StoreError(
+                    self.path, f"writing idle rounds failed ({sqlite_problem(exc)})"
+                ) from None
+            except BaseException:
+                await rollback_quietly(writer)
+                raise
+            await self._commit(writer, f"(idle rounds of {len(pending)} rooms)")
+        for room, idle in pending.items():
+            if self._idle.get(room) is idle:
+                del self._idle[room]
+        return len(pending)
 
     async def _begin(self, writer: aiosqlite.Connection) -> None:
         try:
@@ -314,11 +394,23 @@ class Store:
 
     async def room_statuses(self) -> list[RoomStatus]:
         with self._reading("reading room status") as conn:
-            return await queries.room_statuses(conn)
+            statuses = await queries.room_statuses(conn)
+        return [_with_idle(st, self._idle.get(st.room)) for st in statuses]
 
     async def get_delta(self, room: str) -> DeltaState | None:
+        key = room_key(room)
+        idle = self._idle.get(key)
+        if idle is not None:
+            self._require_open()
+            return DeltaState(
+                room=key,
+                window_start=idle.window_start,
+                window_end=idle.window_end,
+                delta_link=idle.delta_link,
+                updated_at=idle.at,
+            )
         with self._reading("reading the delta state") as conn:
-            return await queries.get_delta(conn, room_key(room))
+            return await queries.get_delta(conn, key)
 
     async def get_hybrid_cursor(self, room: str) -> HybridCursor | None:
         with self._reading("reading the Hybrid cursor") as conn:
@@ -393,6 +485,25 @@ class Store:
     ) -> list[AuditEntry]:
         with self._reading("reading the audit trail") as conn:
             return await queries.audit_for(conn, room_key(room), booking, limit)
+
+
+async def _write_idle(tx: RoomTx, idle: _Idle) -> None:
+    await tx.save_delta(idle.window_start, idle.window_end, idle.delta_link)
+    if idle.success_at is not None:
+        await tx.record_round(ok=True, at=idle.success_at)
+
+
+def _with_idle(status: RoomStatus, idle: _Idle | None) -> RoomStatus:
+    if idle is None or idle.success_at is None:
+        return status
+    return replace(
+        status,
+        last_round_at=idle.success_at,
+        last_success_at=idle.success_at,
+        last_error=None,
+        consecutive_failures=0,
+        rounds_total=status.rounds_total + 1,
+    )
 
 
 # --- opening -----------------------------------------------------------------------------------

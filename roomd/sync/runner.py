@@ -268,6 +268,22 @@ class RoomSync:
             _account(stats, decided, first, DrainStats(), room.mailbox, baseline)
             return stats
 
+        cursor_kept = new_cursor is None or (
+            cursor_row is not None
+            and (cursor_row.modified_since, cursor_row.resource_id) == (new_cursor, room.hybrid_id)
+        )
+        if (
+            stored is not None
+            and cursor_kept
+            and _idle(decided, flags, baseline, delta.changes, bookings, answers)
+        ):
+            # nothing read, nothing planned: only Graph's new delta link to keep, written with
+            # the other idle rooms' (Store.defer_delta), not in a commit of its own
+            self._store.defer_delta(room.mailbox, start, end, delta.delta_link)
+            self._hybrid.confirm_changes(room.hybrid_id)
+            _account(stats, decided, first, DrainStats(), room.mailbox, baseline)
+            return stats
+
         # --- store the plan with both positions, in one transaction ----------------------
         async with self._store.write(room.mailbox) as tx:
             if force:  # the operator checked: held cancellations go out now
@@ -459,6 +475,31 @@ class RoomSync:
                     if isinstance(event_id, str):
                         outlook.extend(await self._outlook.items(ctx, window, [copy], index))
                         break
+
+
+def _idle(
+    decided: Plan,
+    flags: dict[str, str],
+    baseline: bool,
+    changes: list[dict[str, Any]],
+    bookings: list[HybridBooking],
+    answers: list[OutlookItem],
+) -> bool:
+    """A round with nothing to store but the feeds' positions: no change read on either side,
+    nothing planned, no operator flag to clear, not a new baseline."""
+    return not (
+        baseline
+        or changes
+        or bookings
+        or answers
+        or decided.ops
+        or decided.links
+        or decided.audit
+        or decided.problems
+        or decided.breaker is not None
+        or "force" in flags
+        or "full" in flags
+    )
 
 
 def _account(

@@ -1,0 +1,80 @@
+"""Idle rounds cost one commit per poll interval, not one per room: an idle round's new delta
+link and its success wait in memory (this process reads them at once) and are written together
+by ``flush_idle``, by the room's next write transaction, or when the store closes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from roomd.store import Store, open_store
+
+from .conftest import OTHER_ROOM, ROOM, T0, Clock
+
+START, END = T0 - timedelta(days=90), T0 + timedelta(days=366)
+
+
+async def stored_link(db_path: Path, room: str) -> str | None:
+    """What another process (``roomd status``) reads: the file, not this store's memory."""
+    other = await open_store(db_path, readonly=True)
+    try:
+        state = await other.get_delta(room)
+        return state.delta_link if state is not None else None
+    finally:
+        await other.close()
+
+
+async def test_idle_links_and_successes_are_read_at_once_and_written_in_one_commit(
+    store: Store, db_path: Path, clock: Clock
+) -> None:
+    for room in (ROOM, OTHER_ROOM):
+        async with store.write(room) as tx:
+            await tx.save_delta(START, END, f"https://graph/{room}/delta?token=1")
+    writer = store._writer
+    assert writer is not None
+    changes = writer.total_changes
+    clock.advance(60)
+    for room in (ROOM, OTHER_ROOM):
+        store.defer_delta(room, START, END, f"https://graph/{room}/delta?token=2")
+        assert store.defer_success(room, clock())
+    assert writer.total_changes == changes  # nothing written yet
+    state = await store.get_delta(ROOM)
+    assert state is not None and state.delta_link.endswith("token=2")
+    assert await stored_link(db_path, ROOM) == f"https://graph/{ROOM}/delta?token=1"
+    status = {st.room: st for st in await store.room_statuses()}
+    assert status[ROOM].last_success_at == clock()
+
+    assert await store.flush_idle() == 2
+    assert await stored_link(db_path, OTHER_ROOM) == f"https://graph/{OTHER_ROOM}/delta?token=2"
+    assert await store.flush_idle() == 0  # nothing left to write
+
+
+async def test_a_success_with_nothing_deferred_is_for_the_caller_to_write(store: Store) -> None:
+    assert not store.defer_success(ROOM, T0)
+
+
+async def test_a_rooms_next_write_stores_its_idle_state_first_and_its_own_wins(
+    store: Store, db_path: Path, clock: Clock
+) -> None:
+    store.defer_delta(ROOM, START, END, "https://graph/delta?token=2")
+    store.defer_success(ROOM, clock())
+    async with store.write(ROOM) as tx:
+        await tx.record_round(ok=False, error="GraphError: 503", at=clock.advance(5))
+    status = {st.room: st for st in await store.room_statuses()}[ROOM]
+    assert status.last_success_at == T0 and status.last_error == "GraphError: 503"
+    assert await stored_link(db_path, ROOM) == "https://graph/delta?token=2"
+
+    store.defer_delta(ROOM, START, END, "https://graph/delta?token=3")
+    async with store.write(ROOM) as tx:
+        await tx.save_delta(START, END, "https://graph/delta?token=4")
+    assert await store.flush_idle() == 0  # the transaction wrote it, and its own link won
+    assert await stored_link(db_path, ROOM) == "https://graph/delta?token=4"
+
+
+async def test_closing_writes_what_idle_rounds_left(db_path: Path, clock: Clock) -> None:
+    store = await open_store(db_path, clock=clock)
+    async with store.write(ROOM) as tx:
+        await tx.save_delta(START, END, "https://graph/delta?token=1")
+    store.defer_delta(ROOM, START, END, "https://graph/delta?token=2")
+    await store.close()
+    assert await stored_link(db_path, ROOM) == "https://graph/delta?token=2"
