@@ -21,7 +21,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from bench.idle import run_size
+from bench.idle import report, run_size
 from bench.rig import machine
 
 
@@ -39,6 +39,8 @@ def loglog_slope(xs: list[float], ys: list[float]) -> float:
 
 def point(rooms: int, bookings: int, runs: int) -> dict[str, Any]:
     r = run_size(rooms, bookings, runs)
+    for line in report(r):  # the point's idle figures, beside the bare loop
+        print(line, flush=True)
     cpu_round = r["cpu_per_1000"] * rooms / 1000
     return {
         "rooms": rooms,
@@ -115,17 +117,26 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--runs", type=int, default=3, help="idle rounds measured per point")
     parser.add_argument("--plot", type=Path, help="write the PNG here")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--add",
+        type=Path,
+        action="append",
+        default=[],
+        help="points from an earlier run's --json, put before this run's (sweeps run apart)",
+    )
     args = parser.parse_args(argv)
     for line in machine():
         print(line)
     by_rooms: list[dict[str, Any]] = []
     by_bookings: list[dict[str, Any]] = []
+    for earlier in args.add:
+        loaded = json.loads(earlier.read_text())
+        by_rooms += loaded["rooms"]
+        by_bookings += loaded["bookings"]
     for n in (int(v) for v in args.rooms.split(",") if v):
         by_rooms.append(point(n, args.bookings_at, args.runs))
-        print(json.dumps(by_rooms[-1]), flush=True)
     for b in (int(v) for v in args.bookings.split(",") if v):
         by_bookings.append(point(args.rooms_at, b, args.runs))
-        print(json.dumps(by_bookings[-1]), flush=True)
     for name, points, axis in (("rooms", by_rooms, "rooms"), ("meetings", by_bookings, "bookings")):
         if not points:
             continue
