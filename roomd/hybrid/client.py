@@ -48,6 +48,11 @@ __all__ = ["PAGE_LIMIT", "HybridClient", "WebhookSubscription"]
 
 PAGE_LIMIT = 50  # OfficeRnD's maximum (and default) ``$limit``
 BOOKING_EVENTS = ("booking.created", "booking.updated", "booking.removed")
+ABSENT_TTL_S = 60.0
+"""How long "no booking carries this reference" (a look-up this process made) stands in for
+the look-up before a create's first attempt."""
+
+_RefKey = tuple[str, str | None, datetime | None]  # reference, parent, original start
 
 _log = get_logger(component="hybrid")
 
@@ -119,6 +124,11 @@ class HybridClient:
             config.member_cache_size, config.member_cache_ttl_s
         )
         self._directory_loaded: TTLCache[str, bool] = TTLCache(1, config.member_cache_ttl_s)
+        # references just looked up and found on no booking; per reference, the creates in
+        # flight and a count bumped when one begins and when it ends
+        self._absent: TTLCache[_RefKey, bool] = TTLCache(10_000, ABSENT_TTL_S)
+        self._creating: dict[_RefKey, int] = {}
+        self._create_epoch: TTLCache[_RefKey, int] = TTLCache(100_000, 10 * ABSENT_TTL_S)
 
     def __repr__(self) -> str:
         return f"HybridClient(api={self._config.api_root!r}, client_id={self._config.client_id!r})"
@@ -282,6 +292,8 @@ class HybridClient:
         (None) from its exceptions, which may carry the same reference. Canceled bookings are
         skipped unless asked for: a new create must not be answered with a cancelled booking.
         """
+        key = (reference, parent, original_start)
+        epoch = None if key in self._creating else self._create_epoch.get(key) or 0
         found: HybridBooking | None = None
         async for booking in self.iter_bookings(reference=reference):
             if booking.reference != reference or booking.parent != parent:
@@ -294,6 +306,10 @@ class HybridClient:
                 booking.created_at or booking.start
             ):
                 found = booking  # the oldest wins, should duplicates ever exist
+        if found is None and epoch == (self._create_epoch.get(key) or 0):  # no create meanwhile
+            self._absent.put(key, True)
+        else:
+            self._absent.discard(key)
         return found
 
     async def create_booking(self, payload: Mapping[str, Any], *, reference: str) -> HybridBooking:
@@ -303,9 +319,37 @@ class HybridClient:
         is the answer. A create whose answer was lost (connection reset, timeout, 5xx, 429) is
         therefore retried safely: the retry finds the booking the first attempt made. Refusals
         (409 double booking, 422 validation, 401/403) are raised at once.
+
+        The first attempt skips its look-up when this process has just looked the reference up
+        (within ``ABSENT_TTL_S``: the round's own look-up for a lost link) and found nothing, with
+        no create of it in flight during that look-up or since: only roomd writes its references,
+        one roomd process owns the state, and each create uses the answer up before it sends, so
+        a retry, a second create and a replay after a crash all look again. An initial sync
+        makes a third fewer requests to Hybrid (bench/initial_sync.py).
         """
         if not reference:
             raise ValueError("create_booking: reference must not be empty")
+        parent = payload.get("parent")
+        key = (
+            reference,
+            parent if isinstance(parent, str) else None,
+            _original_start(payload) if isinstance(parent, str) else None,
+        )
+        vouched = self._absent.get(key) is not None
+        self._absent.discard(key)
+        self._creating[key] = self._creating.get(key, 0) + 1
+        self._create_epoch.put(key, (self._create_epoch.get(key) or 0) + 1)
+        try:
+            return await self._create_booking(payload, reference=reference, look_first=not vouched)
+        finally:
+            self._creating[key] -= 1
+            if not self._creating[key]:
+                del self._creating[key]
+            self._create_epoch.put(key, (self._create_epoch.get(key) or 0) + 1)
+
+    async def _create_booking(
+        self, payload: Mapping[str, Any], *, reference: str, look_first: bool
+    ) -> HybridBooking:
         body = {**payload, "reference": reference}
         parent = payload.get("parent")
         parent_id = parent if isinstance(parent, str) else None
@@ -327,11 +371,12 @@ class HybridClient:
                     if last is not None:
                         HYBRID_RETRIES.labels(reason="create_unsure").inc()
                         _log.info("hybrid_create_retry", reason=str(last), attempt=attempt.num)
-                    existing = await self.find_by_reference(
-                        reference, parent=parent_id, original_start=original
-                    )
-                    if existing is not None:
-                        return existing
+                    if look_first or attempt.num > 1:
+                        existing = await self.find_by_reference(
+                            reference, parent=parent_id, original_start=original
+                        )
+                        if existing is not None:
+                            return existing
                     try:
                         resp = await self._send_once("POST", "/bookings", None, body)
                     except httpx.TransportError as exc:

@@ -270,6 +270,45 @@ async def test_creating_twice_with_one_reference_makes_one_booking(
     assert len(sim.control.bookings()) == 1
 
 
+async def test_a_create_right_after_a_look_up_that_found_nothing_sends_only_its_post(
+    sim: HybridSimulator, hybrid: HybridClient
+) -> None:
+    """The round's own look-up (for a lost link) stands in for the create's first one."""
+    assert await hybrid.find_by_reference(ICAL_UID) is None
+    before = requests_total()
+    booking = await hybrid.create_booking(payload(sim), reference=ICAL_UID)
+    assert requests_total() == before + 1
+    assert [b["_id"] for b in sim.control.bookings()] == [booking.id]
+    # the answer is used once: a second create looks again and finds the booking
+    assert (await hybrid.create_booking(payload(sim), reference=ICAL_UID)).id == booking.id
+    assert len(sim.control.bookings()) == 1
+
+
+async def test_a_look_up_that_overlapped_a_create_does_not_vouch_for_the_next_one(
+    sim: HybridSimulator, hybrid: HybridClient
+) -> None:
+    absent, first = await asyncio.gather(
+        hybrid.find_by_reference(ICAL_UID),
+        hybrid.create_booking(payload(sim), reference=ICAL_UID),
+    )
+    assert absent is None  # read before the create landed
+    again = await hybrid.create_booking(payload(sim), reference=ICAL_UID)
+    assert again.id == first.id
+    assert len(sim.control.bookings()) == 1
+
+
+async def test_a_vouched_create_whose_answer_is_lost_is_retried_into_one_booking(
+    sim: HybridSimulator, ca_bundle: Path, drop_proxy: DropProxy
+) -> None:
+    drop_proxy.drops = 1
+    config = make_config(sim, ca_bundle, base_url=drop_proxy.url)
+    async with HybridClient(config) as client:
+        assert await client.find_by_reference(ICAL_UID) is None
+        booking = await client.create_booking(payload(sim), reference=ICAL_UID)
+    assert drop_proxy.dropped == 1
+    assert [b["_id"] for b in sim.control.bookings()] == [booking.id]
+
+
 async def test_a_create_whose_answer_is_lost_is_retried_into_one_booking(
     sim: HybridSimulator, ca_bundle: Path, drop_proxy: DropProxy
 ) -> None:
