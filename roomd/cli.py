@@ -47,7 +47,9 @@ files:
 environment:
   NOTIFY_SOCKET, WATCHDOG_USEC   set by systemd; roomd speaks sd_notify(3) when present
   STATE_DIRECTORY                set by systemd's StateDirectory=; default place of the database
-  CREDENTIALS_DIRECTORY          set by systemd's LoadCredential=; point *_file keys into it
+  CREDENTIALS_DIRECTORY          set by systemd's LoadCredential=; *_file keys name it as
+                                 "${CREDENTIALS_DIRECTORY:-/etc/roomd/credentials}/NAME", so
+                                 commands run by hand read the source files instead
 
 signals:
   SIGTERM, SIGINT  stop taking work, finish in-flight rounds (sync.shutdown_grace_seconds), exit 0
