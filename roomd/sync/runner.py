@@ -338,13 +338,41 @@ class RoomSync:
         decided: Plan,
     ) -> None:
         """Series are read whole on both sides and planned into the same plan (series.py)."""
-        masters = series_masters(changes, index)
+        masters = series_masters(changes, index) + await self._unanswered_series(ctx, index)
         outlook = await self._outlook_series.series(ctx, window, masters, index, ctx.zone)
         hybrid = await self._hybrid_series.series(
             bookings, index, resource_id=ctx.hybrid_id, room_zone=ctx.zone
         )
         if outlook or hybrid:
             plan_series(ctx, index, outlook, hybrid, decided)
+
+    async def _unanswered_series(self, ctx: RoomContext, index: LinkIndex) -> list[str]:
+        """The room's copies of series roomd made that no delta has shown yet. calendarView
+        delta lists occurrences, not masters (docs/graph-behaviour.md 1.4): a series whose
+        organizer cancelled or split off every occurrence before the room answered has a copy
+        with none, so the room's delta never names it, and the Hybrid series would go on
+        holding the room on every date. Looked up by iCalUId while roomd waits for the room's
+        answer (as ``_room_answers`` does for the organizer's copy)."""
+        horizon = self._clock() - AWAIT_ROOM_ANSWER
+        found: list[str] = []
+        for link in index.all:
+            if (
+                link.room_event_id
+                or link.state != "active"
+                or link.original_start is not None
+                or not link.organizer_event_id
+                or not link.ical_uid
+                or read_shape(link.hybrid_fingerprint or link.outlook_fingerprint) is None
+                or (link.created_at is not None and link.created_at < horizon)
+            ):
+                continue
+            with contextlib.suppress(GraphError):
+                for copy in await self._graph.find_by_ical_uid(
+                    ctx.mailbox, link.ical_uid, ("id", "type")
+                ):
+                    if copy.get("type") == "seriesMaster" and isinstance(copy.get("id"), str):
+                        found.append(copy["id"])
+        return found
 
     @staticmethod
     def _unlisted(

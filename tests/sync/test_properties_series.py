@@ -902,3 +902,21 @@ def test_one_occurrence_retitled_has_its_title_on_both_sides(tmp_path: Path, sid
             m.hybrid_occurrence(pick=0, which=2, what="retitle", offset=0)
 
     replay(tmp_path, "outlook_wins", steps)
+
+
+def test_a_series_emptied_in_outlook_before_the_room_answered_is_followed_in_hybrid(
+    tmp_path: Path,
+) -> None:
+    """roomd makes the Outlook series of a member's daily Hybrid series; before the room's
+    booking assistant answers, the organizer cancels the first occurrence and splits the series
+    at the second ("this and following"). The room's copy of the old series then holds no
+    occurrence, so no delta of the room names it: Hybrid must still learn of its new end, or
+    the member's series goes on holding the room every day beside the new series."""
+
+    def steps(m: SeriesMachine) -> None:
+        m.hybrid_create(member=PEOPLE[0], pick=0, daily=True, count=12, days=8, offset=90)
+        m.sync_round(room=ROOM)  # the meeting is made; the room has not answered yet
+        m.outlook_occurrence(pick=0, which=0, what="cancel", offset=0)
+        m.outlook_series(pick=0, what="split", offset=30, at=0)
+
+    replay(tmp_path, "outlook_wins", steps)
