@@ -8,7 +8,7 @@ series with all its exceptions (docs/hybrid-api.md "Recurring bookings and excep
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from roomd.hybrid import HybridBooking
 
@@ -16,7 +16,7 @@ from .decide import LinkIndex
 from .model import HybridState, Slot
 from .outbound import hybrid_state
 from .ports import HybridPort
-from .recurrence import graph_from_rrule, rrule_from_graph
+from .recurrence import graph_from_rrule, occurrences, rrule_from_graph
 from .series import HybridSeries, Shape
 from .zones import zone_info
 
@@ -90,10 +90,16 @@ class HybridSeriesReader:
         assert booking.recurrence is not None
         for exdate in booking.recurrence.exdates:
             exceptions[exdate.replace(microsecond=0)] = None
-        for child in await self._hybrid.children(booking.id):
-            if child.original_start is None:
-                continue
+        kids = [c for c in await self._hybrid.children(booking.id) if c.original_start is not None]
+        rule = _occurrences_at(booking, room_zone, [c.original_start for c in kids])
+        stale: list[datetime] = []
+        for child in kids:
+            assert child.original_start is not None
             original = child.original_start.replace(microsecond=0)
+            if rule is not None and original not in rule:
+                if not child.canceled:  # made for an earlier time of the series
+                    stale.append(original)
+                continue
             if child.canceled:
                 exceptions[original] = None
                 final.add(original)
@@ -121,6 +127,7 @@ class HybridSeriesReader:
             exceptions=exceptions,
             released=frozenset(policy),
             final=frozenset(final),
+            stale=tuple(sorted(stale)),
             tentative=booking.tentative,
             cancel_reason=booking.cancel_reason,
             reference=booking.reference,
@@ -130,3 +137,26 @@ class HybridSeriesReader:
             modified_at=booking.modified_at,
             problem=problem,
         )
+
+
+def _occurrences_at(
+    booking: HybridBooking, room_zone: str, originals: list[datetime | None]
+) -> frozenset[datetime] | None:
+    """Which of ``originals`` are occurrences of the series' rule as it is now: an exception
+    child made before the series was retimed replaces none (Hybrid keeps it, holding its
+    slot). None when the rule cannot be read (then every child counts)."""
+    found = [t for t in originals if t is not None]
+    if not found or booking.recurrence is None:
+        return None
+    try:
+        return frozenset(
+            occurrences(
+                booking.recurrence.rrule,
+                dtstart_local=booking.start,
+                zone=booking.timezone or room_zone,
+                exdates=(),
+                between=(min(found), max(found) + timedelta(seconds=1)),
+            )
+        )
+    except ValueError:
+        return None

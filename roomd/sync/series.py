@@ -215,6 +215,7 @@ class HybridSeries:
     exceptions: Mapping[datetime, ExceptionState] = field(default_factory=dict)
     released: frozenset[datetime] = frozenset()
     final: frozenset[datetime] = frozenset()
+    stale: tuple[datetime, ...] = ()  # live exception children that replace no occurrence
     tentative: bool = False
     cancel_reason: str | None = None
     reference: str | None = None
@@ -352,7 +353,7 @@ def _plan_one(room: RoomContext, pair: SeriesPair, by_id: dict[str, Link], out: 
     planned = len(out.ops)
     new_link = _SERIES_ACTIONS.get(action, _series_nothing)(room, pair, key, out)
     if new_link is not None and new_link.state == "active" and action not in _CREATES:
-        _plan_exceptions(room, pair, new_link, by_id, out)
+        _plan_exceptions(room, pair, new_link, by_id, out, reshaped=_reshaped(pair, action))
     for op in out.ops[planned:]:
         source = pair.outlook if op.op.startswith("hybrid.") else pair.hybrid
         if source is not None and source.modified_at is not None:
@@ -782,8 +783,28 @@ def _record_occurrences(
         )
 
 
+def _reshaped(pair: SeriesPair, action: Action) -> str | None:
+    """What Outlook changed of the series' times that this round writes to Hybrid:
+    ``"retimed"``, a new start or rule (the exception children Hybrid holds were made for the
+    old times, and replace no occurrence once the series has moved); ``"resized"``, only a
+    new end; None, neither."""
+    o, link = pair.outlook, pair.link
+    if action is not A.UPDATE_HYBRID or o is None or o.shape is None or link is None:
+        return None
+    old = read_shape(link.outlook_fingerprint or link.hybrid_fingerprint)
+    if old is None or (old[0].rrule, old[0].start) != (o.shape.rrule, o.shape.start):
+        return "retimed"
+    return "resized" if old[0].end != o.shape.end else None
+
+
 def _plan_exceptions(
-    room: RoomContext, pair: SeriesPair, series: Link, by_id: dict[str, Link], out: Plan
+    room: RoomContext,
+    pair: SeriesPair,
+    series: Link,
+    by_id: dict[str, Link],
+    out: Plan,
+    *,
+    reshaped: str | None = None,
 ) -> None:
     o, h = pair.outlook, pair.hybrid
     key = series.link_id
@@ -791,6 +812,12 @@ def _plan_exceptions(
     owed: dict[datetime, datetime] = {}
     if h is not None and shifts:
         h, owed = _in_series_zone(h, shifts, duration)
+    retimed = reshaped == "retimed"
+    if reshaped:  # every shifted week needs its child at the new time (the old ones go first)
+        held = pair.hybrid.exceptions if pair.hybrid is not None else {}
+        owed = {z: at for z, at in shifts.items() if at not in held or held[at] is not None}
+    if retimed:
+        _cancel_old_shifts(room, pair, out, key, keep=set(shifts.values()))
     recorded = {
         lk.original_start: lk
         for lk in by_id.values()
@@ -813,7 +840,7 @@ def _plan_exceptions(
         )
         h_state: ExceptionState | str = (
             h.exceptions.get(original, REGULAR)
-            if h is not None and h.state is HybridState.LIVE
+            if h is not None and h.state is HybridState.LIVE and not retimed
             else _from_fp(rec_h)
         )
         if original in gone and h_state != REGULAR:
@@ -867,7 +894,20 @@ def _plan_exceptions(
                 hybrid_fingerprint=final_fp,
             )
         )
-    if room.direction == "hybrid_to_outlook" or o is None or o.state is not OutlookState.LIVE:
+    if room.direction == "hybrid_to_outlook":
+        return
+    for at in h.stale if h is not None and h.state is HybridState.LIVE else ():
+        _occurrence_op(out, key, "hybrid", at, None)
+        out.audit.append(
+            AuditLine(
+                key,
+                "hybrid",
+                "occurrence",
+                f"exception {iso(at)} was made for an earlier time of the series and replaces "
+                "no occurrence: cancelled, so it no longer holds the room",
+            )
+        )
+    if o is None or o.state is not OutlookState.LIVE:
         return
     for original, target in sorted(owed.items()):
         old = recorded.get(original)
@@ -877,6 +917,24 @@ def _plan_exceptions(
             and (old is None or old.hybrid_fingerprint == REGULAR)
         ):
             _shift_op(out, key, original, target, duration)
+
+
+def _cancel_old_shifts(
+    room: RoomContext, pair: SeriesPair, out: Plan, key: str, *, keep: set[datetime]
+) -> None:
+    """The children that kept the series' old time in the weeks the zones disagree replace no
+    occurrence once Hybrid's series moves, and may stand in the way of the new ones (409):
+    cancelled first (only where such a child exists: ``stale``). Those still at an occurrence
+    Hybrid shifts (``keep``: a new end of the rule, the same start) are moved instead."""
+    o, h, link = pair.outlook, pair.hybrid, pair.link
+    old = read_shape(link.outlook_fingerprint) if link is not None else None
+    if old is None or o is None or o.window is None or room.direction == "hybrid_to_outlook":
+        return
+    zone = h.shape.zone if h is not None and h.shape is not None else room.zone
+    for target in sorted(zone_shifts(old[0], zone, o.window[1]).values()):
+        if _in_window(pair, target) and target not in keep:
+            _occurrence_op(out, key, "hybrid", target, None)
+            out.ops[-1].payload["stale"] = True
 
 
 def _decline_cancelled(room: RoomContext, out: Plan, key: str, original: datetime) -> None:
@@ -932,14 +990,17 @@ def _in_series_zone(
     occurrences Hybrid has no exception for yet (held at Hybrid's instant): owed a child."""
     back = {target: original for original, target in shifts.items()}
     exceptions: dict[datetime, ExceptionState] = {}
+    owed: dict[datetime, datetime] = {}
     for at, state in h.exceptions.items():
         original = back.get(at, at)
-        if at != original and state == Slot(original, original + duration):
+        if at != original and isinstance(state, Slot) and state.start == original:
+            if state.end != original + duration:  # the series' length changed since
+                owed[original] = at
             continue
         exceptions[original] = state
     released = frozenset(back.get(at, at) for at in h.released)
     final = frozenset(back.get(at, at) for at in h.final)
-    owed = {original: target for original, target in shifts.items() if target not in h.exceptions}
+    owed |= {original: target for original, target in shifts.items() if target not in h.exceptions}
     return replace(h, exceptions=exceptions, released=released, final=final), owed
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import signal
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,9 +15,13 @@ import httpx
 from support.daemon import DaemonProcess
 from support.sync_world import ADELE, MEGAN, ROOM, ROOM_ID, SyncWorld, at, utc_of, wait_for
 from sync.test_series_more import (
+    NEW_YORK,
+    WINDOWS,
     add_exception,
     all_instances,
     children,
+    hybrid_slots,
+    local_weekly,
     occurrences_of,
     open_outbox,
     room_answers,
@@ -25,6 +30,7 @@ from sync.test_series_more import (
     series_bookings,
     settled,
     weekly,
+    year_of_weeks,
 )
 
 from roomd.store import Link
@@ -282,4 +288,104 @@ def test_a_final_hybrid_cancellation_plans_no_hybrid_write_and_a_room_decline() 
     occurrence = [lk for lk in out.links if lk.original_start == third]
     assert [(lk.outlook_fingerprint, lk.hybrid_fingerprint) for lk in occurrence] == [
         ("cancelled", "cancelled")
+    ]
+
+
+# --- a series in another zone than the room's, retimed ----------------------------------------
+
+
+def test_a_new_york_series_retimed_in_outlook_keeps_every_occurrence_at_its_instant(
+    world: SyncWorld,
+) -> None:
+    """The exception children that held the weeks New York and London disagree were made for
+    the old time: they are cancelled (they would replace no occurrence once Hybrid's series
+    has moved, and would stand in the way of the new ones), and new ones are made for the new
+    time; nothing is declined, nothing comes back to Outlook."""
+    lo, hi = year_of_weeks(world, (ROOM,))
+    daemon = world.start()
+    wall = at(9, days=1 - 70).replace(tzinfo=None)
+    zone = WINDOWS[NEW_YORK]
+    master = world.book_series(ADELE, wall, subject="From New York", count=52, zone=zone)
+    wanted = [s for s in local_weekly(wall, NEW_YORK, 52) if lo <= s[0] < hi]
+    wait_for(lambda: hybrid_slots(world, lo, hi) == wanted, "every occurrence at its instant")
+    settled(world)
+
+    def retimed(start: datetime, minutes: int, what: str) -> None:
+        """The organizer gives the series a new start and length; both sides follow."""
+        wire = {
+            "start": {"dateTime": start.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": zone},
+            "end": {
+                "dateTime": (start + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S"),
+                "timeZone": zone,
+            },
+        }
+        world.patch(ADELE, master["id"], **wire)
+        wanted = [s for s in local_weekly(start, NEW_YORK, 52, minutes) if lo <= s[0] < hi]
+        wait_for(lambda: room_slots(world, lo, hi) == wanted, f"the room's series {what}")
+        wait_for(lambda: hybrid_slots(world, lo, hi) == wanted, f"Hybrid's series {what}")
+        settled(world)
+        assert occurrences_of(world, ADELE, master["iCalUId"], lo, hi) == wanted
+        assert len(series_bookings(world)) == 1
+        assert not [x for x in world.audit(f"o:{master['iCalUId']}") if "409" in x]
+        quiet_after(world, daemon)
+
+    later = wall + timedelta(minutes=30)  # the new children overlap the old ones
+    retimed(later, 45, "retimed")
+    retimed(later, 90, "longer")  # the same start: the children are stretched in place
+
+
+def _new_york_series(rrule: str, first: datetime, minutes: int = 60) -> tuple[Link, Shape]:
+    """A New York series roomd synced to a London room (the link records its shape)."""
+    shape = Shape(rrule, "America/New_York", first, first + timedelta(minutes=minutes))
+    link = Link(
+        link_id="o:NY",
+        hybrid_id="h1",
+        room_event_id="m1",
+        series_master_id="m1",
+        ical_uid="NY",
+        outlook_fingerprint=shape_fingerprint(shape),
+        hybrid_fingerprint=shape_fingerprint(replace(shape, zone="Europe/London")),
+    )
+    return link, shape
+
+
+def _outlook_now(shape: Shape) -> OutlookSeries:
+    window = (shape.start - timedelta(days=30), shape.start + timedelta(days=365))
+    return OutlookSeries(
+        "m1", OutlookState.LIVE, ical_uid="NY", shape=shape, window=window, organizer=ADELE
+    )
+
+
+def test_a_cross_zone_series_retimed_cancels_its_old_shift_children_and_makes_new_ones() -> None:
+    first = datetime(2027, 3, 1, 14, tzinfo=UTC)  # 09:00 in New York
+    rule = "FREQ=WEEKLY;BYDAY=MO;WKST=MO;COUNT=6"
+    link, shape = _new_york_series(rule, first)
+    room = RoomContext(mailbox=ROOM, hybrid_id=ROOM_ID, name="Room 4A", zone="Europe/London")
+    later = replace(shape, start=first + timedelta(hours=1), end=first + timedelta(hours=2))
+    out = Plan()
+    plan_series(room, LinkIndex([link]), [_outlook_now(later)], [], out)
+    ops = [(op.op, op.payload.get("original_start"), op.payload.get("cancel")) for op in out.ops]
+    assert ops == [
+        ("hybrid.update", None, None),
+        ("hybrid.occurrence", "2027-03-15T14:00:00Z", True),  # the old children go
+        ("hybrid.occurrence", "2027-03-22T14:00:00Z", True),
+        ("hybrid.occurrence", "2027-03-15T15:00:00Z", None),  # new ones at 10:00 New York
+        ("hybrid.occurrence", "2027-03-22T15:00:00Z", None),
+    ]
+    assert all(op.payload.get("stale") for op in out.ops if op.payload.get("cancel"))
+
+
+def test_a_cross_zone_series_ended_earlier_keeps_its_shift_children() -> None:
+    """A new end of the rule (Outlook's "this and following" ends the series) keeps the start:
+    the children of the weeks still in the series stay, none is cancelled."""
+    first = datetime(2027, 3, 1, 14, tzinfo=UTC)
+    link, shape = _new_york_series("FREQ=WEEKLY;BYDAY=MO;WKST=MO;COUNT=6", first)
+    room = RoomContext(mailbox=ROOM, hybrid_id=ROOM_ID, name="Room 4A", zone="Europe/London")
+    shorter = replace(shape, rrule="FREQ=WEEKLY;BYDAY=MO;WKST=MO;COUNT=4")
+    out = Plan()
+    plan_series(room, LinkIndex([link]), [_outlook_now(shorter)], [], out)
+    assert [(op.op, op.payload.get("cancel")) for op in out.ops] == [
+        ("hybrid.update", None),
+        ("hybrid.occurrence", None),  # the shifted weeks still in it: their children stay
+        ("hybrid.occurrence", None),
     ]
