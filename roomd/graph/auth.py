@@ -106,6 +106,11 @@ def _redact(text: str, secrets: tuple[str, ...]) -> str:
     return text
 
 
+TOKEN_REUSE_MARGIN_S = 300.0
+"""A token in hand is handed out while it has more than this left: msal's own margin (it
+refreshes a cached token five minutes before expiry), without a trip to its thread."""
+
+
 class TokenProvider:
     """Hands out Graph access tokens; one msal ``ConfidentialClientApplication`` per provider."""
 
@@ -117,6 +122,7 @@ class TokenProvider:
         self._http: _MsalHttpClient | None = None
         # (error, error_description) of the refusal in force
         self._refusals: RefusalGate[tuple[str, str]] = RefusalGate()
+        self._held: tuple[str, float] | None = None  # the last token and its monotonic expiry
         cert = config.certificate
         self._secrets: tuple[str, ...] = tuple(
             s
@@ -213,6 +219,10 @@ class TokenProvider:
                 raise self._refused(code, description, retry_in_s=held.retry_in_s)
             raise AuthError(None, code, description or "the token response had no access_token")
         self._refusals.succeeded()
+        expires_in = result.get("expires_in")
+        self._held = None
+        if isinstance(expires_in, int | float) and token != rejected:
+            self._held = (token, time.monotonic() + float(expires_in))
         if result.get("token_source") != "cache":
             GRAPH_TOKEN_REFRESHES.labels(outcome="ok").inc()
             _log().info(
@@ -228,11 +238,20 @@ class TokenProvider:
         )
 
     async def token(self) -> str:
-        """A valid access token (msal's cached one while it has more than 5 minutes left)."""
+        """A valid access token (msal's cached one while it has more than 5 minutes left).
+
+        The token in hand answers without asking msal: every request asks, and msal's cache sits
+        behind a worker thread (its calls block), which cost a tenth of roomd's CPU in an initial
+        sync (bench/initial_sync.py, py-spy)."""
+        held = self._held
+        if held is not None and held[1] - time.monotonic() > TOKEN_REUSE_MARGIN_S:
+            return held[0]
         return await self._get(None)
 
     async def refresh(self, rejected: str) -> str:
         """A token other than ``rejected``, which Graph answered with 401."""
+        if self._held is not None and self._held[0] == rejected:
+            self._held = None
         return await self._get(rejected)
 
     async def aclose(self) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from roomd.graph import AccessDenied, AuthError, CertificateCredential, GraphClient
+from roomd.graph.auth import TOKEN_REUSE_MARGIN_S
 from roomd.sim.graph import GraphSimulator
 
 from .conftest import ROOM, config_for, metric
@@ -24,6 +27,28 @@ async def test_secret_token_is_fetched_once_and_reused(
         await graph.http.get_json(f"/users/{ROOM}", mailbox=ROOM)
     assert metric(REFRESHES, outcome="ok") == before + 1
     assert tokens_issued(sim) == issued + 1  # msal's cache answered the other two
+
+
+async def test_the_token_in_hand_answers_without_msal_until_five_minutes_before_expiry(
+    graph: GraphClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokens = graph.http.tokens
+    first = await tokens.token()
+    asked: list[str | None] = []
+    acquire = tokens._acquire
+
+    def counting(rejected: str | None) -> dict[str, Any]:
+        asked.append(rejected)
+        return acquire(rejected)
+
+    monkeypatch.setattr(tokens, "_acquire", counting)
+    assert await tokens.token() == first
+    assert asked == []  # no trip to msal's thread
+    held = tokens._held
+    assert held is not None
+    tokens._held = (held[0], time.monotonic() + TOKEN_REUSE_MARGIN_S - 1)  # about to expire
+    await tokens.token()
+    assert asked == [None]
 
 
 async def test_certificate_credential_gets_a_token(sim: GraphSimulator, ca_bundle: Path) -> None:
