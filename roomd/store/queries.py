@@ -122,7 +122,11 @@ async def links(
     state: LinkState | None = None,
     hybrid_parent_id: str | None = None,
     series_master_id: str | None = None,
+    awaiting_answer_since: datetime | None = None,
 ) -> list[Link]:
+    """A room's links. ``awaiting_answer_since``: only meetings roomd made since then whose
+    room copy has not appeared (what an idle round checks), so an idle round reads a handful
+    of rows however many bookings the room holds."""
     where = ["room = ?"]
     params: list[Any] = [room]
     for column, value in (
@@ -133,6 +137,12 @@ async def links(
         if value is not None:
             where.append(f"{column} = ?")
             params.append(value)
+    if awaiting_answer_since is not None:
+        where.append(
+            "COALESCE(room_event_id, '') = '' AND COALESCE(organizer_event_id, '') <> '' "
+            "AND (created_at IS NULL OR created_at >= ?)"
+        )
+        params.append(to_db(awaiting_answer_since, "awaiting_answer_since"))
     rows = await fetch_all(
         conn,
         f"SELECT {LINK_COLUMNS} FROM links WHERE {' AND '.join(where)} "

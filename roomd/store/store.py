@@ -443,6 +443,7 @@ class Store:
         state: LinkState | None = None,
         hybrid_parent_id: str | None = None,
         series_master_id: str | None = None,
+        awaiting_answer_since: datetime | None = None,
     ) -> list[Link]:
         with self._reading("reading links") as conn:
             return await queries.links(
@@ -451,6 +452,7 @@ class Store:
                 state=state,
                 hybrid_parent_id=hybrid_parent_id,
                 series_master_id=series_master_id,
+                awaiting_answer_since=awaiting_answer_since,
             )
 
     async def room_of_hybrid_booking(self, hybrid_id: str) -> str | None:

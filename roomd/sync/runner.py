@@ -241,7 +241,12 @@ class RoomSync:
 
         # --- plan ---------------------------------------------------------------------------
         decided = Plan()
-        index = LinkIndex(await self._store.links(room.mailbox, state="active"))
+        # a round with nothing new reads only the links still waiting for the room's answer
+        # (its cost must not grow with the bookings a room holds); a new baseline reads all
+        awaiting = None if baseline else self._clock() - AWAIT_ROOM_ANSWER
+        index = LinkIndex(
+            await self._store.links(room.mailbox, state="active", awaiting_answer_since=awaiting)
+        )
         answer_problems: list[str] = []
         answers = await self._room_answers(ctx, index, answer_problems)
         changes = list(delta.changes)

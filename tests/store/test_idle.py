@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from roomd.store import Store, open_store
+from roomd.store import Link, Store, open_store
 
 from .conftest import OTHER_ROOM, ROOM, T0, Clock
 
@@ -78,3 +78,26 @@ async def test_closing_writes_what_idle_rounds_left(db_path: Path, clock: Clock)
     store.defer_delta(ROOM, START, END, "https://graph/delta?token=2")
     await store.close()
     assert await stored_link(db_path, ROOM) == "https://graph/delta?token=2"
+
+
+async def test_an_idle_round_reads_only_the_links_waiting_for_the_rooms_answer(
+    store: Store, clock: Clock
+) -> None:
+    org = "adelev@contoso.com"
+    async with store.write(ROOM) as tx:
+        await tx.upsert_link(
+            Link("answered", room_event_id="AAMk-room", organizer_mailbox=org, ical_uid="u1")
+        )
+        await tx.upsert_link(Link("from-outlook", room_event_id="AAMk-room-2", ical_uid="u2"))
+        await tx.upsert_link(
+            Link("old", organizer_event_id="AAMk-org-1", organizer_mailbox=org, ical_uid="u3")
+        )
+    clock.advance(2 * 86400)
+    async with store.write(ROOM) as tx:
+        await tx.upsert_link(
+            Link("waiting", organizer_event_id="AAMk-org-2", organizer_mailbox=org, ical_uid="u4")
+        )
+    since = clock() - timedelta(days=1)
+    found = await store.links(ROOM, state="active", awaiting_answer_since=since)
+    assert [link.link_id for link in found] == ["waiting"]
+    assert len(await store.links(ROOM, state="active")) == 4
