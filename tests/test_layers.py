@@ -20,6 +20,7 @@ RANK = {
     "roomd": 0,  # the package root: __version__
     "roomd.utc": 0,
     "roomd.observe": 0,
+    "roomd.refusals": 0,  # one hold on a refused credential, used by both clients
     "roomd.config": 1,
     "roomd.store": 2,
     "roomd.graph": 3,
