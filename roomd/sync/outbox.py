@@ -254,8 +254,11 @@ class Executor:
         if missing:  # replayed: what holds them, as it would have been said
             refused = {**await self._clashes(room, b, asked, skip=booking.id), **refused}
         links = []
-        for original in left_out:
-            why = refused.get(original, "the room is already booked in the booking system")
+        shifted = {parse_datetime(k, "shifts"): v for k, v in (b.get("shifts") or {}).items()}
+        for at in left_out:
+            why = refused.get(at, "the room is already booked in the booking system")
+            # the occurrence as Outlook has it (a series in another zone than the room's)
+            original = parse_datetime(shifted[at], "shifts") if at in shifted else at
             when = f"{original:%Y-%m-%d %H:%M} UTC"
             declined = await self._room_declines(room, link, original, why)
             audit.append(
@@ -490,7 +493,7 @@ class Executor:
                 await self._hybrid.patch_booking(child.id, times)
             except DoubleBooking:
                 await self._hybrid.cancel_booking(child.id)
-                return await self._move_refused(room, link, original, start, end)
+                return await self._move_refused(room, link, payload, start, end)
             return Outcome(audit=[("hybrid", "occurrence_moved", when)])
         series = await self._hybrid.get_booking(link.hybrid_id)
         if series is None:
@@ -513,16 +516,19 @@ class Executor:
                             }
                         },
                     )
-            return await self._move_refused(room, link, original, start, end)
+            return await self._move_refused(room, link, payload, start, end)
 
     async def _move_refused(
-        self, room: RoomContext, link: Link, original: datetime, start: datetime, end: datetime
+        self, room: RoomContext, link: Link, payload: dict[str, Any], start: datetime, end: datetime
     ) -> Outcome:
         """Hybrid refused (409) to hold one occurrence where Outlook moved it, or to restore its
         slot first (lifting its exdate): as for an occurrence Hybrid refuses in a new series
         (scenario 9), the room declines that occurrence in Outlook naming what holds the slot,
         Hybrid leaves it out, and its occurrence link records it cancelled on both sides, so
-        no round plans it again and no write is given up."""
+        no round plans it again and no write is given up. ``series_start``: the occurrence as
+        Outlook has it, when Hybrid's original start differs (a series in another zone)."""
+        original = parse_datetime(payload["original_start"], "original_start")
+        ours = parse_datetime(payload.get("series_start") or payload["original_start"], "start")
         why = "the room is already booked in the booking system"
         slots = ((start, end), (original, original + (end - start)))  # moved to, or restored
         lo, hi = min(start, original), max(end, original + (end - start))
@@ -534,10 +540,10 @@ class Executor:
             ):
                 why = f"booking {other.id}, {other.start:%Y-%m-%d %H:%M}-{other.end:%H:%M} UTC"
                 break
-        when = f"{original:%Y-%m-%d %H:%M} UTC"
-        declined = await self._room_declines(room, link, original, why)
+        when = f"{ours:%Y-%m-%d %H:%M} UTC"
+        declined = await self._room_declines(room, link, ours, why)
         return Outcome(
-            links=[_left_out(link, original, link.hybrid_id)],
+            links=[_left_out(link, ours, link.hybrid_id)],
             audit=[
                 (
                     "outlook",

@@ -419,6 +419,9 @@ def _booking_body(
         "visitors": list(o.visitors),
         "rrule": o.shape.rrule,
         "exdates": cancelled,
+        # Hybrid's original start -> the series' (another zone than the room's): what the room
+        # declines in Outlook if Hybrid refuses such an occurrence
+        **({"shifts": {iso(t): iso(z) for z, t in sorted(shifts.items())}} if shifts else {}),
     }
 
 
@@ -460,7 +463,7 @@ def _create_hybrid(room: RoomContext, pair: SeriesPair, key: str, out: Plan) -> 
     )
     moved = {t: s for t, s in o.exceptions.items() if s is not None}
     for original, slot in sorted(moved.items()):
-        _occurrence_op(out, key, "hybrid", shifts.get(original, original), slot)
+        _hybrid_occurrence_op(out, key, original, shifts.get(original, original), slot)
     duration = o.shape.end - o.shape.start
     for original, target in sorted(shifts.items()):
         if original not in o.exceptions and _in_window(pair, original):
@@ -762,6 +765,17 @@ def _occurrence_op(
     out.ops.append(Op(f"{op}:{key}:{iso(original)}:{what}", op, payload))
 
 
+def _hybrid_occurrence_op(
+    out: Plan, key: str, original: datetime, target: datetime, state: ExceptionState
+) -> None:
+    """An occurrence write to Hybrid, at Hybrid's original start ``target`` of the series'
+    occurrence ``original`` (they differ for a series in another zone than the room's): the
+    outbox declines ``original`` in Outlook if Hybrid refuses it."""
+    _occurrence_op(out, key, "hybrid", target, state)
+    if target != original:
+        out.ops[-1].payload["series_start"] = iso(original)
+
+
 def _record_occurrences(
     out: Plan,
     key: str,
@@ -1009,7 +1023,7 @@ def _shift_op(
 ) -> None:
     """Hybrid's occurrence ``target`` moved to the series' instant ``original`` by an exception
     child: the series' rule runs in another zone than the room's."""
-    _occurrence_op(out, key, "hybrid", target, Slot(original, original + duration))
+    _hybrid_occurrence_op(out, key, original, target, Slot(original, original + duration))
     out.audit.append(
         AuditLine(
             key,
@@ -1067,7 +1081,10 @@ def _write_occurrence(
         return  # an occurrence cannot be "un-moved" by roomd; the other side keeps its own
     assert state is None or isinstance(state, Slot)
     release = release and state is None
-    _occurrence_op(out, key, side, target or original, state, release=release)
+    if side == "hybrid" and target is not None:
+        _hybrid_occurrence_op(out, key, original, target, state)
+    else:
+        _occurrence_op(out, key, side, original, state, release=release)
     what = "cancelled" if state is None else f"moved to {state.start:%Y-%m-%d %H:%M} UTC"
     source = "Outlook" if side == "hybrid" else "Hybrid"
     if release:

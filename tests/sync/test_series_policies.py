@@ -10,10 +10,12 @@ import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 from support.daemon import DaemonProcess
-from support.sync_world import ADELE, MEGAN, ROOM, ROOM_ID, SyncWorld, at, utc_of, wait_for
+from support.sync_world import ADELE, MEGAN, PAT, ROOM, ROOM_ID, SyncWorld, at, utc_of, wait_for
 from sync.test_series_more import (
     NEW_YORK,
     WINDOWS,
@@ -28,6 +30,7 @@ from sync.test_series_more import (
     room_slots,
     roomd,
     series_bookings,
+    settle,
     settled,
     weekly,
     year_of_weeks,
@@ -44,6 +47,8 @@ from roomd.sync.series import (
     shape_fingerprint,
     zone_shifts,
 )
+
+LONDON_TZ = ZoneInfo("Europe/London")
 
 # --- the mass-delete breaker counts series and occurrences ------------------------------------
 
@@ -389,3 +394,52 @@ def test_a_cross_zone_series_ended_earlier_keeps_its_shift_children() -> None:
         ("hybrid.occurrence", None),  # the shifted weeks still in it: their children stay
         ("hybrid.occurrence", None),
     ]
+
+
+@pytest.mark.parametrize("hour", [0, 1], ids=["the-series-instant", "the-rooms-rule-instant"])
+def test_a_shifted_week_whose_instant_hybrid_holds_is_declined_by_the_room_on_that_date(
+    world: SyncWorld, hour: int
+) -> None:
+    """A New York series in a London room: in a week the zones disagree, another booking
+    (one Outlook cannot show) holds the series' instant in Hybrid, so Hybrid refuses the
+    exception child (409); or it holds the instant the room's rule gives that week (an hour
+    later), so Hybrid refuses the series (409) until that occurrence is left out, and then
+    its exception. Either way the room declines that date, as the organizer's calendar has it
+    (not as Hybrid's rule has it), naming the booking; Hybrid leaves it out; nothing else
+    moves and later rounds plan nothing."""
+    lo, hi = year_of_weeks(world, (ROOM,))
+    daemon = world.start()
+    wall = at(9, days=1 - 70).replace(tzinfo=None)
+    wanted = [s for s in local_weekly(wall, NEW_YORK, 52) if lo <= s[0] < hi]
+    now = datetime.now(UTC)
+    shifted = next(s for s in wanted if s[0] > now and s[0].astimezone(LONDON_TZ).hour == 13)
+    held = world.hybrid_book(PAT, shifted[0] + timedelta(hours=hour), summary="Held in Hybrid")
+    pats = (shifted[0] + timedelta(hours=hour), shifted[1] + timedelta(hours=hour))
+    wait_for(
+        lambda: httpx.get(daemon.url("/readyz")).json()["rooms"][ROOM].get("problem"),
+        "roomd's problem with the one-off it cannot show",
+    )
+    master = world.book_series(
+        ADELE, wall, subject="From New York", count=52, zone=WINDOWS[NEW_YORK]
+    )
+    wait_for(
+        lambda: room_answers(world, ADELE, master["id"], lo, hi).get(shifted[0]) == "declined",
+        "the room declining the week Hybrid holds",
+    )
+    settle(world)  # Pat's meeting stays owed (dead): not settled() here
+    rest = [s for s in wanted if s != shifted]
+    assert hybrid_slots(world, lo, hi) == sorted([*rest, pats])  # the series, and Pat's
+    assert room_slots(world, lo, hi) == rest
+    assert occurrences_of(world, ADELE, master["iCalUId"], lo, hi) == wanted
+    assert not world.booking(held["_id"])["canceled"]
+    trail = world.audit(f"o:{master['iCalUId']}")
+    refused = [x for x in trail if x.startswith("room_decline:") and "409" in x]
+    assert refused and held["_id"] in refused[0], trail
+    assert f"{shifted[0]:%Y-%m-%d %H:%M}" in refused[0], trail
+    dead = [row for row in open_outbox(world) if row[1] == "dead"]
+    assert [row[0] for row in dead] == [f"graph.create:{held['_id']}"], dead  # Pat's, as before
+    mark = daemon.mark()
+    time.sleep(3)
+    daemon.mark()
+    rounds = [x for x in daemon.lines[mark:] if x.get("event") == "room_round"]
+    assert rounds and all(not r.get("planned") and not r.get("written") for r in rounds), rounds
