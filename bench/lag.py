@@ -32,12 +32,14 @@ import argparse
 import asyncio
 import json
 import random
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -253,6 +255,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--compress", type=float, default=4, help="run the hour K times faster")
     parser.add_argument("--poll-interval", type=float, default=30, help="roomd's, seconds")
     parser.add_argument("--seed", type=int, default=None, help="random seed")
+    parser.add_argument("--keep-log", type=Path, help="copy roomd's log (JSON lines) here")
     args = parser.parse_args(argv)
     random.seed(args.seed)
     for line in machine():
@@ -292,6 +295,8 @@ def main(argv: list[str]) -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+            if args.keep_log is not None:
+                shutil.copyfile(log, args.keep_log)
     report(args, tally, started, cpu, wall)
     return 0
 
