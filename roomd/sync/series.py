@@ -52,6 +52,7 @@ from .model import (
     read_fingerprint,
 )
 from .recurrence import occurrences
+from .zones import zone_info
 
 REGULAR = "regular"
 CANCELLED = "cancelled"
@@ -145,6 +146,34 @@ def exception_fingerprint(state: ExceptionState | str) -> str:
     return fingerprint(state)
 
 
+_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+
+
+def hybrid_rule(shape: Shape, hybrid_zone: str) -> str:
+    """The rule Hybrid must hold for the series: its own, unless the first occurrence falls on
+    another day in the room's zone (a New York organizer's 20:00 Monday is 01:00 Tuesday in
+    London), where a weekly rule's days (and week start) move with it, since Hybrid evaluates
+    the rule in the room's zone and a series must start on its first occurrence
+    (docs/hybrid-api.md). Other rules are kept as they are."""
+    if hybrid_zone == shape.zone:
+        return shape.rrule
+    ours = shape.start.astimezone(zone_info(shape.zone)).date()
+    shift = (shape.start.astimezone(zone_info(hybrid_zone)).date() - ours).days
+    parts = shape.rrule.split(";")
+    if shift == 0 or "FREQ=WEEKLY" not in parts:
+        return shape.rrule
+    moved = []
+    for part in parts:
+        name, _, value = part.partition("=")
+        if name in ("BYDAY", "WKST"):
+            days = value.split(",")
+            if any(day not in _DAYS for day in days):
+                return shape.rrule
+            value = ",".join(_DAYS[(_DAYS.index(day) + shift) % 7] for day in days)
+        moved.append(f"{name}={value}")
+    return ";".join(moved)
+
+
 def zone_shifts(shape: Shape, hybrid_zone: str, until: datetime) -> dict[datetime, datetime]:
     """The occurrences before ``until`` that Hybrid would put at another instant than the
     series: each original start (the rule in the series' own zone, as Outlook evaluates it)
@@ -164,7 +193,7 @@ def zone_shifts(shape: Shape, hybrid_zone: str, until: datetime) -> dict[datetim
             between=(shape.start, until),
         )
         theirs = occurrences(
-            shape.rrule,
+            hybrid_rule(shape, hybrid_zone),
             dtstart_local=shape.start,
             zone=hybrid_zone,
             exdates=(),
@@ -283,7 +312,10 @@ def _hybrid_seen(pair: SeriesPair) -> Seen:
     if link.hybrid_fingerprint is None and old is not None:
         # roomd's create, read back before its result was recorded: Hybrid holds it in the
         # room's zone, whatever zone the Outlook series runs in
-        recorded = shape_fingerprint(replace(old[0], zone=h.shape.zone), old[1])
+        zone = h.shape.zone
+        recorded = shape_fingerprint(
+            replace(old[0], zone=zone, rrule=hybrid_rule(old[0], zone)), old[1]
+        )
     status_same = old is None or old[1] == h.status or link.hybrid_fingerprint is None
     return Seen.SAME if same_shape(recorded, h.shape) and status_same else Seen.CHANGED
 
@@ -417,7 +449,7 @@ def _booking_body(
         "member": member,
         "members": [m for m in o.member_ids if m != member],
         "visitors": list(o.visitors),
-        "rrule": o.shape.rrule,
+        "rrule": hybrid_rule(o.shape, room.zone),
         "exdates": cancelled,
         # Hybrid's original start -> the series' (another zone than the room's): what the room
         # declines in Outlook if Hybrid refuses such an occurrence
@@ -556,10 +588,11 @@ def _update_hybrid(room: RoomContext, pair: SeriesPair, key: str, out: Plan) -> 
     title = o.shape.title if o.shape.title is not None else (old[0].title if old else None)
     shape = replace(o.shape, title=title)
     fp = shape_fingerprint(shape, status)
+    zone = pair.hybrid.shape.zone if pair.hybrid and pair.hybrid.shape else room.zone
     changes: dict[str, Any] = {
         "start": iso(shape.start),
         "end": iso(shape.end),
-        "rrule": shape.rrule,
+        "rrule": hybrid_rule(shape, zone),
     }
     if o.shape.title is not None:
         changes["summary"] = o.shape.title

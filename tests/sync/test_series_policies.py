@@ -43,6 +43,7 @@ from roomd.sync.series import (
     HybridSeries,
     OutlookSeries,
     Shape,
+    hybrid_rule,
     plan_series,
     shape_fingerprint,
     zone_shifts,
@@ -443,3 +444,35 @@ def test_a_shifted_week_whose_instant_hybrid_holds_is_declined_by_the_room_on_th
     daemon.mark()
     rounds = [x for x in daemon.lines[mark:] if x.get("event") == "room_round"]
     assert rounds and all(not r.get("planned") and not r.get("written") for r in rounds), rounds
+
+
+def test_a_new_york_evening_series_is_the_next_day_in_london_and_lands_at_its_instants(
+    world: SyncWorld,
+) -> None:
+    """20:00 on Mondays in New York is 01:00 on Tuesdays in London: Hybrid, evaluating the rule
+    in the room's zone, needs it on Tuesdays (a series must start on its first occurrence)."""
+    lo, hi = year_of_weeks(world, (ROOM,))
+    daemon = world.start()
+    wall = at(20, days=1 - 70).replace(tzinfo=None)
+    master = world.book_series(
+        ADELE, wall, subject="Evening call", count=52, zone=WINDOWS[NEW_YORK]
+    )
+    wanted = [s for s in local_weekly(wall, NEW_YORK, 52) if lo <= s[0] < hi]
+    wait_for(lambda: room_slots(world, lo, hi) == wanted, "the room's series")
+    wait_for(lambda: hybrid_slots(world, lo, hi) == wanted, "every occurrence at its instant")
+    settled(world)
+    assert occurrences_of(world, ADELE, master["iCalUId"], lo, hi) == wanted
+    assert len(series_bookings(world)) == 1
+    quiet_after(world, daemon)
+
+
+def test_hybrid_rule_moves_a_weekly_rules_days_with_the_first_occurrence() -> None:
+    evening = datetime(2027, 1, 5, 1, tzinfo=UTC)  # Monday 20:00 in New York, Tuesday in London
+    weekly = "FREQ=WEEKLY;BYDAY=MO,SU;WKST=MO;COUNT=10"
+    shape = Shape(weekly, "America/New_York", evening, evening + timedelta(hours=1))
+    assert hybrid_rule(shape, "Europe/London") == "FREQ=WEEKLY;BYDAY=TU,MO;WKST=TU;COUNT=10"
+    assert hybrid_rule(shape, "America/New_York") == weekly
+    morning = replace(shape, start=evening + timedelta(hours=13), end=evening + timedelta(hours=14))
+    assert hybrid_rule(morning, "Europe/London") == weekly  # the same day in both
+    monthly = replace(shape, rrule="FREQ=MONTHLY;BYMONTHDAY=4;COUNT=3")
+    assert hybrid_rule(monthly, "Europe/London") == monthly.rrule  # kept as it is
