@@ -260,7 +260,7 @@ class RoomSync:
             hybrid = await self._hybrid_reader.items(bookings, index, resource_id=room.hybrid_id)
             await self._counterparts(ctx, window, index, outlook, hybrid)
             decided = plan(ctx, index, outlook, hybrid, force=True)
-            await self._plan_series(ctx, window, delta.changes, bookings, index, decided)
+            await self._plan_series(ctx, window, changes, bookings, index, decided)
             if not force:
                 # the feeds move on (a re-read token may expire and lose the deletions), but
                 # the cancellations (of bookings, series, occurrences) wait in the outbox
@@ -386,12 +386,17 @@ class RoomSync:
         """A new baseline (a new window, an expired token) lists what the room holds now; what
         was deleted since the last round read is simply not there, with no ``@removed`` to say
         so. Each linked meeting of the window it does not list is read as a removal, which the
-        shell checks with a GET as every removal (gone, cancelled, or moved out of the window)."""
+        shell checks with a GET as every removal (gone, cancelled, or moved out of the window).
+        A linked series is named by its master (no ``id``: the one-off reader passes it by),
+        so that it is read whole again (series.py), deleted or not."""
         seen = {change.get("id") for change in listed}
         out: list[dict[str, Any]] = []
         for link in index.all:
             recorded = link.outlook_fingerprint or link.hybrid_fingerprint
             old = read_fingerprint(recorded)
+            if link.series_master_id and link.original_start is None:
+                out.append({"seriesMasterId": link.series_master_id})
+                continue
             if (
                 not link.room_event_id
                 or link.room_event_id in seen

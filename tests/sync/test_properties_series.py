@@ -920,3 +920,31 @@ def test_a_series_emptied_in_outlook_before_the_room_answered_is_followed_in_hyb
         m.outlook_series(pick=0, what="split", offset=30, at=0)
 
     replay(tmp_path, "outlook_wins", steps)
+
+
+@pytest.mark.parametrize("why", ["token expired", "a new day"])
+@pytest.mark.parametrize("what", ["delete", "cancel"])
+def test_a_series_deleted_just_before_a_new_baseline_is_canceled_in_hybrid(
+    tmp_path: Path, why: str, what: str
+) -> None:
+    """The organizer deletes (or cancels) a series; before roomd reads the room's delta again,
+    its token expires or the window moves on at midnight. The new baseline lists what the
+    room holds, with no ``@removed`` for the series it no longer holds: the Hybrid series must
+    still be canceled, not hold the room on every date. (Found with lost answers to the delta
+    request, as part 1's test found it for one-off meetings.)"""
+
+    def steps(m: SeriesMachine) -> None:
+        m.outlook_create(organizer=PEOPLE[0], pick=3, daily=True, count=12, days=3, offset=30)
+        m.settle()
+        m.outlook_series(pick=0, what=what, offset=0, at=0)
+
+        async def rebaseline(w: SeriesWorld) -> None:
+            w.graph.control.run_rba()
+            if why == "token expired":
+                w.graph.control.expire_delta_tokens(ROOM)
+            else:
+                w.clock.offset += timedelta(days=1)
+
+        m.run(rebaseline)
+
+    replay(tmp_path, "outlook_wins", steps)
