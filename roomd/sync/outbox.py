@@ -91,18 +91,24 @@ class Executor:
         self._clock = clock
 
     async def drain(self, room: RoomContext) -> DrainStats:
+        """Each row in the order planned; a row that waits (or just failed) holds its booking's
+        later rows back, but only on the side it writes when the later row is the booking's
+        Hybrid cancellation: a write to Outlook waiting for its retry must not keep the room
+        held in Hybrid while a new booking planned after it (a "this and following" series
+        taking over the old one's dates) is refused there for it (409)."""
         stats = DrainStats()
-        held: set[str] = set()
+        held: dict[str, set[str]] = {}  # booking -> the sides its waiting rows write
         now = self._clock()
         for item in await self._store.due_outbox(room.mailbox, _ALL, limit=1000):
             link_id = str(item.payload.get("link_id", ""))
-            if link_id in held:
+            side = item.op.partition(".")[0]
+            if link_id in held and (item.op != "hybrid.cancel" or side in held[link_id]):
                 continue
             if item.next_at > now:
-                held.add(link_id)  # later rows of this booking wait for it
+                held.setdefault(link_id, set()).add(side)  # later rows of this booking wait
                 continue
             if not await self._apply(room, item, stats):
-                held.add(link_id)
+                held.setdefault(link_id, set()).add(side)
         return stats
 
     async def _apply(self, room: RoomContext, item: OutboxItem, stats: DrainStats) -> bool:

@@ -950,13 +950,6 @@ def test_a_series_deleted_just_before_a_new_baseline_is_canceled_in_hybrid(
     replay(tmp_path, "outlook_wins", steps)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the outbox holds a booking's later writes behind one waiting for its retry, the "
-    "series' cancellation among them, while another booking's create goes ahead: Hybrid "
-    "refuses (409) the new series where the old one still holds the room, and the room "
-    "declines those occurrences for good (not fixed: see the report)",
-)
 def test_a_series_split_and_deleted_while_a_write_to_it_waits_keeps_the_new_series(
     tmp_path: Path,
 ) -> None:
