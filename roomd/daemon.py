@@ -14,6 +14,7 @@ import fcntl
 import os
 import signal
 import time
+import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import timedelta
@@ -307,23 +308,29 @@ class Daemon:
 
     # --- scheduling ----------------------------------------------------------------------------
     def _schedule(self, mailbox: str, interval: float, *, now: bool = True) -> None:
-        """(Re)place a room's timer; with ``now`` its first round starts at once."""
+        """(Re)place a room's timer; with ``now`` a round also starts at once.
+
+        Each room is polled every ``interval`` exactly, at a phase of its own (from its name):
+        rooms are spread evenly over the interval and none waits longer than it. A jitter on
+        every run (APScheduler's ``jitter``) delays each poll from the last jittered one, so the
+        gaps grew to the interval plus up to 3 s, and an Outlook change waited that long
+        (bench/lag.py)."""
         assert self._scheduler is not None
-        # APScheduler reads next_run_time=None as "paused": leave it out for "when due"
-        first = {"next_run_time": utc.now()} if now else {}
+        phase = interval * (zlib.crc32(mailbox.lower().encode()) % 10_000) / 10_000
         self._scheduler.add_job(
             self._round_job,
             "interval",
             seconds=interval,
-            jitter=min(interval / 10, 5.0),  # spread rooms apart over time
+            start_date=utc.now() + timedelta(seconds=phase),
             args=[mailbox],
             id=mailbox,
             replace_existing=True,
             max_instances=1,
             coalesce=True,
             misfire_grace_time=None,
-            **first,
         )
+        if now:
+            self.request_round(mailbox)
 
     def _unschedule(self, mailbox: str) -> None:
         assert self._scheduler is not None
