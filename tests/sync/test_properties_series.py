@@ -44,9 +44,10 @@ cancelled in Hybrid through its exception child and moved in Outlook before a ro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -65,6 +66,7 @@ from hypothesis.stateful import (
 from sync.test_properties import PEOPLE, ROOM, World, WorldMachine
 
 from roomd.sim.graph.events import occurrence_starts
+from roomd.sim.hybrid.errors import ApiError
 from roomd.sim.tenant import Tenant, default_tenant
 
 ZONE = "Europe/Paris"
@@ -543,7 +545,9 @@ class SeriesWorld(World):
                 d >= split for d in series.exdates
             ):
                 return  # the app would have to move those to the new series: not generated
-            rule = ";".join(p for p in series.rrule.split(";") if not p.startswith("COUNT="))
+            rule = ";".join(
+                p for p in series.rrule.split(";") if not p.startswith(("COUNT=", "UNTIL="))
+            )
             until = split - timedelta(seconds=1)
             control.update_booking(
                 series.id,
@@ -687,6 +691,18 @@ def same_wall_time(a: datetime, b: datetime) -> bool:
 
 # --- the state machine -------------------------------------------------------------------------
 
+
+@contextlib.contextmanager
+def refused_by_hybrid() -> Iterator[None]:
+    """The member's edit met a slot a series' other part holds while roomd has not yet caught
+    up (Hybrid's 409): the app refuses it, nothing changed, the member does something else."""
+    try:
+        yield
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+
+
 people = st.sampled_from(PEOPLE)
 picks = st.integers(min_value=0, max_value=15)
 offsets = st.sampled_from(OFFSETS)
@@ -768,7 +784,11 @@ class SeriesMachine(WorldMachine[SeriesWorld]):
         offset=offsets,
     )
     def hybrid_occurrence(self, pick: int, which: int, what: str, offset: int) -> None:
-        self.run(lambda w: w.hybrid_occurrence(pick, which, what, offset))
+        async def go(w: SeriesWorld) -> None:
+            with refused_by_hybrid():
+                await w.hybrid_occurrence(pick, which, what, offset)
+
+        self.run(go)
 
     @precondition(_hybrid)
     @rule(
@@ -778,7 +798,11 @@ class SeriesMachine(WorldMachine[SeriesWorld]):
         at=picks,
     )
     def hybrid_series(self, pick: int, what: str, offset: int, at: int) -> None:
-        self.run(lambda w: w.hybrid_series(pick, what, offset, at))
+        async def go(w: SeriesWorld) -> None:
+            with refused_by_hybrid():
+                await w.hybrid_series(pick, what, offset, at)
+
+        self.run(go)
 
     @rule()
     def poll(self) -> None:
@@ -818,9 +842,9 @@ class SeriesMachine(WorldMachine[SeriesWorld]):
         self.run(self._settle_and_check)
 
 
-COUNT = int(os.environ.get("ROOMD_PROPERTY_EXAMPLES", "20"))
+COUNT = int(os.environ.get("ROOMD_PROPERTY_EXAMPLES", "30"))
 EXAMPLES = settings(
-    # ~2 s an example; ROOMD_PROPERTY_EXAMPLES=300 searches longer
+    # ~1 s an example (30 in ~30 s); ROOMD_PROPERTY_EXAMPLES=300 searches longer
     max_examples=COUNT,
     stateful_step_count=25,
     deadline=None,
