@@ -112,6 +112,10 @@ class OutlookSeriesReader:
             original = instant(inst.get("originalStart")) or graph_time(inst.get("start"))
             if original is not None:
                 present[original.replace(microsecond=0)] = inst
+        title, organizer_master = await self._organizer_master(organizer, ical_uid)
+        titles = await self._occurrence_titles(
+            organizer, organizer_master, title, window, present.values()
+        )
         exceptions: dict[datetime, Slot | None] = {}
         occurrence_ids: dict[datetime, str] = {}
         for original in expected:
@@ -122,13 +126,13 @@ class OutlookSeriesReader:
             if isinstance(found.get("id"), str):
                 occurrence_ids[original] = found["id"]
             start, stop = graph_time(found.get("start")), graph_time(found.get("end"))
+            own = titles.get(original)
             if (
                 start is not None
                 and stop is not None
-                and (start, stop) != (original, original + duration)
+                and ((start, stop) != (original, original + duration) or own is not None)
             ):
-                exceptions[original] = Slot(start, stop)
-        title, organizer_master = await self._organizer_master(organizer, ical_uid)
+                exceptions[original] = Slot(start, stop, own)
         member_id = await self._hybrid.member_id(organizer)
         member_ids: list[str] = []
         visitors: list[str] = []
@@ -166,6 +170,35 @@ class OutlookSeriesReader:
             room_subject=master.get("subject") if isinstance(master.get("subject"), str) else None,
             modified_at=instant(master.get("lastModifiedDateTime")),
         )
+
+    async def _occurrence_titles(
+        self,
+        organizer: str,
+        master_id: str | None,
+        title: str | None,
+        window: Window,
+        room_instances: Iterable[Mapping[str, Any]],
+    ) -> dict[datetime, str]:
+        """The occurrences whose title is not the series' (original start -> title), from the
+        organizer's ``/instances``: the room's copy may hide subjects (DeleteSubject,
+        AddOrganizerToSubject), as for one-off meetings. Read only when the room holds an
+        exception (a retitled occurrence is one), so a series without any costs no request;
+        empty when the series' title is unknown (no title can then be told apart)."""
+        if title is None or master_id is None:
+            return {}
+        if not any(inst.get("type") == "exception" for inst in room_instances):
+            return {}
+        try:
+            found = await self._graph.instances(organizer, master_id, window.start, window.end)
+        except GraphError:
+            return {}
+        out: dict[datetime, str] = {}
+        for inst in found:
+            original = instant(inst.get("originalStart")) or graph_time(inst.get("start"))
+            subject = inst.get("subject")
+            if original is not None and isinstance(subject, str) and subject != title:
+                out[original.replace(microsecond=0)] = subject
+        return out
 
     async def _organizer_master(
         self, organizer: str, ical_uid: str

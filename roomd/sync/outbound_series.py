@@ -106,7 +106,9 @@ class HybridSeriesReader:
                 if hybrid_state(child) is HybridState.RELEASED:
                     policy.add(original)
             elif child.end > child.start:
-                exceptions[original] = Slot(child.start, child.end)
+                # its own title only when it is not the series': one occurrence retitled
+                own = child.summary if child.summary != booking.summary else None
+                exceptions[original] = Slot(child.start, child.end, own)
         organizer = None
         guests: list[str] = []
         linked = links.by_hybrid.get(booking.id) is not None

@@ -490,10 +490,12 @@ class Executor:
             return Outcome(audit=[("hybrid", "occurrence_exdate", when)])
         start = parse_datetime(payload["start"], "start")
         end = parse_datetime(payload["end"], "end")
-        times = {
+        times: dict[str, Any] = {
             "start": {"dateTime": format_datetime(start)},
             "end": {"dateTime": format_datetime(end)},
         }
+        if payload.get("title") is not None:  # the occurrence's own title (a retitle)
+            times["summary"] = payload["title"]
         if child is not None:
             try:
                 await self._hybrid.patch_booking(child.id, times)
@@ -505,7 +507,9 @@ class Executor:
         if series is None:
             raise Refused(f"series {link.hybrid_id} is gone")
         try:
-            return await self._new_exception(series, link, original, start, end)
+            return await self._new_exception(
+                series, link, original, start, end, title=payload.get("title")
+            )
         except DoubleBooking:
             # the occurrence is left out (an exdate), as Hybrid refused it in a new series
             current = await self._hybrid.get_booking(link.hybrid_id)
@@ -561,9 +565,17 @@ class Executor:
         )
 
     async def _new_exception(
-        self, series: HybridBooking, link: Link, original: datetime, start: datetime, end: datetime
+        self,
+        series: HybridBooking,
+        link: Link,
+        original: datetime,
+        start: datetime,
+        end: datetime,
+        *,
+        title: str | None = None,
     ) -> Outcome:
-        """An exception child for one occurrence that has none yet."""
+        """An exception child for one occurrence that has none yet: the series' title unless
+        the occurrence has its own (``title``)."""
         assert link.hybrid_id is not None
         when = f"{original:%Y-%m-%d %H:%M} UTC"
         held = series.recurrence.exdates if series.recurrence is not None else ()
@@ -586,7 +598,7 @@ class Executor:
             resource_id=series.resource_id,
             start=start,
             end=end,
-            summary=series.summary,
+            summary=title if title is not None else series.summary,
             member=series.member,
         )
         body["parent"] = link.hybrid_id
@@ -630,14 +642,13 @@ class Executor:
                 link.organizer_mailbox, str(target["id"]), comment="Cancelled in Hybrid"
             )
             return Outcome(audit=[("outlook", f"occurrence_{result}", when)])
-        await self._graph.update_event(
-            link.organizer_mailbox,
-            str(target["id"]),
-            {
-                "start": {"dateTime": payload["start"], "timeZone": "UTC"},
-                "end": {"dateTime": payload["end"], "timeZone": "UTC"},
-            },
-        )
+        changes: dict[str, Any] = {
+            "start": {"dateTime": payload["start"], "timeZone": "UTC"},
+            "end": {"dateTime": payload["end"], "timeZone": "UTC"},
+        }
+        if payload.get("title") is not None:  # the occurrence's own title (a retitle)
+            changes["subject"] = payload["title"]
+        await self._graph.update_event(link.organizer_mailbox, str(target["id"]), changes)
         return Outcome(audit=[("outlook", "occurrence_moved", when)])
 
     async def _occurrence(

@@ -5,10 +5,11 @@ A series is compared on two levels:
 * **the series as a whole** (:class:`Shape`: the rule, its zone, the first occurrence's start and
   end, the title): classified against the link exactly as a one-off booking is, and looked up in
   the same ``decide.DECISIONS`` table: create, update, cancel, conflict rule;
-* **each occurrence** that differs from the rule (an *exception*: moved, or cancelled), keyed by
-  its original start: each side's state of that occurrence is compared with the state last
-  synced (stored in the occurrence's link, ``<series link>@<original start>``), and the side
-  that changed is written to the other. Both sides changed: the conflict rule again.
+* **each occurrence** that differs from the rule (an *exception*: moved, retitled, or
+  cancelled), keyed by its original start: each side's state of that occurrence is compared
+  with the state last synced (stored in the occurrence's link,
+  ``<series link>@<original start>``), and the side that changed is written to the other.
+  Both sides changed: the conflict rule again.
 
 The Outlook side is read from the room's copy of the series (its master and ``/instances``
 inside the sync window), so an occurrence the room declined or that was cancelled without a
@@ -134,7 +135,9 @@ def same_shape(recorded: str | None, seen: Shape) -> bool:
 
 
 ExceptionState = Slot | None
-"""An occurrence that differs from the rule: moved (its slot) or cancelled (None)."""
+"""An occurrence that differs from the rule: moved or retitled (its slot; its ``title`` only when
+it is not the series', so a series retitled later does not make every exception differ) or
+cancelled (None)."""
 
 
 def exception_fingerprint(state: ExceptionState | str) -> str:
@@ -794,6 +797,8 @@ def _occurrence_op(
     else:
         payload["start"] = iso(state.start)
         payload["end"] = iso(state.end)
+        if state.title is not None:  # the occurrence's own title, not the series'
+            payload["title"] = state.title
     what = "released" if release and state is None else exception_fingerprint(state)
     out.ops.append(Op(f"{op}:{key}:{iso(original)}:{what}", op, payload))
 
@@ -875,7 +880,16 @@ def _plan_exceptions(
         originals |= set(o.exceptions)
     if h is not None and h.state is HybridState.LIVE:
         originals |= set(h.exceptions)
-    gone = _rescheduled_away(o, originals)
+    # only Outlook's own reschedule drops its exceptions: a rule Hybrid changed (written to
+    # Outlook this round) leaves Hybrid's exceptions at originals Outlook's old rule lacks
+    link = pair.link
+    rescheduled = (
+        o is None
+        or o.shape is None
+        or link is None
+        or not same_shape(link.outlook_fingerprint or link.hybrid_fingerprint, o.shape)
+    )
+    gone = _rescheduled_away(o, originals) if rescheduled else set()
     for original in sorted(t for t in originals if _in_window(pair, t)):
         old = recorded.get(original)
         rec_o = old.outlook_fingerprint if old else REGULAR
@@ -1040,7 +1054,12 @@ def _in_series_zone(
     owed: dict[datetime, datetime] = {}
     for at, state in h.exceptions.items():
         original = back.get(at, at)
-        if at != original and isinstance(state, Slot) and state.start == original:
+        if (
+            at != original
+            and isinstance(state, Slot)
+            and state.start == original
+            and state.title is None  # a child with its own title stays an exception
+        ):
             if state.end != original + duration:  # the series' length changed since
                 owed[original] = at
             continue
@@ -1119,6 +1138,8 @@ def _write_occurrence(
     else:
         _occurrence_op(out, key, side, original, state, release=release)
     what = "cancelled" if state is None else f"moved to {state.start:%Y-%m-%d %H:%M} UTC"
+    if state is not None and state.title is not None:
+        what += f", titled {state.title!r}"
     source = "Outlook" if side == "hybrid" else "Hybrid"
     if release:
         out.audit.append(

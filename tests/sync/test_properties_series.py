@@ -850,6 +850,10 @@ EXAMPLES = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     print_blob=True,
+    # CI replays the same examples on every run, so a red build means a regression, not the
+    # luck of the draw; run locally (no CI variable) to search new ground, and with
+    # ROOMD_PROPERTY_EXAMPLES=300 to search longer.
+    derandomize=bool(os.environ.get("CI")),
 )
 
 
@@ -908,11 +912,6 @@ def test_a_series_retimed_in_outlook_while_an_occurrence_is_retitled_in_hybrid(
     replay(tmp_path, "outlook_wins", steps)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="roomd compares an occurrence's exception by its time only: a title given to one "
-    "occurrence on either side stays on that side",
-)
 @pytest.mark.parametrize("side", ["outlook", "hybrid"])
 def test_one_occurrence_retitled_has_its_title_on_both_sides(tmp_path: Path, side: str) -> None:
     def steps(m: SeriesMachine) -> None:
