@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -34,7 +33,15 @@ from typing import Any
 
 import httpx
 
-from bench.rig import Rig, load_average, machine, median, process_cpu_seconds, start_roomd
+from bench.rig import (
+    Rig,
+    load_average,
+    machine,
+    median,
+    process_cpu_seconds,
+    start_roomd,
+    stop_roomd,
+)
 
 READY_TIMEOUT_S = 3600.0
 """The longest a run waits for roomd's /readyz before giving up."""
@@ -127,12 +134,7 @@ def one_run(args: argparse.Namespace) -> dict[str, float]:
             print(log.read_text()[-4000:], file=sys.stderr)
             raise
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_roomd(proc)
         booked = hybrid_bookings(rig)
         series = sum(1 for b in booked if b.get("recurrence"))
         return {

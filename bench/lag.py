@@ -33,8 +33,6 @@ import asyncio
 import json
 import random
 import shutil
-import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -52,6 +50,7 @@ from bench.rig import (
     organizer_email,
     process_cpu_seconds,
     start_roomd,
+    stop_roomd,
 )
 
 OUTLOOK_TO_HYBRID = "Outlook -> Hybrid"
@@ -289,12 +288,7 @@ def main(argv: list[str]) -> int:
             print(log.read_text()[-4000:], file=sys.stderr)
             raise
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_roomd(proc)
             if args.keep_log is not None:
                 shutil.copyfile(log, args.keep_log)
     report(args, tally, started, cpu, wall)

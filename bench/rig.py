@@ -351,7 +351,7 @@ def start_roomd(
     config: Path, *, log: Path | None = None, python: str = sys.executable
 ) -> subprocess.Popen[bytes]:
     """``roomd run -c CONFIG`` in its own process (logs to ``log``, else discarded); stop it
-    with ``proc.send_signal(SIGTERM)`` and ``proc.wait()``."""
+    with ``stop_roomd``."""
     out = open(log, "ab") if log is not None else subprocess.DEVNULL  # noqa: SIM115
     try:
         return subprocess.Popen(
@@ -363,6 +363,16 @@ def start_roomd(
     finally:
         if log is not None:
             out.close()  # type: ignore[union-attr]
+
+
+def stop_roomd(proc: subprocess.Popen[bytes], grace_s: float = 60) -> None:
+    """Stop roomd as systemd would: SIGTERM, then SIGKILL if it has not exited in ``grace_s``."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def process_cpu_seconds(pid: int) -> float:

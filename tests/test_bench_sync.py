@@ -4,33 +4,10 @@ the benchmark's business (``python -m bench NAME``), not the suite's."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def run_bench(*args: str, timeout: float = 300) -> str:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
+from support.bench import run_bench
 
 
 def test_sdk_benchmark_pages_the_same_delta_with_both_clients() -> None:
-    pytest.importorskip("msgraph", reason="the [bench] extra is not installed")
     out = run_bench("sdk", "--rooms", "1", "--meetings", "12", "--page-size", "5", "--runs", "1",
                     "--rounds", "1")  # fmt: skip
     assert "CPU per page (ms)" in out
