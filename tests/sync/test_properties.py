@@ -1019,18 +1019,23 @@ class SyncMachine(WorldMachine[World]):
         self.run(self._settle_and_check)
 
 
-EXAMPLES = settings(
-    # ~0.5 s an example; ROOMD_PROPERTY_EXAMPLES=1000 searches longer
-    max_examples=int(os.environ.get("ROOMD_PROPERTY_EXAMPLES", "50")),
-    stateful_step_count=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-    print_blob=True,
-    # The suite replays the same examples on every run, so a red build means a regression, not
-    # the luck of the draw; ROOMD_PROPERTY_SEARCH=1 searches new ground (random, and replaying
-    # hypothesis's saved failures), with ROOMD_PROPERTY_EXAMPLES=300 for longer.
-    derandomize=not os.environ.get("ROOMD_PROPERTY_SEARCH"),
-)
+def machine_settings(default_examples: int, steps: int) -> settings:
+    """The property tests' settings: ROOMD_PROPERTY_EXAMPLES examples (else the default).
+
+    The suite replays the same examples on every run, so a red build means a regression, not
+    the luck of the draw; ROOMD_PROPERTY_SEARCH=1 searches new ground (random, and replaying
+    hypothesis's saved failures), with ROOMD_PROPERTY_EXAMPLES=300 for longer."""
+    return settings(
+        max_examples=int(os.environ.get("ROOMD_PROPERTY_EXAMPLES", str(default_examples))),
+        stateful_step_count=steps,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        print_blob=True,
+        derandomize=not os.environ.get("ROOMD_PROPERTY_SEARCH"),
+    )
+
+
+EXAMPLES = machine_settings(50, steps=40)  # ~0.5 s an example
 
 
 @pytest.mark.slow

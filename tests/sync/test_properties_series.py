@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -55,7 +54,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     initialize,
@@ -63,7 +61,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sync.test_properties import PEOPLE, ROOM, World, WorldMachine
+from sync.test_properties import PEOPLE, ROOM, World, WorldMachine, machine_settings
 
 from roomd.sim.graph.events import occurrence_starts
 from roomd.sim.hybrid.errors import ApiError
@@ -842,19 +840,8 @@ class SeriesMachine(WorldMachine[SeriesWorld]):
         self.run(self._settle_and_check)
 
 
-COUNT = int(os.environ.get("ROOMD_PROPERTY_EXAMPLES", "30"))
-EXAMPLES = settings(
-    # ~1 s an example (30 in ~30 s); ROOMD_PROPERTY_EXAMPLES=300 searches longer
-    max_examples=COUNT,
-    stateful_step_count=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-    print_blob=True,
-    # The suite replays the same examples on every run, so a red build means a regression, not
-    # the luck of the draw; ROOMD_PROPERTY_SEARCH=1 searches new ground (random, and replaying
-    # hypothesis's saved failures), with ROOMD_PROPERTY_EXAMPLES=300 for longer.
-    derandomize=not os.environ.get("ROOMD_PROPERTY_SEARCH"),
-)
+EXAMPLES = machine_settings(30, steps=25)  # ~1 s an example
+COUNT = EXAMPLES.max_examples
 
 
 @pytest.mark.slow
