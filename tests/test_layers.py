@@ -21,6 +21,7 @@ RANK = {
     "roomd.utc": 0,
     "roomd.observe": 0,
     "roomd.refusals": 0,  # one hold on a refused credential, used by both clients
+    "roomd.entra": 0,  # what to do about a refused credential: the daemon and doctor
     "roomd.config": 1,
     "roomd.store": 2,
     "roomd.graph": 3,

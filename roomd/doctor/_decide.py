@@ -13,6 +13,7 @@ from typing import Any
 
 from roomd.config import DEFAULT_HYBRID_SCOPE
 from roomd.doctor._check import Check, failed, passed, skipped, warned
+from roomd.entra import aadsts_code, credential_fix, new_secret_fix
 
 GRAPH_APP = "00000003-0000-0000-c000-000000000000"  # Microsoft Graph's appId
 
@@ -47,20 +48,7 @@ def _add_role(client_id: str, role_id: str) -> str:
     )
 
 
-def _new_secret(client_id: str) -> str:
-    return (
-        f"az ad app credential reset --id {client_id} --append --display-name roomd --years 1, "
-        "put the new secret in graph.client_secret_file, then systemctl reload roomd"
-    )
-
-
 # -- Graph token -------------------------------------------------------------------------------
-
-
-def aadsts_code(description: str) -> int | None:
-    """The ``AADSTSnnnn`` number in an identity-platform error description, if any."""
-    m = re.search(r"AADSTS(\d+)", description)
-    return int(m.group(1)) if m else None
 
 
 def graph_token_failure(
@@ -71,40 +59,9 @@ def graph_token_failure(
     # the first sentence: "AADSTS7000215: Invalid client secret provided"
     reason = description.splitlines()[0].split(". ")[0].strip() if description else code
     name = "graph token"
-    cert_fix = (
-        f"az ad app credential reset --id {client_id} --cert @graph-certificate.pem --append "
-        "(the certificate graph.certificate_file names), then systemctl reload roomd"
-    )
-    if aadsts == 7000222:
-        return failed(name, f"the client secret has expired ({reason})", _new_secret(client_id))
-    if aadsts == 7000215:
-        return failed(
-            name,
-            f"the client secret is not one of app {client_id}'s secrets ({reason})",
-            "put the secret's Value (not its Secret ID) in graph.client_secret_file, or "
-            + _new_secret(client_id),
-        )
-    if aadsts == 700016:
-        return failed(
-            name,
-            f"no app {client_id} in tenant {tenant_id} ({reason})",
-            "set graph.client_id to the app registration's Application (client) ID and "
-            "graph.tenant_id to its Directory (tenant) ID",
-        )
-    if aadsts in (90002, 900023):
-        return failed(
-            name,
-            f"tenant {tenant_id} not found ({reason})",
-            "set graph.tenant_id to the Directory (tenant) ID shown on the app registration",
-        )
-    if aadsts in (700027, 700023) or (certificate and aadsts == 7000218):
-        return failed(name, f"the certificate is not accepted ({reason})", cert_fix)
-    if aadsts == 700024:
-        return failed(
-            name,
-            f"the client assertion is outside its valid time ({reason})",
-            "set this host's clock right: timedatectl set-ntp true",
-        )
+    fix = credential_fix(aadsts, client_id, certificate=certificate)
+    if fix is not None:
+        return failed(name, _refusal_detail(aadsts, client_id, tenant_id, reason), fix)
     if not code or code in ("token_request_failed",):
         return failed(
             name,
@@ -118,6 +75,21 @@ def graph_token_failure(
         "check graph.tenant_id, graph.client_id and the credential against the app "
         "registration in Microsoft Entra ID",
     )
+
+
+def _refusal_detail(aadsts: int | None, client_id: str, tenant_id: str, reason: str) -> str:
+    """What the refusal means, in words; the fix comes from roomd.entra's one table."""
+    if aadsts == 7000222:
+        return f"the client secret has expired ({reason})"
+    if aadsts == 7000215:
+        return f"the client secret is not one of app {client_id}'s secrets ({reason})"
+    if aadsts == 700016:
+        return f"no app {client_id} in tenant {tenant_id} ({reason})"
+    if aadsts in (90002, 900023):
+        return f"tenant {tenant_id} not found ({reason})"
+    if aadsts == 700024:
+        return f"the client assertion is outside its valid time ({reason})"
+    return f"the certificate is not accepted ({reason})"
 
 
 def graph_token_ok(client_id: str, expires_in_s: float | None) -> Check:
@@ -222,14 +194,14 @@ def secret_expiry(
     """
     name = "graph client secret expiry"
     if not credentials:
-        return warned(name, "the app lists no client secrets", _new_secret(client_id))
+        return warned(name, "the app lists no client secrets", new_secret_fix(client_id))
     mine = [c for c in credentials if c.get("hint") and secret.startswith(str(c["hint"]))]
     pool = mine or list(credentials)
     ends = [_instant(c.get("endDateTime")) for c in pool]
     known = [e for e in ends if e is not None]
     end = min(known) if known else None
     what = "the client secret" if mine else "the app's earliest client secret"
-    return expiry_check(name, what, end, now, _new_secret(client_id))
+    return expiry_check(name, what, end, now, new_secret_fix(client_id))
 
 
 def _instant(value: Any) -> datetime | None:

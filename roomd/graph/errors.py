@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import email.utils
 import json
-import re
 import time
 from collections.abc import Mapping
 from typing import Any
+
+from roomd.entra import RELOAD, aadsts_code, credential_fix
 
 SYNC_STATE_CODES = frozenset({"syncstatenotfound", "resyncrequired", "syncstateinvalid"})
 """Codes meaning "the delta token is gone, synchronise again" (errors.md: ``syncStateNotFound``
@@ -104,31 +105,17 @@ class CredentialsRefused(AuthError):
 
     def _describe(self) -> str:
         first = self.message.strip().splitlines()[0] if self.message.strip() else ""
-        number = re.search(r"AADSTS(\d+)", first)
-        fix = _CREDENTIAL_FIXES.get(number.group(1) if number else "", _CHECK_CREDENTIALS)
+        fix = credential_fix(aadsts_code(first), self.client_id) or _CHECK_CREDENTIALS
         return (
             f"Microsoft Graph refused roomd's credentials ({self.code}: {first}); not asked "
-            f"again for {max(1, round(self.retry_in_s))} s — fix: "
-            + fix.format(client_id=self.client_id)
+            f"again for {max(1, round(self.retry_in_s))} s — fix: {fix}"
         )
 
 
-_RELOAD = ", then systemctl reload roomd"
 _CHECK_CREDENTIALS = (
     "check graph.tenant_id, graph.client_id and the client secret or certificate against the app "
-    "registration (roomd doctor names the exact fix)" + _RELOAD
+    "registration (roomd doctor names the exact fix)" + RELOAD
 )
-_NEW_SECRET = (
-    "create a new client secret (az ad app credential reset --id {client_id} --append) and put "
-    "its Value in graph.client_secret_file" + _RELOAD
-)
-_CREDENTIAL_FIXES = {
-    "7000222": _NEW_SECRET,  # the secret expired
-    "7000215": "put the secret's Value (not its Secret ID) in graph.client_secret_file, or "
-    + _NEW_SECRET,
-    "700016": "set graph.client_id to the app registration's Application (client) ID" + _RELOAD,
-    "90002": "set graph.tenant_id to the app registration's Directory (tenant) ID" + _RELOAD,
-}
 
 
 class AccessDenied(AuthError):

@@ -126,7 +126,7 @@ def test_an_expired_graph_secret_is_tried_again_when_the_hold_ends(
     assert 1 <= asked <= 3, asked
     reason = failed[-1]["error"]
     assert "Microsoft Graph refused roomd's credentials (invalid_client: AADSTS7000222" in reason
-    assert "— fix: create a new client secret" in reason
+    assert "— fix: az ad app credential reset" in reason
 
     # the secret is extended in Entra ID; no reload: the next attempt after the hold succeeds
     world.call(

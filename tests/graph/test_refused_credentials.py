@@ -34,7 +34,7 @@ async def test_an_expired_secret_is_asked_about_once_per_hold(
     assert line.startswith(
         "Microsoft Graph refused roomd's credentials (invalid_client: AADSTS7000222"
     )
-    assert "not asked again for 5 s — fix: create a new client secret" in line
+    assert "not asked again for 5 s — fix: az ad app credential reset" in line
     assert f"az ad app credential reset --id {sim.client_id} --append" in line
     assert sim.client_secret not in line and "Trace ID" not in line
     assert errors[0].code == "invalid_client" and "AADSTS7000222" in errors[0].message
