@@ -478,8 +478,7 @@ class Daemon:
         current: bool,
     ) -> None:
         label = room.mailbox
-        observe.ROUNDS.labels(room=label, outcome=fields["outcome"]).inc()
-        observe.ROUND_DURATION.labels(room=label).observe(duration)
+        observe.round_done(label, fields["outcome"], duration)
         log = self._log.bind(room=label)
         if error is None:
             if current:

@@ -31,7 +31,6 @@ import yaml
 from grafana_foundation_sdk.cog import encoder, plugins
 from grafana_foundation_sdk.cog import runtime as cogruntime
 from grafana_foundation_sdk.models import dashboard as grafana
-from prometheus_client.metrics import MetricWrapperBase
 from support.daemon import DaemonProcess
 from support.sims import SimWorld, sim_world
 
@@ -55,20 +54,15 @@ def exported() -> dict[str, set[str]]:
     """Every series name roomd's registry can serve, with its labels (histograms' ``le`` too)."""
     registered = {family.name for family in observe.REGISTRY.collect()}
     names: dict[str, set[str]] = {}
-    for metric in vars(observe).values():
-        if not isinstance(metric, MetricWrapperBase):
-            continue
-        name = metric._name
-        assert name in registered, f"{name} is defined in roomd.observe but not registered"
-        labels = set(metric._labelnames)
-        if metric._type == "counter":
-            names[name + "_total"] = labels
-        elif metric._type == "histogram":
+    for metric in observe.exported():
+        assert metric.name.removesuffix("_total") in registered, f"{metric.name} not registered"
+        labels = set(metric.labels)
+        if metric.type == "histogram":
             for suffix in ("_sum", "_count"):
-                names[name + suffix] = labels
-            names[name + "_bucket"] = labels | {"le"}
+                names[metric.name + suffix] = labels
+            names[metric.name + "_bucket"] = labels | {"le"}
         else:
-            names[name] = labels
+            names[metric.name] = labels
     return names
 
 
@@ -353,6 +347,7 @@ def test_dashboard_queries_use_only_metrics_and_labels_roomd_exports() -> None:
     for wanted in (
         "roomd_rounds_total",
         "roomd_round_duration_seconds_bucket",
+        "roomd_round_last_duration_seconds",
         "roomd_propagation_lag_seconds_bucket",
         "roomd_changes_total",
         "roomd_conflicts_total",

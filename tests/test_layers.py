@@ -20,6 +20,7 @@ RANK = {
     "roomd": 0,  # the package root: __version__
     "roomd.utc": 0,
     "roomd.observe": 0,
+    "roomd.roommetrics": -1,  # observe's per-room metric families: imports nothing of roomd
     "roomd.refusals": 0,  # one hold on a refused credential, used by both clients
     "roomd.entra": 0,  # what to do about a refused credential: the daemon and doctor
     "roomd.config": 1,

@@ -61,17 +61,14 @@ def _metrics_list() -> str:
 
 def test_readme_metrics_list_gives_each_metric_with_its_labels() -> None:
     """An operator writes queries from this list: every label roomd exports, none it does not."""
-    from prometheus_client.metrics import MetricWrapperBase
-
     from roomd import observe
 
     listed = dict(re.findall(r"`(roomd_\w+)(?:\{([\w,]*)\})?`", _metrics_list()))
-    metrics = [m for m in vars(observe).values() if isinstance(m, MetricWrapperBase)]
+    metrics = observe.exported()
     assert len(metrics) == len(list(observe.REGISTRY.collect()))
     for metric in metrics:
-        name = metric._name + ("_total" if metric._type == "counter" else "")
-        assert name in listed, f"README's metrics list lacks {name}"
-        assert set(filter(None, listed[name].split(","))) == set(metric._labelnames), name
+        assert metric.name in listed, f"README's metrics list lacks {metric.name}"
+        assert set(filter(None, listed[metric.name].split(","))) == metric.labels, metric.name
 
 
 def test_readme_commands_table_has_a_row_per_command() -> None:

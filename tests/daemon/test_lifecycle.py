@@ -86,6 +86,7 @@ def test_metrics_are_prometheus_text_with_roomd_names(
     text = resp.text
     assert f'roomd_rounds_total{{outcome="error",room="{ROOM_A.mailbox}"}}' in text
     assert "roomd_round_duration_seconds_bucket" in text
+    assert f'roomd_round_last_duration_seconds{{room="{ROOM_A.mailbox}"}}' in text
     assert "roomd_rooms 1.0" in text
 
 
