@@ -20,7 +20,8 @@ builds, reading its RSS (``psutil``, after ``gc.collect()``) after each stage:
 
 Each stage also gives the peak RSS so far (``ru_maxrss``), Python's object arenas and glibc's
 heap (used, and freed but kept), and the RSS the kernel counts as anonymous, file-backed and
-shared; the last stage is one ``/metrics`` scrape (its size; its transient shows in the peak).
+shared; the last stage is one ``/metrics`` scrape as the daemon serves it (``observe.exposition``:
+its size; its transient shows in the peak).
 
 ``--tracemalloc FILE``: trace Python allocations from the first round on and write to FILE,
 after each round, the 25 allocation sites (with roomd's frames that led there) whose memory grew
@@ -143,7 +144,6 @@ async def _roomd(config: Path, idle_rounds: int, trace: Path | None) -> None:
     import aiosqlite  # noqa: F401
     import httpx  # noqa: F401
     import msal  # noqa: F401
-    from prometheus_client import generate_latest
 
     from roomd import observe
     from roomd.compose import build_daemon, make_runner
@@ -160,7 +160,7 @@ async def _roomd(config: Path, idle_rounds: int, trace: Path | None) -> None:
     runner = daemon._runner = await make_runner(settings, store)
     _emit("daemon")
     _fill_metrics([r.mailbox for r in settings.rooms])
-    _emit("metrics", scrape_bytes=len(generate_latest(observe.REGISTRY)))
+    _emit("metrics")
 
     changed = 0
     inner_round = runner.run_round
@@ -217,7 +217,7 @@ async def _roomd(config: Path, idle_rounds: int, trace: Path | None) -> None:
         _emit(f"idle round {n}", wall_s=wall, changed_rooms=changed, load=load_average())
         traced(f"idle round {n}")
     _emit("after rounds")
-    _emit("a scrape", scrape_bytes=len(generate_latest(observe.REGISTRY)))
+    _emit("a scrape", scrape_bytes=sum(len(part) for part in observe.exposition()))
     await runner.aclose()
     await store.close()
     print(json.dumps({"stage": "peak", "rss_mb": peak_rss_bytes() / 2**20}))

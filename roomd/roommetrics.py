@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Final
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -94,12 +94,19 @@ class _Family(Collector):
         return [self._empty()]
 
     def collect(self) -> Iterable[Metric]:
+        return list(self.collect_parts(len(self._values) or 1))[:1]
+
+    def collect_parts(self, size: int) -> Iterator[Metric]:
+        """The family's series ``size`` at a time, each part a family of the same name (one
+        snapshot, taken at once): a scrape of 10,000 rooms need not hold every sample object
+        of a family at the same time. At least one part, empty when the family is."""
         with self._lock:
             series = list(self._values.items())
-        family = self._empty()
-        for key, value in series:
-            family.add_metric([key] if isinstance(key, str) else list(key), value)
-        return [family]
+        for start in range(0, max(len(series), 1), size):
+            family = self._empty()
+            for key, value in series[start : start + size]:
+                family.add_metric([key] if isinstance(key, str) else list(key), value)
+            yield family
 
 
 class RoomCounter(_Family):

@@ -67,3 +67,18 @@ def test_a_round_is_counted_timed_for_the_fleet_and_kept_as_the_rooms_last() -> 
     assert last == 0.25
     observe.forget_room(room)
     assert observe.ROUND_LAST_DURATION.value(room=room) is None
+
+
+def test_metrics_served_in_parts_are_prometheus_clients_whole_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rooms = [f"exposition-{i}@contoso.com" for i in range(5)]
+    for room in rooms:
+        observe.round_done(room, "ok", 1.5)
+    observe.GRAPH_REQUESTS.labels(status="200").inc()
+    monkeypatch.setattr(observe, "SCRAPE_PART", 2)
+    text = b"".join(observe.exposition())
+    assert text == generate_latest(observe.REGISTRY)
+    assert text.count(b"# TYPE roomd_rounds_total counter") == 1
+    for room in rooms:
+        observe.forget_room(room)
