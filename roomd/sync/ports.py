@@ -36,6 +36,10 @@ class GraphPort(Protocol):
         self, mailbox: str, ical_uid: str, select: Sequence[str] = ()
     ) -> list[dict[str, Any]]: ...
 
+    async def find_many_by_ical_uid(
+        self, lookups: Sequence[tuple[str, str]], select: Sequence[str] = ()
+    ) -> dict[tuple[str, str], list[dict[str, Any]] | GraphError]: ...
+
     async def create_event(
         self, organizer: str, event: Mapping[str, Any], *, idempotency_key: str
     ) -> dict[str, Any]: ...
@@ -116,6 +120,13 @@ class GraphAdapter:
         self, mailbox: str, ical_uid: str, select: Sequence[str] = ()
     ) -> list[dict[str, Any]]:
         return await self.client.events.find_by_ical_uid(mailbox, ical_uid, select=select)
+
+    async def find_many_by_ical_uid(
+        self, lookups: Sequence[tuple[str, str]], select: Sequence[str] = ()
+    ) -> dict[tuple[str, str], list[dict[str, Any]] | GraphError]:
+        """Many ``find_by_ical_uid`` at once, 20 per JSON ``$batch``; each pair's copies or the
+        error it answered."""
+        return await self.client.events.find_many_by_ical_uid(lookups, select=select)
 
     async def create_event(
         self, organizer: str, event: Mapping[str, Any], *, idempotency_key: str
