@@ -72,7 +72,9 @@ class HybridPort(Protocol):
 
     async def member_email(self, member_id: str) -> str | None: ...
 
-    async def find_by_reference(self, reference: str) -> HybridBooking | None: ...
+    async def find_by_reference(
+        self, reference: str, *, resource_id: str | None = None
+    ) -> HybridBooking | None: ...
 
     async def get_booking(self, booking_id: str) -> HybridBooking | None: ...
 
@@ -219,8 +221,14 @@ class HybridAdapter:
             return None
         return member.email.lower() if member.email else None
 
-    async def find_by_reference(self, reference: str) -> HybridBooking | None:
-        return await self.client.find_by_reference(reference, include_canceled=True)
+    async def find_by_reference(
+        self, reference: str, *, resource_id: str | None = None
+    ) -> HybridBooking | None:
+        """The booking made for ``reference`` (canceled or not), in the room ``resource_id``
+        when given: answered without a request right after the room's whole listing."""
+        return await self.client.find_by_reference(
+            reference, include_canceled=True, resource_id=resource_id
+        )
 
     async def get_booking(self, booking_id: str) -> HybridBooking | None:
         try:
