@@ -30,6 +30,9 @@ from .ports import GraphPort, HybridPort
 
 SERIES_TYPES = frozenset({"occurrence", "exception", "seriesMaster"})
 _ORGANIZER_SELECT = ("id", "subject", "isCancelled", "attendees", "type")
+SERIES_ORGANIZER_SELECT = ("id", "subject", "type")
+"""What the series reader asks of an organizer's series (inbound_series.py): the look-ups read
+ahead with this select are the ones it makes; another select would only miss the read-ahead."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,7 @@ class OutlookReader:
             if isinstance(event_id, str) and event_id:
                 latest[event_id] = change  # a later version of the same event wins
         copies = await self._organizer_copies(latest.values())
+        await self._read_series_ahead(room, window, changes)
         out: list[OutlookItem] = []
         for event_id, change in latest.items():
             item = await self._one(room, window, event_id, change, links, copies)
@@ -158,6 +162,36 @@ class OutlookReader:
         if len(wanted) < 2:
             return {}  # one look-up is one request either way
         return await self._graph.find_many_by_ical_uid(wanted, _ORGANIZER_SELECT)
+
+    async def _read_series_ahead(
+        self, room: RoomContext, window: Window, changes: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """The series the round's delta items belong to are read whole next (series.py): the
+        room's masters, their ``/instances`` and their organizers' copies. Read them here
+        through JSON ``$batch`` for the series reader's requests to use, instead of three
+        requests per series; a failure here only leaves those requests to be made."""
+        masters: dict[str, None] = {}
+        for change in changes:
+            master = change.get("seriesMasterId")
+            if change.get("type") == "seriesMaster":
+                master = change.get("id")
+            if isinstance(master, str) and master:
+                masters[master] = None
+        if not masters:
+            return
+        try:
+            found = await self._graph.read_ahead_series(
+                room.mailbox, list(masters), window.start, window.end
+            )
+            lookups = []
+            for master in found.values():
+                organizer, ical_uid = organizer_address(master), master.get("iCalUId")
+                if organizer and isinstance(ical_uid, str) and ical_uid:
+                    lookups.append((organizer, ical_uid))
+            if lookups:
+                await self._graph.read_ahead_copies(lookups, SERIES_ORGANIZER_SELECT)
+        except GraphError:
+            return
 
     async def _one(
         self,
