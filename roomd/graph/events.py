@@ -26,11 +26,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
+from urllib.parse import quote, urlencode
 
+from roomd.graph.batch import MAX_BATCH, BatchItem, run_batch
 from roomd.graph.errors import (
     GraphConnectionError,
+    GraphError,
     NotFound,
     PreconditionFailed,
     ServiceUnavailable,
@@ -113,6 +117,27 @@ def _normal_time(value: str) -> str:
 def _odata_string(value: str) -> str:
     """An OData string literal: single quotes doubled."""
     return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class _Read:
+    """One GET for ``EventOps._read_many``; ``listing``: a collection (``value``, paged)."""
+
+    mailbox: str
+    path: str
+    params: Mapping[str, str]
+    prefer: tuple[str, ...] = ()
+    listing: bool = False
+
+
+def _listed(answer: dict[str, Any] | GraphError) -> list[dict[str, Any]] | GraphError:
+    """A listing's items, or its error (an answer without ``value`` is one)."""
+    if isinstance(answer, GraphError):
+        return answer
+    values = answer.get("value")
+    if not isinstance(values, list):
+        return GraphError(None, "NoValue", "a listing answered without 'value'")
+    return [v for v in values if isinstance(v, dict)]
 
 
 def _expand_properties(property_ids: Sequence[str]) -> str:
@@ -355,6 +380,93 @@ class EventOps:
         if select:
             params["$select"] = ",".join(select)
         return await self.http.collect(user_path(mailbox, "events"), mailbox=mailbox, params=params)
+
+    async def find_many_by_ical_uid(
+        self, lookups: Sequence[tuple[str, str]], *, select: Sequence[str] = ()
+    ) -> dict[tuple[str, str], list[dict[str, Any]] | GraphError]:
+        """``find_by_ical_uid`` for many (mailbox, iCalUId) pairs, 20 per ``POST /$batch``
+        (json-batching.md; throttled items are re-sent by ``run_batch``). Each pair gets its
+        copies, or the error its item (or its whole batch) answered. An initial sync reads one
+        organizer copy per meeting: this makes 20 of those one request (bench/README.md
+        section 2)."""
+        wanted = list(dict.fromkeys(lookups))
+        reads = []
+        for mailbox, ical_uid in wanted:
+            params = {"$filter": f"iCalUId eq {_odata_string(ical_uid)}"}
+            if select:
+                params["$select"] = ",".join(select)
+            reads.append(_Read(mailbox, user_path(mailbox, "events"), params, listing=True))
+        answers = await self._read_many(reads)
+        return {pair: _listed(answer) for pair, answer in zip(wanted, answers, strict=True)}
+
+    async def series_many(
+        self,
+        mailbox: str,
+        master_ids: Sequence[str],
+        *,
+        start: datetime,
+        end: datetime,
+        page_size: int | None = None,
+    ) -> dict[str, tuple[dict[str, Any] | GraphError, list[dict[str, Any]] | GraphError]]:
+        """``get`` and ``instances`` of each series master of one mailbox, both in the same
+        ``$batch`` (10 series per request): what reading a series whole starts with."""
+        ids = list(dict.fromkeys(master_ids))
+        reads = []
+        window = {"startDateTime": _utc("start", start), "endDateTime": _utc("end", end)}
+        prefer = (f"odata.maxpagesize={page_size}",) if page_size else ()
+        for master_id in ids:
+            reads.append(_Read(mailbox, user_path(mailbox, "events", master_id), {}))
+            path = user_path(mailbox, "events", master_id, "instances")
+            reads.append(_Read(mailbox, path, window, prefer, listing=True))
+        answers = await self._read_many(reads)
+        out: dict[str, tuple[dict[str, Any] | GraphError, list[dict[str, Any]] | GraphError]] = {}
+        for n, master_id in enumerate(ids):
+            master, instances = answers[2 * n], answers[2 * n + 1]
+            if not isinstance(master, GraphError) and not isinstance(master, dict):
+                master = GraphError(None, "NoBody", f"GET {reads[2 * n].path} answered no object")
+            out[master_id] = (master, _listed(instances))
+        return out
+
+    async def _read_many(self, reads: Sequence[_Read]) -> list[dict[str, Any] | GraphError]:
+        """GETs through ``$batch``, 20 per request, in order; a listing's later pages (its
+        ``@odata.nextLink``) are read one by one, as ``GraphHttp.collect`` does."""
+        out: list[dict[str, Any] | GraphError] = []
+        for at in range(0, len(reads), MAX_BATCH):
+            chunk = reads[at : at + MAX_BATCH]
+            items = [
+                BatchItem(
+                    id=str(n + 1),
+                    method="GET",
+                    url=read.path
+                    + ("?" + urlencode(read.params, quote_via=quote) if read.params else ""),
+                    headers={"Prefer": ", ".join(read.prefer)} if read.prefer else {},
+                    mailbox=read.mailbox,
+                )
+                for n, read in enumerate(chunk)
+            ]
+            try:
+                answers = await run_batch(self.http, items)
+            except GraphError as exc:
+                out.extend(exc for _ in chunk)
+                continue
+            for item, read in zip(items, chunk, strict=True):
+                answer = answers[item.id]
+                if not answer.ok:
+                    out.append(answer.error("GET", read.path))
+                    continue
+                body = dict(answer.body) if isinstance(answer.body, dict) else {}
+                link = body.get("@odata.nextLink")
+                if read.listing and isinstance(link, str):
+                    try:
+                        rest = await self.http.collect(
+                            link, mailbox=read.mailbox, prefer=read.prefer
+                        )
+                    except GraphError as exc:
+                        out.append(exc)
+                        continue
+                    body["value"] = [*(body.get("value") or []), *rest]
+                out.append(body)
+        return out
 
     async def find_by_tag(
         self, mailbox: str, value: str, *, property_id: str = ROOMD_TAG_PROPERTY_ID

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ssl
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -53,6 +54,18 @@ ABSENT_TTL_S = 60.0
 the look-up before a create's first attempt."""
 
 _RefKey = tuple[str, str | None, datetime | None]  # reference, parent, original start
+_AbsentKey = tuple[_RefKey, str | None]  # ... and the resource looked in (None: every one)
+
+
+@dataclass(frozen=True)
+class _Listing:
+    """One resource's bookings listed whole (``changes_since`` from no cursor): the references
+    they carry, when the walk began (``at``, monotonic seconds) and the create count then."""
+
+    at: float
+    seq: int
+    references: frozenset[str]
+
 
 _log = get_logger(component="hybrid")
 
@@ -115,6 +128,7 @@ class HybridClient:
             trust_env=config.trust_env,
         )
         self._tokens = TokenSource(config, self._http, self._retrying, clock=clock)
+        self._clock = clock
         self._feed_overlap = feed_overlap
         self._feeds: dict[str | None, ChangeFeed] = {}
         self._members_by_id: TTLCache[str, HybridMember] = TTLCache(
@@ -126,9 +140,14 @@ class HybridClient:
         self._directory_loaded: TTLCache[str, bool] = TTLCache(1, config.member_cache_ttl_s)
         # references just looked up and found on no booking; per reference, the creates in
         # flight and a count bumped when one begins and when it ends
-        self._absent: TTLCache[_RefKey, bool] = TTLCache(10_000, ABSENT_TTL_S)
+        self._absent: TTLCache[_AbsentKey, bool] = TTLCache(10_000, ABSENT_TTL_S)
         self._creating: dict[_RefKey, int] = {}
         self._create_epoch: TTLCache[_RefKey, int] = TTLCache(100_000, 10 * ABSENT_TTL_S)
+        # a resource's last whole listing, and per reference the create count when a create of
+        # it last began or ended: a listing vouches only for references no create touched since
+        self._listings: OrderedDict[str, _Listing] = OrderedDict()
+        self._create_seq = 0
+        self._touched: TTLCache[str, int] = TTLCache(100_000, 10 * ABSENT_TTL_S)
 
     def __repr__(self) -> str:
         return f"HybridClient(api={self._config.api_root!r}, client_id={self._config.client_id!r})"
@@ -262,6 +281,7 @@ class HybridClient:
         self,
         query: Mapping[str, str],
         first_answered: Callable[[httpx.Response], None] | None = None,
+        unreadable: list[str] | None = None,
     ) -> AsyncIterator[HybridBooking]:
         async for page in self._pages("/bookings", query, first_answered=first_answered):
             for item in page:
@@ -269,6 +289,8 @@ class HybridClient:
                     booking = parse_booking(item)
                 except BookingParseError as exc:
                     _log.error("hybrid_booking_unreadable", problem=str(exc))
+                    if unreadable is not None:
+                        unreadable.append(str(exc))
                     continue
                 yield booking
 
@@ -283,20 +305,35 @@ class HybridClient:
         parent: str | None = None,
         original_start: datetime | None = None,
         include_canceled: bool = False,
+        resource_id: str | None = None,
     ) -> HybridBooking | None:
-        """The booking roomd created for ``reference`` (a meeting's iCalUId), if any.
+        """The booking roomd created for ``reference`` (a meeting's iCalUId), if any; in the
+        room ``resource_id`` only when given (a meeting in two rooms has a booking in each).
 
         Asks the server with the field filter ``reference=<value>`` (OfficeRnD v2 list endpoints
         filter on a field's value) and checks every result itself, so a server that ignores the
         filter costs a full listing but can never give a wrong answer. ``parent`` tells a series
         (None) from its exceptions, which may carry the same reference. Canceled bookings are
         skipped unless asked for: a new create must not be answered with a cancelled booking.
+
+        With ``resource_id``, no request is made when the room's bookings were just listed
+        whole (``changes_since`` from no cursor, within ``ABSENT_TTL_S``) and none carried the
+        reference, and no create of it began since the listing did: an initial sync asks once
+        per room instead of once per meeting.
         """
         key = (reference, parent, original_start)
+        if resource_id is not None and self._listing_vouches(reference, resource_id):
+            self._absent.put((key, resource_id), True)
+            return None
         epoch = None if key in self._creating else self._create_epoch.get(key) or 0
         found: HybridBooking | None = None
-        async for booking in self.iter_bookings(reference=reference):
+        filters = {"reference": reference}
+        if resource_id is not None:
+            filters["resourceId"] = resource_id
+        async for booking in self.iter_bookings(filters):
             if booking.reference != reference or booking.parent != parent:
+                continue
+            if resource_id is not None and booking.resource_id != resource_id:
                 continue
             if parent is not None and booking.original_start != original_start:
                 continue  # another exception of the same series
@@ -307,10 +344,25 @@ class HybridClient:
             ):
                 found = booking  # the oldest wins, should duplicates ever exist
         if found is None and epoch == (self._create_epoch.get(key) or 0):  # no create meanwhile
-            self._absent.put(key, True)
+            self._absent.put((key, resource_id), True)
         else:
-            self._absent.discard(key)
+            self._absent.discard((key, resource_id))
         return found
+
+    def _listing_vouches(self, reference: str, resource_id: str | None) -> bool:
+        """Whether the resource's last whole listing says no booking of it carries
+        ``reference``, with no create of that reference begun since that walk began."""
+        listing = self._listings.get(resource_id) if resource_id is not None else None
+        if listing is None or self._clock() - listing.at > ABSENT_TTL_S:
+            return False
+        if reference in listing.references or any(k[0] == reference for k in self._creating):
+            return False
+        touched = self._touched.get(reference)
+        return touched is None or touched <= listing.seq
+
+    def _touch(self, reference: str) -> None:
+        self._create_seq += 1
+        self._touched.put(reference, self._create_seq)
 
     async def create_booking(self, payload: Mapping[str, Any], *, reference: str) -> HybridBooking:
         """Create a booking at most once per ``reference`` (design.md invariant 1).
@@ -325,7 +377,9 @@ class HybridClient:
         no create of it in flight during that look-up or since: only roomd writes its references,
         one roomd process owns the state, and each create uses the answer up before it sends, so
         a retry, a second create and a replay after a crash all look again. An initial sync
-        makes a third fewer requests to Hybrid (bench/initial_sync.py).
+        makes a third fewer requests to Hybrid (bench/initial_sync.py). A whole listing of the
+        booking's room vouches the same way (``find_by_reference``), and the look-up, when
+        made, is in the booking's room (``resourceId`` of the payload).
         """
         if not reference:
             raise ValueError("create_booking: reference must not be empty")
@@ -335,20 +389,36 @@ class HybridClient:
             parent if isinstance(parent, str) else None,
             _original_start(payload) if isinstance(parent, str) else None,
         )
-        vouched = self._absent.get(key) is not None
-        self._absent.discard(key)
+        resource = payload.get("resourceId")
+        room = resource if isinstance(resource, str) and resource else None
+        vouched = (
+            self._absent.get((key, None)) is not None
+            or (room is not None and self._absent.get((key, room)) is not None)
+            or self._listing_vouches(reference, room)
+        )
+        self._absent.discard((key, None))
+        self._absent.discard((key, room))
         self._creating[key] = self._creating.get(key, 0) + 1
         self._create_epoch.put(key, (self._create_epoch.get(key) or 0) + 1)
+        self._touch(reference)
         try:
-            return await self._create_booking(payload, reference=reference, look_first=not vouched)
+            return await self._create_booking(
+                payload, reference=reference, look_first=not vouched, resource_id=room
+            )
         finally:
             self._creating[key] -= 1
             if not self._creating[key]:
                 del self._creating[key]
             self._create_epoch.put(key, (self._create_epoch.get(key) or 0) + 1)
+            self._touch(reference)
 
     async def _create_booking(
-        self, payload: Mapping[str, Any], *, reference: str, look_first: bool
+        self,
+        payload: Mapping[str, Any],
+        *,
+        reference: str,
+        look_first: bool,
+        resource_id: str | None,
     ) -> HybridBooking:
         body = {**payload, "reference": reference}
         parent = payload.get("parent")
@@ -373,7 +443,10 @@ class HybridClient:
                         _log.info("hybrid_create_retry", reason=str(last), attempt=attempt.num)
                     if look_first or attempt.num > 1:
                         existing = await self.find_by_reference(
-                            reference, parent=parent_id, original_start=original
+                            reference,
+                            parent=parent_id,
+                            original_start=original,
+                            resource_id=resource_id,
                         )
                         if existing is not None:
                             return existing
@@ -390,7 +463,10 @@ class HybridClient:
                         # An earlier attempt whose answer was lost may have committed after our
                         # look-up (a slow server): the "double booking" may be our own booking.
                         existing = await self.find_by_reference(
-                            reference, parent=parent_id, original_start=original
+                            reference,
+                            parent=parent_id,
+                            original_start=original,
+                            resource_id=resource_id,
                         )
                         if existing is not None:
                             return existing
@@ -455,14 +531,32 @@ class HybridClient:
             filters["resourceId"] = resource_id
         started = datetime.now(UTC)
         dates: list[str | None] = []
+        whole = since is None and resource_id is not None
+        began, seq = self._clock(), self._create_seq
+        unreadable: list[str] = []
         listed = [
             b
             async for b in self._bookings(
-                filters, first_answered=lambda resp: dates.append(resp.headers.get("Date"))
+                filters,
+                first_answered=lambda resp: dates.append(resp.headers.get("Date")),
+                unreadable=unreadable,
             )
         ]
+        if whole and resource_id is not None and not unreadable:
+            self._remember_listing(resource_id, _Listing(began, seq, _references(listed)))
         cap = walk_start(dates[0] if dates else None, started, self._feed_overlap)
         return feed.absorb(cursor, listed, cap=cap)
+
+    def _remember_listing(self, resource_id: str, listing: _Listing) -> None:
+        """Keep the room's whole listing for ``find_by_reference``; listings too old to vouch
+        are dropped (the oldest first), so memory holds only the last minute's rooms."""
+        self._listings.pop(resource_id, None)
+        self._listings[resource_id] = listing
+        while self._listings:
+            oldest = next(iter(self._listings.values()))
+            if self._clock() - oldest.at <= ABSENT_TTL_S:
+                break
+            self._listings.popitem(last=False)
 
     def confirm_changes(self, resource_id: str | None = None) -> None:
         """Say that the cursor from the last ``changes_since`` (for ``resource_id``) is stored;
@@ -587,6 +681,10 @@ class HybridClient:
         """Remove a registration (``DELETE /webhooks/{id}``; scope
         ``flex.settings.webhooks.delete``); an unknown id is ``NotFound``."""
         await self._call("DELETE", f"/webhooks/{_seg(webhook_id)}")
+
+
+def _references(bookings: list[HybridBooking]) -> frozenset[str]:
+    return frozenset(b.reference for b in bookings if b.reference)
 
 
 def _seg(value: str) -> str:

@@ -89,6 +89,25 @@ async def get_link(conn: aiosqlite.Connection, room: str, link_id: str) -> Link 
     return await _one_link(conn, "room = ? AND link_id = ?", (room, link_id))
 
 
+async def get_links(
+    conn: aiosqlite.Connection, room: str, link_ids: Iterable[str]
+) -> dict[str, Link]:
+    """The room's links among ``link_ids``, by id, 500 ids per query."""
+    wanted = list(dict.fromkeys(link_ids))
+    out: dict[str, Link] = {}
+    for at in range(0, len(wanted), 500):
+        chunk = wanted[at : at + 500]
+        marks = ", ".join("?" * len(chunk))
+        for row in await fetch_all(
+            conn,
+            f"SELECT {LINK_COLUMNS} FROM links WHERE room = ? AND link_id IN ({marks})",
+            (room, *chunk),
+        ):
+            link = link_from_row(row)
+            out[link.link_id] = link
+    return out
+
+
 async def link_by_hybrid_id(
     conn: aiosqlite.Connection, room: str, hybrid_id: str, original_start: datetime | None
 ) -> Link | None:

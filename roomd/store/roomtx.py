@@ -73,9 +73,11 @@ class RoomTx:
         return to_db(self._clock(), "clock()")
 
     async def _run(self, sql: str, params: tuple[Any, ...]) -> int:
-        conn = self._check()
-        async with conn.execute(sql, params) as cursor:
-            return int(cursor.rowcount)
+        """One statement, one trip to the connection's thread: the cursor is not closed there
+        (that was a second trip per statement), since a write leaves no rows behind and sqlite3
+        resets its statement when it completes."""
+        cursor = await self._check().execute(sql, params)
+        return int(cursor.rowcount)
 
     # --- round status ------------------------------------------------------------------------
 

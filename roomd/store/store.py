@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -419,6 +419,11 @@ class Store:
     async def get_link(self, room: str, link_id: str) -> Link | None:
         with self._reading("reading a link") as conn:
             return await queries.get_link(conn, room_key(room), link_id)
+
+    async def get_links(self, room: str, link_ids: Iterable[str]) -> dict[str, Link]:
+        """Several links of one room by id in one read (the outbox drain's rows' links)."""
+        with self._reading("reading links") as conn:
+            return await queries.get_links(conn, room_key(room), link_ids)
 
     async def link_by_hybrid_id(
         self, room: str, hybrid_id: str, original_start: datetime | None = None

@@ -17,7 +17,7 @@ Series (occurrences, exceptions, masters) are left to the series work and not re
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +30,9 @@ from .ports import GraphPort, HybridPort
 
 SERIES_TYPES = frozenset({"occurrence", "exception", "seriesMaster"})
 _ORGANIZER_SELECT = ("id", "subject", "isCancelled", "attendees", "type")
+SERIES_ORGANIZER_SELECT = ("id", "subject", "type")
+"""What the series reader asks of an organizer's series (inbound_series.py): the look-ups read
+ahead with this select are the ones it makes; another select would only miss the read-ahead."""
 
 
 @dataclass(frozen=True)
@@ -131,12 +134,64 @@ class OutlookReader:
             event_id = change.get("id")
             if isinstance(event_id, str) and event_id:
                 latest[event_id] = change  # a later version of the same event wins
+        copies = await self._organizer_copies(latest.values())
+        await self._read_series_ahead(room, window, changes)
         out: list[OutlookItem] = []
         for event_id, change in latest.items():
-            item = await self._one(room, window, event_id, change, links)
+            item = await self._one(room, window, event_id, change, links, copies)
             if item is not None:
                 out.append(item)
         return out
+
+    async def _organizer_copies(
+        self, changes: Iterable[Mapping[str, Any]]
+    ) -> dict[tuple[str, str], list[dict[str, Any]] | GraphError]:
+        """The organizer's copies of the round's live one-off meetings, read 20 per JSON
+        ``$batch`` before the items are made (one ``$filter=iCalUId`` request each cost an
+        initial sync a Graph request per meeting). Removals, series and events without an
+        organizer or iCalUId are left out; ``_organizer_copy`` reads any it lacks on its own."""
+        wanted: list[tuple[str, str]] = []
+        for change in changes:
+            if "@removed" in change or change.get("isCancelled") is True:
+                continue
+            if change.get("type") in SERIES_TYPES or change.get("seriesMasterId"):
+                continue
+            organizer, ical_uid = organizer_address(change), change.get("iCalUId")
+            if organizer and _is_address(organizer) and isinstance(ical_uid, str) and ical_uid:
+                wanted.append((organizer, ical_uid))
+        if len(wanted) < 2:
+            return {}  # one look-up is one request either way
+        return await self._graph.find_many_by_ical_uid(wanted, _ORGANIZER_SELECT)
+
+    async def _read_series_ahead(
+        self, room: RoomContext, window: Window, changes: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """The series the round's delta items belong to are read whole next (series.py): the
+        room's masters, their ``/instances`` and their organizers' copies. Read them here
+        through JSON ``$batch`` for the series reader's requests to use, instead of three
+        requests per series; a failure here only leaves those requests to be made."""
+        masters: dict[str, None] = {}
+        for change in changes:
+            master = change.get("seriesMasterId")
+            if change.get("type") == "seriesMaster":
+                master = change.get("id")
+            if isinstance(master, str) and master:
+                masters[master] = None
+        if not masters:
+            return
+        try:
+            found = await self._graph.read_ahead_series(
+                room.mailbox, list(masters), window.start, window.end
+            )
+            lookups = []
+            for master in found.values():
+                organizer, ical_uid = organizer_address(master), master.get("iCalUId")
+                if organizer and isinstance(ical_uid, str) and ical_uid:
+                    lookups.append((organizer, ical_uid))
+            if lookups:
+                await self._graph.read_ahead_copies(lookups, SERIES_ORGANIZER_SELECT)
+        except GraphError:
+            return
 
     async def _one(
         self,
@@ -145,6 +200,7 @@ class OutlookReader:
         event_id: str,
         change: Mapping[str, Any],
         links: LinkIndex,
+        copies: Mapping[tuple[str, str], list[dict[str, Any]] | GraphError] | None = None,
     ) -> OutlookItem | None:
         if "@removed" in change:
             link = links.by_room_event.get(event_id)
@@ -162,7 +218,9 @@ class OutlookReader:
             return await self._live(room, window, event_id, current, links, confirmed=True)
         if change.get("type") in SERIES_TYPES or change.get("seriesMasterId"):
             return None
-        return await self._live(room, window, event_id, change, links, confirmed=False)
+        return await self._live(
+            room, window, event_id, change, links, confirmed=False, copies=copies
+        )
 
     async def _live(
         self,
@@ -173,6 +231,7 @@ class OutlookReader:
         links: LinkIndex,
         *,
         confirmed: bool,
+        copies: Mapping[tuple[str, str], list[dict[str, Any]] | GraphError] | None = None,
     ) -> OutlookItem | None:
         ical_uid = event.get("iCalUId") if isinstance(event.get("iCalUId"), str) else None
         change_key = event.get("changeKey") if isinstance(event.get("changeKey"), str) else None
@@ -222,7 +281,9 @@ class OutlookReader:
             return OutlookItem(event_id, OutlookState.LIVE, ical_uid=ical_uid, problem=problem)
         assert start is not None and end is not None and organizer is not None
         assert ical_uid is not None
-        title, organizer_event_id = await self._organizer_copy(organizer, ical_uid)
+        title, organizer_event_id = await self._organizer_copy(
+            organizer, ical_uid, (copies or {}).get((organizer, ical_uid))
+        )
         # people as Hybrid members (the client caches the directory): a new meeting becomes a
         # booking for them, and so does one Outlook wins back after Hybrid cancelled it
         member_id = await self._hybrid.member_id(organizer)
@@ -250,11 +311,26 @@ class OutlookReader:
             modified_at=instant(event.get("lastModifiedDateTime")),
         )
 
-    async def _organizer_copy(self, organizer: str, ical_uid: str) -> tuple[str | None, str | None]:
+    async def _organizer_copy(
+        self,
+        organizer: str,
+        ical_uid: str,
+        prefetched: list[dict[str, Any]] | GraphError | None = None,
+    ) -> tuple[str | None, str | None]:
         """The real subject and the organizer's event id (docs/graph-behaviour.md 6.2, way 2);
-        (None, None) when the organizer is external or out of the app's reach."""
+        (None, None) when the organizer is external or out of the app's reach. ``prefetched``:
+        the answer of the round's batched look-up, when it had one (an error other than those
+        meaning "out of reach" is asked again on its own, and raised as before)."""
         try:
-            copies = await self._graph.find_by_ical_uid(organizer, ical_uid, _ORGANIZER_SELECT)
+            if prefetched is None or (
+                isinstance(prefetched, GraphError)
+                and not isinstance(prefetched, NotFound | AccessDenied | BadRequest)
+            ):
+                copies = await self._graph.find_by_ical_uid(organizer, ical_uid, _ORGANIZER_SELECT)
+            elif isinstance(prefetched, GraphError):
+                raise prefetched
+            else:
+                copies = prefetched
         except (NotFound, AccessDenied, BadRequest):
             return None, None
         for copy in copies:

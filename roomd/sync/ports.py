@@ -8,13 +8,18 @@ simulators. ``GraphAdapter`` and ``HybridAdapter`` are the production implementa
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from roomd.graph import DeltaResult, GraphClient, GraphError, NotFound
+from roomd.graph import AccessDenied, BadRequest, DeltaResult, GraphClient, GraphError, NotFound
 from roomd.hybrid import HybridBooking, HybridClient, HybridError
 from roomd.hybrid import NotFound as HybridNotFound
+
+READ_AHEAD_TTL_S = 60.0
+"""How long an answer read ahead (``GraphAdapter.read_ahead_series``) may stand in for its
+request; each is used once."""
 
 INSTANCES_PAGE = 200
 """Occurrences per ``/instances`` page: a year of a weekly series in one request, where Graph's
@@ -28,6 +33,14 @@ class GraphPort(Protocol):
 
     async def get_event(self, mailbox: str, event_id: str) -> dict[str, Any]: ...
 
+    async def read_ahead_series(
+        self, mailbox: str, master_ids: Sequence[str], start: datetime, end: datetime
+    ) -> dict[str, dict[str, Any]]: ...
+
+    async def read_ahead_copies(
+        self, lookups: Sequence[tuple[str, str]], select: Sequence[str]
+    ) -> None: ...
+
     async def instances(
         self, mailbox: str, master_id: str, start: datetime, end: datetime
     ) -> list[dict[str, Any]]: ...
@@ -35,6 +48,10 @@ class GraphPort(Protocol):
     async def find_by_ical_uid(
         self, mailbox: str, ical_uid: str, select: Sequence[str] = ()
     ) -> list[dict[str, Any]]: ...
+
+    async def find_many_by_ical_uid(
+        self, lookups: Sequence[tuple[str, str]], select: Sequence[str] = ()
+    ) -> dict[tuple[str, str], list[dict[str, Any]] | GraphError]: ...
 
     async def create_event(
         self, organizer: str, event: Mapping[str, Any], *, idempotency_key: str
@@ -68,7 +85,9 @@ class HybridPort(Protocol):
 
     async def member_email(self, member_id: str) -> str | None: ...
 
-    async def find_by_reference(self, reference: str) -> HybridBooking | None: ...
+    async def find_by_reference(
+        self, reference: str, *, resource_id: str | None = None
+    ) -> HybridBooking | None: ...
 
     async def get_booking(self, booking_id: str) -> HybridBooking | None: ...
 
@@ -92,6 +111,55 @@ class GraphAdapter:
 
     def __init__(self, client: GraphClient) -> None:
         self.client = client
+        self._ahead: dict[tuple[Any, ...], tuple[float, Any]] = {}
+
+    async def read_ahead_series(
+        self, mailbox: str, master_ids: Sequence[str], start: datetime, end: datetime
+    ) -> dict[str, dict[str, Any]]:
+        """Read the masters and the [start, end) ``/instances`` of a room's series, 10 series
+        per JSON ``$batch``, for the ``get_event`` and ``instances`` calls of the series reader
+        that follow in the same round (one request each before: an initial sync spent three
+        Graph requests per series). Returns the masters read."""
+        self._forget_old()
+        found = await self.client.events.series_many(
+            mailbox, master_ids, start=start, end=end, page_size=INSTANCES_PAGE
+        )
+        now = time.monotonic()
+        masters: dict[str, dict[str, Any]] = {}
+        for master_id, (master, instances) in found.items():
+            if _definite(master):
+                self._ahead[("event", mailbox, master_id)] = (now, master)
+            if _definite(instances):
+                self._ahead[("instances", mailbox, master_id, start, end)] = (now, instances)
+            if isinstance(master, dict):
+                masters[master_id] = master
+        return masters
+
+    async def read_ahead_copies(
+        self, lookups: Sequence[tuple[str, str]], select: Sequence[str]
+    ) -> None:
+        """Read ``find_by_ical_uid(mailbox, uid, select)`` for each pair, 20 per ``$batch``,
+        for the calls that follow in the same round (the series' organizer copies)."""
+        found = await self.client.events.find_many_by_ical_uid(lookups, select=select)
+        now = time.monotonic()
+        for (mailbox, ical_uid), answer in found.items():
+            if _definite(answer):
+                self._ahead[("ical", mailbox, ical_uid, tuple(select))] = (now, answer)
+
+    def _ahead_of(self, key: tuple[Any, ...]) -> Any:
+        """An answer read ahead for ``key``, used up (None when there is none, or too old);
+        an error read ahead is raised as the request itself would have raised it."""
+        entry = self._ahead.pop(key, None)
+        if entry is None or time.monotonic() - entry[0] > READ_AHEAD_TTL_S:
+            return None
+        if isinstance(entry[1], GraphError):
+            raise entry[1]
+        return entry[1]
+
+    def _forget_old(self) -> None:
+        now = time.monotonic()
+        for key in [k for k, (at, _) in self._ahead.items() if now - at > READ_AHEAD_TTL_S]:
+            del self._ahead[key]
 
     async def delta_round(
         self, mailbox: str, *, window_start: datetime, window_end: datetime, delta_link: str | None
@@ -101,6 +169,9 @@ class GraphAdapter:
         )
 
     async def get_event(self, mailbox: str, event_id: str) -> dict[str, Any]:
+        ahead = self._ahead_of(("event", mailbox, event_id))
+        if ahead is not None:
+            return dict(ahead)
         return await self.client.events.get(mailbox, event_id)
 
     async def instances(
@@ -108,6 +179,9 @@ class GraphAdapter:
     ) -> list[dict[str, Any]]:
         """A series' occurrences and exceptions in [start, end) (event-list-instances.md;
         cancelled occurrences are not listed)."""
+        ahead = self._ahead_of(("instances", mailbox, master_id, start, end))
+        if ahead is not None:
+            return list(ahead)
         return await self.client.events.instances(
             mailbox, master_id, start=start, end=end, page_size=INSTANCES_PAGE
         )
@@ -115,7 +189,17 @@ class GraphAdapter:
     async def find_by_ical_uid(
         self, mailbox: str, ical_uid: str, select: Sequence[str] = ()
     ) -> list[dict[str, Any]]:
+        ahead = self._ahead_of(("ical", mailbox, ical_uid, tuple(select)))
+        if ahead is not None:
+            return list(ahead)
         return await self.client.events.find_by_ical_uid(mailbox, ical_uid, select=select)
+
+    async def find_many_by_ical_uid(
+        self, lookups: Sequence[tuple[str, str]], select: Sequence[str] = ()
+    ) -> dict[tuple[str, str], list[dict[str, Any]] | GraphError]:
+        """Many ``find_by_ical_uid`` at once, 20 per JSON ``$batch``; each pair's copies or the
+        error it answered."""
+        return await self.client.events.find_many_by_ical_uid(lookups, select=select)
 
     async def create_event(
         self, organizer: str, event: Mapping[str, Any], *, idempotency_key: str
@@ -208,8 +292,14 @@ class HybridAdapter:
             return None
         return member.email.lower() if member.email else None
 
-    async def find_by_reference(self, reference: str) -> HybridBooking | None:
-        return await self.client.find_by_reference(reference, include_canceled=True)
+    async def find_by_reference(
+        self, reference: str, *, resource_id: str | None = None
+    ) -> HybridBooking | None:
+        """The booking made for ``reference`` (canceled or not), in the room ``resource_id``
+        when given: answered without a request right after the room's whole listing."""
+        return await self.client.find_by_reference(
+            reference, include_canceled=True, resource_id=resource_id
+        )
 
     async def get_booking(self, booking_id: str) -> HybridBooking | None:
         try:
@@ -245,6 +335,14 @@ class HybridAdapter:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+def _definite(answer: object) -> bool:
+    """An answer worth keeping for the request it stands for: a success, or a refusal the same
+    request would meet again (404, 403, 400); not a failure that a retry may get past."""
+    if not isinstance(answer, GraphError):
+        return True
+    return isinstance(answer, NotFound | AccessDenied | BadRequest)
 
 
 def transient(exc: BaseException) -> bool:

@@ -499,7 +499,7 @@ class RoomSync:
                 continue
             if index.for_outlook(o) is not None:
                 continue
-            found = await self._hybrid.find_by_reference(o.ical_uid)
+            found = await self._hybrid.find_by_reference(o.ical_uid, resource_id=ctx.hybrid_id)
             if found is not None and found.id not in known and found.parent is None:
                 hybrid.append(await self._hybrid_reader.item(found, index))
                 known.add(found.id)

@@ -297,6 +297,58 @@ async def test_a_look_up_that_overlapped_a_create_does_not_vouch_for_the_next_on
     assert len(sim.control.bookings()) == 1
 
 
+async def test_after_a_rooms_whole_listing_its_creates_send_only_their_posts(
+    sim: HybridSimulator, hybrid: HybridClient
+) -> None:
+    """An initial sync lists each room once; that listing answers every lost-link look-up of
+    the room, so each new booking costs Hybrid one request."""
+    other = await hybrid.create_booking(payload(sim, hours=5), reference="listed-uid")
+    await hybrid.changes_since(None, resource_id=ROOM_4A)
+    before = requests_total()
+    assert await hybrid.find_by_reference(ICAL_UID, resource_id=ROOM_4A) is None
+    booking = await hybrid.create_booking(payload(sim), reference=ICAL_UID)
+    series = await hybrid.create_booking(
+        payload(sim, hours=2, rrule="FREQ=WEEKLY;COUNT=3"), reference="series-uid"
+    )
+    assert requests_total() == before + 2
+    # a reference the listing holds is looked up, and found
+    found = await hybrid.find_by_reference("listed-uid", resource_id=ROOM_4A)
+    assert found is not None and found.id == other.id
+    assert requests_total() == before + 3
+    # once created, a reference is looked up again: a second create makes nothing new
+    assert (await hybrid.create_booking(payload(sim), reference=ICAL_UID)).id == booking.id
+    assert (
+        await hybrid.create_booking(
+            payload(sim, hours=2, rrule="FREQ=WEEKLY;COUNT=3"), reference="series-uid"
+        )
+    ).id == series.id
+    assert len(sim.control.bookings()) == 3
+
+
+async def test_a_listing_overlapping_a_create_of_the_reference_vouches_for_nothing(
+    sim: HybridSimulator, hybrid: HybridClient
+) -> None:
+    _, first = await asyncio.gather(
+        hybrid.changes_since(None, resource_id=ROOM_4A),
+        hybrid.create_booking(payload(sim), reference=ICAL_UID),
+    )
+    assert (await hybrid.find_by_reference(ICAL_UID, resource_id=ROOM_4A)) == first
+    assert (await hybrid.create_booking(payload(sim), reference=ICAL_UID)).id == first.id
+    assert len(sim.control.bookings()) == 1
+
+
+async def test_a_meeting_in_two_rooms_gets_a_booking_in_each(
+    sim: HybridSimulator, hybrid: HybridClient
+) -> None:
+    in_4a = await hybrid.create_booking(payload(sim, room=ROOM_4A), reference=ICAL_UID)
+    in_4b = await hybrid.create_booking(payload(sim, room=ROOM_4B), reference=ICAL_UID)
+    assert in_4a.id != in_4b.id and in_4b.resource_id == ROOM_4B
+    assert (await hybrid.find_by_reference(ICAL_UID, resource_id=ROOM_4B)) == in_4b
+    # and each is made once
+    assert (await hybrid.create_booking(payload(sim, room=ROOM_4B), reference=ICAL_UID)) == in_4b
+    assert len(sim.control.bookings()) == 2
+
+
 async def test_a_vouched_create_whose_answer_is_lost_is_retried_into_one_booking(
     sim: HybridSimulator, ca_bundle: Path, drop_proxy: DropProxy
 ) -> None:

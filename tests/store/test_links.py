@@ -108,6 +108,19 @@ async def test_the_same_meeting_in_two_rooms_has_a_link_in_each(store: Store) ->
     assert (a and a.link_id, b and b.link_id) == ("l-a", "l-b")
 
 
+async def test_links_are_read_many_at_once_each_in_its_own_room(store: Store) -> None:
+    # the outbox drain reads its rows' links in one query (more ids than one query takes)
+    async with store.write(ROOM) as tx:
+        for n in range(600):
+            await tx.upsert_link(Link(f"l-{n}", ical_uid=f"uid-{n}"))
+    async with store.write(OTHER_ROOM) as tx:
+        await tx.upsert_link(Link("l-other", ical_uid="uid-1"))
+    found = await store.get_links(ROOM, [f"l-{n}" for n in range(600)] + ["l-other", "l-none"])
+    assert sorted(found) == sorted(f"l-{n}" for n in range(600))
+    assert found["l-599"] == await store.get_link(ROOM, "l-599")
+    assert await store.get_links(ROOM, []) == {}
+
+
 async def test_updating_a_link_keeps_when_it_was_created(store: Store, clock: Clock) -> None:
     async with store.write(ROOM) as tx:
         await tx.upsert_link(Link("l-1", hybrid_id="h-1", outlook_change_key="ck-1"))

@@ -421,6 +421,46 @@ async def test_find_by_ical_uid_finds_the_organizers_copy_from_the_room_copy(
     assert await graph.find_by_ical_uid(ADELE, "040000008200E00074C5B7101A82E008000000") == []
 
 
+async def test_a_series_read_ahead_answers_the_series_readers_requests_once_each(
+    gsim: GraphSimulator, graph: GraphPort
+) -> None:
+    start = at(9)
+    body = meeting("Weekly sync", start)
+    body["recurrence"] = {
+        "pattern": {
+            "type": "weekly",
+            "interval": 1,
+            "daysOfWeek": [start.strftime("%A").lower()],
+        },
+        "range": {
+            "type": "numbered",
+            "startDate": start.strftime("%Y-%m-%d"),
+            "numberOfOccurrences": 3,
+        },
+    }
+    created = await graph.create_event(ADELE, body, idempotency_key="series-1")
+    gsim.control.run_rba()
+    master = copy_in(gsim, ROOM, created["iCalUId"])
+    lo, hi = window()
+    masters = await graph.read_ahead_series(ROOM, [master["id"], UNKNOWN_ID], lo, hi)
+    assert list(masters) == [master["id"]]
+    await graph.read_ahead_copies([(ADELE, created["iCalUId"])], ("id", "subject", "type"))
+    expected = await graph.instances(ROOM, master["id"], lo, hi)  # not read ahead: asked
+    assert len(expected) == 3
+    delete_in_outlook(gsim, ADELE, created["id"])  # after the read ahead, before its use
+    # the series reader's requests are answered from what was read, each once
+    assert (await graph.get_event(ROOM, master["id"]))["iCalUId"] == created["iCalUId"]
+    assert [i["id"] for i in await graph.instances(ROOM, master["id"], lo, hi)] == [
+        i["id"] for i in expected
+    ]
+    organizer = await graph.find_by_ical_uid(ADELE, created["iCalUId"], ("id", "subject", "type"))
+    assert [(c["id"], c["type"]) for c in organizer] == [(created["id"], "seriesMaster")]
+    with pytest.raises(NotFound):  # read ahead as missing: missing
+        await graph.get_event(ROOM, UNKNOWN_ID)
+    # used up: the next request asks Graph, which knows of the deletion
+    assert await graph.find_by_ical_uid(ADELE, created["iCalUId"], ("id", "subject", "type")) == []
+
+
 async def test_delta_round_gives_changes_then_a_link_and_a_replay_gives_them_again(
     gsim: GraphSimulator, graph: GraphPort
 ) -> None:
