@@ -133,6 +133,11 @@ class HybridClient:
     def __repr__(self) -> str:
         return f"HybridClient(api={self._config.api_root!r}, client_id={self._config.client_id!r})"
 
+    @property
+    def feed_overlap(self) -> timedelta:
+        """How far ``changes_since`` re-reads behind its cursor."""
+        return self._feed_overlap
+
     async def __aenter__(self) -> Self:
         return self
 

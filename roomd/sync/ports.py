@@ -9,7 +9,7 @@ simulators. ``GraphAdapter`` and ``HybridAdapter`` are the production implementa
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from roomd.graph import DeltaResult, GraphClient, GraphError, NotFound
@@ -99,6 +99,13 @@ class GraphAdapter:
         return await self.client.delta_round(
             mailbox, window_start=window_start, window_end=window_end, delta_link=delta_link
         )
+
+    async def delta_rounds(
+        self, delta_links: Mapping[str, str]
+    ) -> dict[str, DeltaResult | GraphError]:
+        """The next round of many rooms from their stored links, 20 per ``$batch`` (the
+        daemon's grouped poll of idle rooms; json-batching.md)."""
+        return await self.client.delta_rounds(delta_links)
 
     async def get_event(self, mailbox: str, event_id: str) -> dict[str, Any]:
         return await self.client.events.get(mailbox, event_id)
@@ -191,6 +198,23 @@ class HybridAdapter:
 
     def confirm_changes(self, resource_id: str) -> None:
         self.client.confirm_changes(resource_id)
+
+    async def changes_everywhere(
+        self, cursor: datetime | None
+    ) -> tuple[list[HybridBooking], datetime | None]:
+        """Bookings changed since ``cursor`` in every resource of the organization: the same
+        ``modifiedAt[$gte]`` listing without ``resourceId`` (docs/hybrid-api.md, "Booking
+        filters": each filter is optional), with the same overlap, memory and cap."""
+        return await self.client.changes_since(cursor, resource_id=None)
+
+    def confirm_everywhere(self) -> None:
+        self.client.confirm_changes(None)
+
+    @property
+    def feed_overlap(self) -> timedelta:
+        """How far a listing re-reads behind its cursor: versions older than a room's cursor
+        minus this were all delivered to that room's own listing."""
+        return self.client.feed_overlap
 
     async def bookings_between(
         self, start: datetime, end: datetime, *, resource_id: str
