@@ -161,6 +161,7 @@ class Daemon:
         # rooms whose last round failed: they get whole rounds, never the grouped read, until
         # one succeeds (the grouped read would record a success it did not check)
         self._needs_whole: set[str] = set()
+        self._settled: set[str] = set()  # rooms with a finished round in this process
         self._polling: set[str] = set()  # rooms in a group read right now
         # the organization-wide Hybrid listing: when the last one began (loop time), and when
         # the last that succeeded did; rooms are read together only while that one is recent
@@ -446,7 +447,8 @@ class Daemon:
         self._org_busy = True
         began = self._org_attempt_at = loop.time()
         try:
-            changed = await poller.hybrid_changes(set(self._needs_whole))
+            unsettled = {r.mailbox for r in self.settings.rooms} - self._settled
+            changed = await poller.hybrid_changes(unsettled)
         except Exception as exc:
             self._log.warning("hybrid_listing_failed", error=describe_error(exc))
             return
@@ -588,6 +590,7 @@ class Daemon:
                     self._log.error("round_crashed", room=room.mailbox, exc_info=exc)
             duration = time.monotonic() - started
             outcome = "ok" if error is None else "error"
+            self._settled.add(room.mailbox)
             if error is None:
                 self._needs_whole.discard(room.mailbox)
             else:

@@ -117,6 +117,7 @@ class HybridClient:
         self._tokens = TokenSource(config, self._http, self._retrying, clock=clock)
         self._feed_overlap = feed_overlap
         self._feeds: dict[str | None, ChangeFeed] = {}
+        self._first_walk: datetime | None = None  # the server's time when the first began
         self._members_by_id: TTLCache[str, HybridMember] = TTLCache(
             config.member_cache_size, config.member_cache_ttl_s
         )
@@ -137,6 +138,12 @@ class HybridClient:
     def feed_overlap(self) -> timedelta:
         """How far ``changes_since`` re-reads behind its cursor."""
         return self._feed_overlap
+
+    @property
+    def first_walk_start(self) -> datetime | None:
+        """The server's time when this client's first ``changes_since`` walk began (see
+        ``walk_start``): every listing since began no earlier. None before the first."""
+        return self._first_walk
 
     async def __aenter__(self) -> Self:
         return self
@@ -467,7 +474,15 @@ class HybridClient:
             )
         ]
         cap = walk_start(dates[0] if dates else None, started, self._feed_overlap)
+        if self._first_walk is None or cap < self._first_walk:
+            self._first_walk = cap
         return feed.absorb(cursor, listed, cap=cap)
+
+    def delivered(self, booking: HybridBooking, resource_id: str | None = None) -> bool:
+        """Whether ``changes_since`` for ``resource_id`` already reported this version of the
+        booking and the caller confirmed it (so it would not report it again)."""
+        feed = self._feeds.get(resource_id)
+        return feed is not None and feed.delivered(booking)
 
     def confirm_changes(self, resource_id: str | None = None) -> None:
         """Say that the cursor from the last ``changes_since`` (for ``resource_id``) is stored;

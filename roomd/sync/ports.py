@@ -210,11 +210,21 @@ class HybridAdapter:
     def confirm_everywhere(self) -> None:
         self.client.confirm_changes(None)
 
+    def delivered(self, booking: HybridBooking, resource_id: str) -> bool:
+        """Whether the room's own listing (``changes_since`` for ``resource_id``) has
+        already delivered this version of ``booking``."""
+        return self.client.delivered(booking, resource_id)
+
     @property
     def feed_overlap(self) -> timedelta:
         """How far a listing re-reads behind its cursor: versions older than a room's cursor
         minus this were all delivered to that room's own listing."""
         return self.client.feed_overlap
+
+    @property
+    def first_walk_start(self) -> datetime | None:
+        """When (server time) the first listing through this adapter's client began."""
+        return self.client.first_walk_start
 
     async def bookings_between(
         self, start: datetime, end: datetime, *, resource_id: str

@@ -81,7 +81,7 @@ class GroupPoller(Protocol):
 
     async def poll(self, rooms: Sequence[RoomSettings]) -> PollResult: ...
 
-    async def hybrid_changes(self, failing: set[str]) -> set[str] | None: ...
+    async def hybrid_changes(self, unsettled: set[str]) -> set[str] | None: ...
 
 
 HELD = datetime(9999, 1, 1, tzinfo=UTC)
@@ -215,22 +215,25 @@ class RoomSync:
             result.whole.add(key)
         return result
 
-    async def hybrid_changes(self, failing: set[str]) -> set[str] | None:
+    async def hybrid_changes(self, unsettled: set[str]) -> set[str] | None:
         """The configured rooms (mailboxes) with Hybrid changes their own listing has not
         shown yet, from one listing of the whole organization since the last one.
 
-        The first listing starts from the oldest room cursor: each room's own listing has
-        delivered every version older than its cursor minus the overlap, so nothing a room has
-        not seen is older than that. None (nothing listed) until every room has a stored cursor,
-        except rooms whose last round failed (they run whole rounds until one succeeds): a
-        room in its first round cannot say yet where its listing began."""
+        What a room has not seen is never older than its stored cursor minus the overlap (its
+        own listing delivered everything before), nor than the start of its last listing (a
+        room with no cursor listed everything then). So the first organization listing starts
+        from the oldest stored cursor or the start of this process's first listing, whichever
+        is older; None (nothing listed) while ``unsettled`` rooms have not finished a round in
+        this process, since their listing's start is not known yet."""
         settings = self._settings
-        mailboxes = [r.mailbox for r in settings.rooms]
         if not self._org_started:
-            cursors = await self._store.hybrid_cursors(mailboxes)
-            if any(m not in cursors and m not in failing for m in mailboxes):
+            if unsettled:
                 return None
+            cursors = await self._store.hybrid_cursors([r.mailbox for r in settings.rooms])
             starts = [c.modified_since for c in cursors.values()]
+            first = getattr(self._hybrid, "first_walk_start", None)
+            if first is not None:
+                starts.append(first)
             self._org_cursor = min(starts) if starts else None
             self._org_started = True
         listed, cursor = await getattr(self._hybrid, "changes_everywhere")(self._org_cursor)  # noqa: B009
@@ -242,6 +245,7 @@ class RoomSync:
         changed: set[str] = set()
         if touched:
             overlap = getattr(self._hybrid, "feed_overlap", None) or timedelta(0)
+            delivered = getattr(self._hybrid, "delivered", lambda _b, _r: False)
             stored = await self._store.hybrid_cursors(list(touched))
             for mailbox, bookings in touched.items():
                 row = stored.get(mailbox)
@@ -251,7 +255,8 @@ class RoomSync:
                     or room is None
                     or row.resource_id not in ("", room.hybrid_id)
                     or any(
-                        b.modified_at is None or b.modified_at >= row.modified_since - overlap
+                        (b.modified_at is None or b.modified_at >= row.modified_since - overlap)
+                        and not delivered(b, room.hybrid_id)
                         for b in bookings
                     )
                 ):
