@@ -38,7 +38,6 @@ class PollResult:
 
     idle: list[str] = field(default_factory=list)
     whole: set[str] = field(default_factory=set)
-    requests: int = 0
 
 
 def plan_poll(

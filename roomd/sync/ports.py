@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from roomd.graph import DeltaResult, GraphClient, GraphError, NotFound
 from roomd.hybrid import HybridBooking, HybridClient, HybridError
@@ -85,6 +85,34 @@ class HybridPort(Protocol):
     async def cancel_booking(self, booking_id: str) -> HybridBooking | None: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class GroupGraphPort(Protocol):
+    """What the daemon's grouped reads need from Graph beyond ``GraphPort``."""
+
+    async def delta_rounds(
+        self, delta_links: Mapping[str, str]
+    ) -> dict[str, DeltaResult | GraphError]: ...
+
+
+@runtime_checkable
+class GroupHybridPort(Protocol):
+    """What the daemon's grouped reads need from Hybrid beyond ``HybridPort``."""
+
+    @property
+    def feed_overlap(self) -> timedelta: ...
+
+    @property
+    def first_walk_start(self) -> datetime | None: ...
+
+    async def changes_everywhere(
+        self, cursor: datetime | None
+    ) -> tuple[list[HybridBooking], datetime | None]: ...
+
+    def confirm_everywhere(self) -> None: ...
+
+    def delivered(self, booking: HybridBooking, resource_id: str) -> bool: ...
 
 
 class GraphAdapter:

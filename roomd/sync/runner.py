@@ -36,7 +36,7 @@ from .outbound import HybridReader
 from .outbound_series import HybridSeriesReader
 from .outbox import DrainStats, Executor
 from .polling import PollResult, plan_poll
-from .ports import GraphPort, HybridPort
+from .ports import GraphPort, GroupGraphPort, GroupHybridPort, HybridPort
 from .series import plan_series, read_shape
 
 
@@ -177,12 +177,17 @@ class RoomSync:
         # (the stored link it was read from, its result or its 410)
         self._prefetched: dict[str, tuple[str, DeltaResult | SyncStateExpired]] = {}
         self._org_cursor: datetime | None = None
+        self._grouped = (
+            (graph, hybrid)
+            if isinstance(graph, GroupGraphPort) and isinstance(hybrid, GroupHybridPort)
+            else None
+        )
         self._org_started = False
 
     @property
     def can_poll(self) -> bool:
         """Whether both ports read many rooms at once (test doubles may not)."""
-        return hasattr(self._graph, "delta_rounds") and hasattr(self._hybrid, "changes_everywhere")
+        return self._grouped is not None
 
     async def poll(self, rooms: Sequence[RoomSettings]) -> PollResult:
         """Read a group of rooms due their poll with as few requests as possible: the rooms
@@ -201,9 +206,8 @@ class RoomSync:
         result = PollResult(whole=set(decided.whole))
         if not decided.batch:
             return result
-        rounds = getattr(self._graph, "delta_rounds")  # noqa: B009 - can_poll checked it
-        read: dict[str, DeltaResult | GraphError] = await rounds(decided.batch)
-        result.requests = -(-len(decided.batch) // 20)
+        assert self._grouped is not None, "poll() needs ports that read groups (can_poll)"
+        read = await self._grouped[0].delta_rounds(decided.batch)
         for key, link in decided.batch.items():
             got = read.get(key)
             if isinstance(got, DeltaResult) and not got.changes and got.pages == 1:
@@ -225,18 +229,20 @@ class RoomSync:
         from the oldest stored cursor or the start of this process's first listing, whichever
         is older; None (nothing listed) while ``unsettled`` rooms have not finished a round in
         this process, since their listing's start is not known yet."""
+        assert self._grouped is not None, "hybrid_changes() needs ports that read groups"
+        hybrid = self._grouped[1]
         settings = self._settings
         if not self._org_started:
             if unsettled:
                 return None
             cursors = await self._store.hybrid_cursors([r.mailbox for r in settings.rooms])
             starts = [c.modified_since for c in cursors.values()]
-            first = getattr(self._hybrid, "first_walk_start", None)
+            first = hybrid.first_walk_start
             if first is not None:
                 starts.append(first)
             self._org_cursor = min(starts) if starts else None
             self._org_started = True
-        listed, cursor = await getattr(self._hybrid, "changes_everywhere")(self._org_cursor)  # noqa: B009
+        listed, cursor = await hybrid.changes_everywhere(self._org_cursor)
         touched: dict[str, list[HybridBooking]] = {}
         for booking in listed:
             room = settings.room_by_hybrid_id(booking.resource_id)
@@ -244,8 +250,7 @@ class RoomSync:
                 touched.setdefault(room.mailbox, []).append(booking)
         changed: set[str] = set()
         if touched:
-            overlap = getattr(self._hybrid, "feed_overlap", None) or timedelta(0)
-            delivered = getattr(self._hybrid, "delivered", lambda _b, _r: False)
+            overlap = hybrid.feed_overlap
             stored = await self._store.hybrid_cursors(list(touched))
             for mailbox, bookings in touched.items():
                 row = stored.get(mailbox)
@@ -256,14 +261,14 @@ class RoomSync:
                     or row.resource_id not in ("", room.hybrid_id)
                     or any(
                         (b.modified_at is None or b.modified_at >= row.modified_since - overlap)
-                        and not delivered(b, room.hybrid_id)
+                        and not hybrid.delivered(b, room.hybrid_id)
                         for b in bookings
                     )
                 ):
                     changed.add(mailbox)
         if cursor is not None:
             self._org_cursor = cursor
-        getattr(self._hybrid, "confirm_everywhere")()  # noqa: B009
+        hybrid.confirm_everywhere()
         return changed
 
     def reconfigure(self, settings: Settings) -> None:
