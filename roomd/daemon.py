@@ -403,6 +403,8 @@ class Daemon:
             if mailbox in self._polling or self.settings.room_by_mailbox(mailbox) is None:
                 continue
             running = self._rounds.get(mailbox)
+            if mailbox not in self._settled and running is not None and not running.done():
+                continue  # its first round in this process, queued or running, reads it all
             if (
                 not fresh
                 or mailbox in self._needs_whole
@@ -447,14 +449,13 @@ class Daemon:
         self._org_busy = True
         began = self._org_attempt_at = loop.time()
         try:
-            unsettled = {r.mailbox for r in self.settings.rooms} - self._settled
-            changed = await poller.hybrid_changes(unsettled)
+            changed = await poller.hybrid_changes()
         except Exception as exc:
             self._log.warning("hybrid_listing_failed", error=describe_error(exc))
             return
         finally:
             self._org_busy = False
-        if changed is None:  # rooms still in their first round: they cannot be grouped yet
+        if changed is None:  # no room listing has answered yet: nothing to start from
             return
         self._org_ok_at = began
         for mailbox in sorted(changed):

@@ -141,8 +141,9 @@ class HybridClient:
 
     @property
     def first_walk_start(self) -> datetime | None:
-        """The server's time when this client's first ``changes_since`` walk began (see
-        ``walk_start``): every listing since began no earlier. None before the first."""
+        """The server's time when this client's earliest ``changes_since`` walk began (see
+        ``walk_start``), known from its first page's answer: a walk whose first page answers
+        later began no earlier. None before any first page answered."""
         return self._first_walk
 
     async def __aenter__(self) -> Self:
@@ -466,16 +467,18 @@ class HybridClient:
         if resource_id is not None:
             filters["resourceId"] = resource_id
         started = datetime.now(UTC)
-        dates: list[str | None] = []
-        listed = [
-            b
-            async for b in self._bookings(
-                filters, first_answered=lambda resp: dates.append(resp.headers.get("Date"))
-            )
-        ]
-        cap = walk_start(dates[0] if dates else None, started, self._feed_overlap)
-        if self._first_walk is None or cap < self._first_walk:
-            self._first_walk = cap
+        caps: list[datetime] = []
+
+        def answered(resp: httpx.Response) -> None:
+            # the walk's start is known as soon as its first page answers: remembered at once,
+            # so a listing that begins after any other walk's first answer starts no earlier
+            cap = walk_start(resp.headers.get("Date"), started, self._feed_overlap)
+            caps.append(cap)
+            if self._first_walk is None or cap < self._first_walk:
+                self._first_walk = cap
+
+        listed = [b async for b in self._bookings(filters, first_answered=answered)]
+        cap = caps[0] if caps else walk_start(None, started, self._feed_overlap)
         return feed.absorb(cursor, listed, cap=cap)
 
     def delivered(self, booking: HybridBooking, resource_id: str | None = None) -> bool:

@@ -81,7 +81,7 @@ class GroupPoller(Protocol):
 
     async def poll(self, rooms: Sequence[RoomSettings]) -> PollResult: ...
 
-    async def hybrid_changes(self, unsettled: set[str]) -> set[str] | None: ...
+    async def hybrid_changes(self) -> set[str] | None: ...
 
 
 HELD = datetime(9999, 1, 1, tzinfo=UTC)
@@ -219,28 +219,25 @@ class RoomSync:
             result.whole.add(key)
         return result
 
-    async def hybrid_changes(self, unsettled: set[str]) -> set[str] | None:
+    async def hybrid_changes(self) -> set[str] | None:
         """The configured rooms (mailboxes) with Hybrid changes their own listing has not
         shown yet, from one listing of the whole organization since the last one.
 
         What a room has not seen is never older than its stored cursor minus the overlap (its
         own listing delivered everything before), nor than the start of its last listing (a
         room with no cursor listed everything then). So the first organization listing starts
-        from the oldest stored cursor or the start of this process's first listing, whichever
-        is older; None (nothing listed) while ``unsettled`` rooms have not finished a round in
-        this process, since their listing's start is not known yet."""
+        from the oldest stored cursor or the start of this process's earliest room listing
+        (``first_walk_start``: any listing that answers later began no earlier), whichever is
+        older. None (nothing listed) until a room listing of this process has answered."""
         assert self._grouped is not None, "hybrid_changes() needs ports that read groups"
         hybrid = self._grouped[1]
         settings = self._settings
         if not self._org_started:
-            if unsettled:
+            first = hybrid.first_walk_start
+            if first is None:
                 return None
             cursors = await self._store.hybrid_cursors([r.mailbox for r in settings.rooms])
-            starts = [c.modified_since for c in cursors.values()]
-            first = hybrid.first_walk_start
-            if first is not None:
-                starts.append(first)
-            self._org_cursor = min(starts) if starts else None
+            self._org_cursor = min([first, *(c.modified_since for c in cursors.values())])
             self._org_started = True
         listed, cursor = await hybrid.changes_everywhere(self._org_cursor)
         touched: dict[str, list[HybridBooking]] = {}
