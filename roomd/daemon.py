@@ -359,9 +359,13 @@ class Daemon:
                 return
             index = k % count
             due = [r for r in self.settings.rooms if self._slice(r.mailbox) == index]
-            list_hybrid = self._org_due(loop.time(), interval)
-            if due or list_hybrid:
-                self._spawn(self.poll_rooms(due, list_hybrid=list_hybrid))
+            runner = self._runner
+            if self._org_due(loop.time(), interval) and getattr(runner, "can_poll", False):
+                # on its own: a long walk (the first after a start walks all the initial sync
+                # wrote) must not hold this slice's rooms back
+                self._spawn(self._list_hybrid(runner))  # type: ignore[arg-type]
+            if due:
+                self._spawn(self.poll_rooms(due, list_hybrid=False))
 
     def _org_due(self, now: float, interval: float) -> bool:
         """The organization-wide Hybrid listing is due once per interval; after a failure (or
@@ -394,11 +398,17 @@ class Daemon:
             await self._list_hybrid(poller)
         loop = asyncio.get_running_loop()
         interval = self.settings.sync.poll_interval_seconds
-        # the organization listing answered within two intervals: one in flight that a busy
-        # Hybrid answers slowly does not send every room back to a whole round of its own,
-        # which would only make Hybrid busier (bench/lag.py, the minutes after /readyz)
-        fresh = self._org_ok_at is not None and (
-            loop.time() - self._org_ok_at <= 2 * interval + self._tick_s
+        # the organization listing answered within two intervals, or one is walking whose
+        # first page answered (the rooms it shows get rounds when it ends): a long walk that a
+        # busy Hybrid answers slowly does not send every room back to a whole round of its
+        # own, which would only make Hybrid busier (bench/lag.py, the minutes after /readyz)
+        now = loop.time()
+        recent = 2 * interval + self._tick_s
+        fresh = (self._org_ok_at is not None and now - self._org_ok_at <= recent) or (
+            self._org_busy
+            and self._org_attempt_at is not None
+            and now - self._org_attempt_at <= recent
+            and poller.hybrid_answering(self._org_attempt_at)
         )
         group: list[RoomSettings] = []
         for room in rooms:

@@ -118,6 +118,7 @@ class HybridClient:
         self._feed_overlap = feed_overlap
         self._feeds: dict[str | None, ChangeFeed] = {}
         self._first_walk: datetime | None = None  # the server's time when the first began
+        self._answered: dict[str | None, float] = {}  # feed -> when a walk's first page answered
         self._members_by_id: TTLCache[str, HybridMember] = TTLCache(
             config.member_cache_size, config.member_cache_ttl_s
         )
@@ -474,12 +475,18 @@ class HybridClient:
             # so a listing that begins after any other walk's first answer starts no earlier
             cap = walk_start(resp.headers.get("Date"), started, self._feed_overlap)
             caps.append(cap)
+            self._answered[resource_id] = time.monotonic()
             if self._first_walk is None or cap < self._first_walk:
                 self._first_walk = cap
 
         listed = [b async for b in self._bookings(filters, first_answered=answered)]
         cap = caps[0] if caps else walk_start(None, started, self._feed_overlap)
         return feed.absorb(cursor, listed, cap=cap)
+
+    def answered_since(self, when: float, resource_id: str | None = None) -> bool:
+        """Whether a ``changes_since`` walk for ``resource_id`` had its first page answered
+        after ``when`` (``time.monotonic()``): Hybrid is answering that listing."""
+        return self._answered.get(resource_id, -1e18) >= when
 
     def delivered(self, booking: HybridBooking, resource_id: str | None = None) -> bool:
         """Whether ``changes_since`` for ``resource_id`` already reported this version of the

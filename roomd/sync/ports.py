@@ -114,6 +114,8 @@ class GroupHybridPort(Protocol):
 
     def delivered(self, booking: HybridBooking, resource_id: str) -> bool: ...
 
+    def answering_everywhere(self, since: float) -> bool: ...
+
 
 class GraphAdapter:
     """``GraphPort`` over roomd's Graph client."""
@@ -237,6 +239,11 @@ class HybridAdapter:
 
     def confirm_everywhere(self) -> None:
         self.client.confirm_changes(None)
+
+    def answering_everywhere(self, since: float) -> bool:
+        """Whether the organization listing's walk had its first page answered after
+        ``since`` (``time.monotonic()``)."""
+        return self.client.answered_since(since)
 
     def delivered(self, booking: HybridBooking, resource_id: str) -> bool:
         """Whether the room's own listing (``changes_since`` for ``resource_id``) has

@@ -83,6 +83,8 @@ class GroupPoller(Protocol):
 
     async def hybrid_changes(self) -> set[str] | None: ...
 
+    def hybrid_answering(self, since: float) -> bool: ...
+
 
 HELD = datetime(9999, 1, 1, tzinfo=UTC)
 """``next_at`` of a write held back by the mass-delete breaker until ``roomd sync --force``."""
@@ -267,6 +269,11 @@ class RoomSync:
             self._org_cursor = cursor
         hybrid.confirm_everywhere()
         return changed
+
+    def hybrid_answering(self, since: float) -> bool:
+        """Whether the organization listing begun at ``since`` (``time.monotonic()``) has had
+        its first page answered: Hybrid is reachable, the rooms it shows follow when it ends."""
+        return self._grouped is not None and self._grouped[1].answering_everywhere(since)
 
     def reconfigure(self, settings: Settings) -> None:
         self._settings = settings
