@@ -457,7 +457,7 @@ class Daemon:
 
     async def _list_hybrid(self, poller: GroupPoller) -> None:
         """One listing of the organization's Hybrid changes; each room it shows news for gets
-        a round now (a change is waiting: ahead of rooms only due their poll)."""
+        a round now."""
         loop = asyncio.get_running_loop()
         self._org_busy = True
         self._org_attempt_at = loop.time()
@@ -472,7 +472,9 @@ class Daemon:
             return
         self._org_ok_at = loop.time()
         for mailbox in sorted(changed):
-            self.request_round(mailbox, hurry=True)
+            # a poll that found something, as a room's own listing did: not ahead of the rounds
+            # webhooks asked for (after a start, every room's echoes are found at once)
+            self.request_round(mailbox)
 
     async def _record_idle(self, room: RoomSettings, duration: float, *, current: bool) -> None:
         """Record a grouped read that found nothing as the room's round: its success is
