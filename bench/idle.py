@@ -4,14 +4,18 @@
 
 For each size: the rig (bench/rig.py) starts both simulators in their own processes with N rooms
 and ``--bookings`` meetings per room. roomd then runs in a process of its own, the daemon's way:
-the ``Daemon`` built by ``roomd.compose.build_daemon`` with its store and runner, and every room's
-round started with ``Daemon.request_round`` as its timer would (so the round goes through the
-daemon's concurrency limit, room lock, round record, metrics and its ``room_round`` log line,
-written as JSON to /dev/null). Rounds run until the initial sync has nothing left to do, then
+the ``Daemon`` built by ``roomd.compose.build_daemon`` with its store and runner. The initial
+sync runs every room's round through ``Daemon.request_round`` (the daemon's concurrency limit,
+room lock, round record, metrics and its ``room_round`` log line, written as JSON to /dev/null)
+until nothing is left to do. An idle round is what the daemon's ticker does over one poll
+interval, with all rooms in one group (``Daemon.poll_rooms``): the organization's Hybrid listing,
+the rooms' delta reads 20 per ``$batch``, the idle rooms' reads recorded as rounds (deferred
+success, metrics, ``room_round`` line), and a whole round for any room that shows something.
 ``--runs`` idle rounds are measured: wall time of the round over all rooms (with the daemon's
 once-per-poll-interval job, which exports the outbox gauges and writes what idle rounds left),
 roomd's CPU seconds (``getrusage`` of its process: the event loop and SQLite's threads), its
-peak RSS, and what the round wrote to SQLite (write transactions, rows changed).
+peak RSS, what the round wrote to SQLite (write transactions, rows changed) and the HTTP requests
+it sent (to Graph and to Hybrid).
 
 The floor, in the same run: a bare ``httpx`` loop in another process issuing the same requests an
 idle round issues per room (the room's stored calendarView delta link, and the Hybrid listing
@@ -72,6 +76,8 @@ class Measured:
     sim_cpu_s: list[float] = field(default_factory=list)
     transactions: list[int] = field(default_factory=list)
     rows: list[int] = field(default_factory=list)
+    requests: list[int] = field(default_factory=list)
+    graph_requests: list[int] = field(default_factory=list)
     peak_rss: int = 0
     rss: int = 0
     sync_rounds: int = 0
@@ -130,7 +136,22 @@ async def _roomd_rounds(
     if inner_flush is not None:  # roomd before the idle rounds' writes were batched had none
         store.flush_idle = counted_flush  # type: ignore[method-assign]
 
+    requests = {"graph": 0, "hybrid": 0}
+
+    def counting(client: Any, side: str) -> None:
+        inner_send = client.send
+
+        async def send(*args: Any, **kwargs: Any) -> Any:
+            requests[side] += 1
+            return await inner_send(*args, **kwargs)
+
+        client.send = send
+
+    counting(runner._graph.client.http._client, "graph")  # type: ignore[attr-defined]
+    counting(runner._hybrid.client._http, "hybrid")  # type: ignore[attr-defined]
+
     async def one_round() -> None:
+        """A round of every room started by ``request_round`` (the initial sync)."""
         nonlocal unfinished
         changes.clear()
         unfinished = 0
@@ -138,6 +159,23 @@ async def _roomd_rounds(
             daemon.request_round(room.mailbox)
         await asyncio.gather(*daemon._rounds.values())
         # the daemon's once-per-poll-interval job: outbox gauges (and idle rounds' writes)
+        await daemon._export_outbox_gauges()
+
+    grouped = hasattr(daemon, "poll_rooms")
+
+    async def idle_round() -> None:
+        """Every room read as the ticker reads a slice's rooms (``Daemon.poll_rooms``: the
+        organization's Hybrid listing, the idle rooms' delta reads in $batch, a whole round for
+        any room that shows something), all rooms in one group, then the daemon's
+        once-per-interval job."""
+        nonlocal unfinished
+        if not grouped:  # roomd before grouped ticks: one round per room
+            await one_round()
+            return
+        changes.clear()
+        unfinished = 0
+        await daemon.poll_rooms(settings.rooms, list_hybrid=True)
+        await asyncio.gather(*daemon._rounds.values())
         await daemon._export_outbox_gauges()
 
     def sim_cpu() -> float:
@@ -175,12 +213,15 @@ async def _roomd_rounds(
         profiler.start()
     for _ in range(runs):
         rows0, tx0, cpu0, sim0 = writer.total_changes, transactions, self_cpu_seconds(), sim_cpu()
+        sent0 = dict(requests)
         t = time.perf_counter()
-        await one_round()
+        await idle_round()
         wall = time.perf_counter() - t
         _emit(
             {
                 "wall_s": wall,
+                "graph_requests": requests["graph"] - sent0["graph"],
+                "hybrid_requests": requests["hybrid"] - sent0["hybrid"],
                 "cpu_s": self_cpu_seconds() - cpu0,
                 "sim_cpu_s": sim_cpu() - sim0,
                 "transactions": transactions - tx0,
@@ -291,6 +332,8 @@ def _run_worker(args: list[str], *, timeout: float) -> tuple[Measured, int]:
             m.sim_cpu_s.append(rec.get("sim_cpu_s", 0.0))
             m.transactions.append(rec.get("transactions", 0))
             m.rows.append(rec.get("rows", 0))
+            m.requests.append(rec.get("graph_requests", 0) + rec.get("hybrid_requests", 0))
+            m.graph_requests.append(rec.get("graph_requests", 0))
         else:
             m.peak_rss, m.rss = rec["peak_rss"], rec.get("rss", 0)
     return m, proc.pid
@@ -356,6 +399,8 @@ def run_size(rooms: int, bookings: int, runs: int, profile: Path | None = None) 
         "bare_peak_rss_mb": bare.peak_rss / 2**20,
         "transactions": median(roomd.transactions),
         "rows": median(roomd.rows),
+        "requests": median(roomd.requests) if roomd.requests else 0,
+        "graph_requests": median(roomd.graph_requests) if roomd.graph_requests else 0,
         "state_bytes": state,
         "runs": runs,
         "walls": roomd.wall_s,
@@ -375,6 +420,9 @@ def report(r: dict[str, Any]) -> list[str]:
         f"  roomd idle round: wall {r['wall_s']:.2f} s, CPU {r['cpu_per_1000']:.2f} s per 1,000 "
         f"room polls, peak RSS {r['peak_rss_mb']:.0f} MB (after the rounds {r['rss_mb']:.0f} MB),"
         f" SQLite per round: {r['transactions']:.0f} write transactions, {r['rows']:.0f} rows",
+        f"  roomd requests per idle round: {r.get('requests', 0):.0f} "
+        f"({r.get('graph_requests', 0):.0f} to Graph), "
+        f"{r.get('requests', 0) / r['rooms']:.3f} per room (the bare loop: 2 per room)",
         f"  bare httpx loop:  wall {r['bare_wall_s']:.2f} s, CPU {r['bare_cpu_per_1000']:.2f} s "
         f"per 1,000 room polls, peak RSS {r['bare_peak_rss_mb']:.0f} MB",
         f"  roomd / bare CPU: {ratio:.2f}x (target <= {CPU_RATIO_TARGET}x); simulators' CPU per "

@@ -1,7 +1,9 @@
 """The composition root: builds roomd's parts, runs them on one event loop, handles signals.
 
-Everything with a lifetime lives here: the state store, the HTTP server, the scheduler that starts
-one round per room every poll interval, systemd notifications, and the reload and shutdown paths.
+Everything with a lifetime lives here: the state store, the HTTP server, the ticker that reads
+every room once per poll interval (rooms due together are read together, and only a room that
+shows something gets a round of its own), systemd notifications, and the reload and shutdown
+paths.
 What a round *does* is not decided here: a :class:`RoundRunner` does it, so the daemon can be
 tested with the simulators and grows with the sync engine without changing shape.
 """
@@ -14,20 +16,21 @@ import fcntl
 import os
 import signal
 import time
-import zlib
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from roomd import observe, refusals, utc
+from roomd import observe, refusals, ticks, utc
 from roomd.config import ConfigError, RoomSettings, Settings, load_config
 from roomd.sdnotify import Notifier
 from roomd.store import Store, StoreError, open_store
 from roomd.sync import RoundFailed, RoundRunner, RoundStats
+from roomd.sync.polling import PollResult
+from roomd.sync.runner import GroupPoller
 from roomd.web import WebServer
 
 RunnerFactory = Callable[[Settings, Store], Awaitable[RoundRunner]]
@@ -151,6 +154,20 @@ class Daemon:
         self._generation: dict[str, int] = {}
         self._writable_checked_at = -1e9
         self._writable_error: str | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._tick_s = 1.0
+        self._slices: dict[str, int] = {}  # room -> its slice of the interval (ticks.slice_of)
+        self._slice_count = 0
+        # rooms whose last round failed: they get whole rounds, never the grouped read, until
+        # one succeeds (the grouped read would record a success it did not check)
+        self._needs_whole: set[str] = set()
+        self._settled: set[str] = set()  # rooms with a finished round in this process
+        self._polling: set[str] = set()  # rooms in a group read right now
+        # the organization-wide Hybrid listing: when the last one began (loop time), and when
+        # the last that succeeded answered; rooms are read together only while that is recent
+        self._org_attempt_at: float | None = None
+        self._org_ok_at: float | None = None
+        self._org_busy = False
 
     # --- lifecycle -----------------------------------------------------------------------------
     async def run(self) -> int:
@@ -193,8 +210,9 @@ class Daemon:
         await self.web.start(s.http.listen, s.http.port)
         self._scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
         self._scheduler.start()
-        for room in s.rooms:
-            self._schedule(room.mailbox, s.sync.poll_interval_seconds)
+        for room in s.rooms:  # every room's first round now: it also settles where its feeds are
+            self.request_round(room.mailbox)
+        self._start_ticker(s.sync.poll_interval_seconds)
         self._schedule_gauges(s.sync.poll_interval_seconds)
         self._schedule_pruning()
         observe.ROOMS_CONFIGURED.set(len(s.rooms))
@@ -267,6 +285,8 @@ class Daemon:
         self._log.info("stopping", inflight=len(inflight))
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+        if self._ticker is not None:
+            self._ticker.cancel()
         if inflight:
             hurry = asyncio.ensure_future(self._hurry.wait())
             finished = asyncio.ensure_future(asyncio.wait(inflight))
@@ -307,35 +327,179 @@ class Daemon:
             self._log.error("close_failed", step=what, error=describe_error(exc))
 
     # --- scheduling ----------------------------------------------------------------------------
-    def _schedule(self, mailbox: str, interval: float, *, now: bool = True) -> None:
-        """(Re)place a room's timer; with ``now`` a round also starts at once.
+    def _start_ticker(self, interval: float) -> None:
+        """(Re)start the ticker for a poll interval of ``interval`` seconds."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+        count = ticks.slices_for(interval)
+        self._tick_s = interval / count
+        if count != self._slice_count:
+            self._slices, self._slice_count = {}, count
+        self._ticker = asyncio.ensure_future(self._tick_loop(interval, count))
 
-        Each room is polled every ``interval`` exactly, at a phase of its own (from its name):
-        rooms are spread evenly over the interval and none waits longer than it. A jitter on
-        every run (APScheduler's ``jitter``) delays each poll from the last jittered one, so the
-        gaps grew to the interval plus up to 3 s, and an Outlook change waited that long
-        (bench/lag.py)."""
-        assert self._scheduler is not None
-        phase = interval * (zlib.crc32(mailbox.lower().encode()) % 10_000) / 10_000
-        self._scheduler.add_job(
-            self._round_job,
-            "interval",
-            seconds=interval,
-            start_date=utc.now() + timedelta(seconds=phase),
-            args=[mailbox],
-            id=mailbox,
-            replace_existing=True,
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=None,
+    def _slice(self, mailbox: str) -> int:
+        found = self._slices.get(mailbox)
+        if found is None:
+            found = self._slices[mailbox] = ticks.slice_of(mailbox, self._slice_count)
+        return found
+
+    async def _tick_loop(self, interval: float, count: int) -> None:
+        """Wake at the start of every slice of the interval, on a fixed schedule (a late wake
+        does not push the next ones back), and read the slice's rooms together: each room is
+        read once per interval, exactly the interval apart, and none waits longer. Each
+        slice's read runs on its own, so a slow one never delays the next slice."""
+        loop = asyncio.get_running_loop()
+        tick = interval / count
+        epoch = loop.time()
+        k = 0
+        while self._accepting:
+            k += 1
+            await asyncio.sleep(max(0.0, epoch + k * tick - loop.time()))
+            if not self._accepting:
+                return
+            index = k % count
+            due = [r for r in self.settings.rooms if self._slice(r.mailbox) == index]
+            runner = self._runner
+            if self._org_due(loop.time(), interval) and getattr(runner, "can_poll", False):
+                # on its own: a long walk (the first after a start walks all the initial sync
+                # wrote) must not hold this slice's rooms back
+                self._spawn(self._list_hybrid(runner))  # type: ignore[arg-type]
+            if due:
+                self._spawn(self.poll_rooms(due, list_hybrid=False))
+
+    def _org_due(self, now: float, interval: float) -> bool:
+        """The organization-wide Hybrid listing is due once per interval; after a failure (or
+        while it cannot start yet) it is tried again at the next slice. One at a time."""
+        if self._org_busy:
+            return False
+        last = self._org_attempt_at
+        if last is None:
+            return True
+        if self._org_ok_at is None or self._org_ok_at < last:  # the last one failed
+            return now - last >= self._tick_s * 0.5
+        return now - last >= interval - self._tick_s * 0.5
+
+    async def poll_rooms(self, rooms: Sequence[RoomSettings], *, list_hybrid: bool) -> None:
+        """Read a group of rooms due their poll together (see ``RoomSync.poll``); with
+        ``list_hybrid`` the organization's Hybrid listing first. A room with anything to do
+        (a change on either side, owed writes, an awaited answer, an operator flag, a new
+        window, a 410, a failed last round, a round already running) gets a whole round as its
+        timer gave it before; an idle room's read is recorded as its round was (the round
+        record, deferred with its delta link, the metrics and the ``room_round`` line)."""
+        runner = self._runner
+        if not self._accepting or runner is None:
+            return
+        if not getattr(runner, "can_poll", False):  # a runner that reads one room at a time
+            for room in rooms:
+                self.request_round(room.mailbox)
+            return
+        poller: GroupPoller = runner  # type: ignore[assignment]
+        if list_hybrid:
+            await self._list_hybrid(poller)
+        loop = asyncio.get_running_loop()
+        interval = self.settings.sync.poll_interval_seconds
+        # the organization listing answered within two intervals, or one is walking whose
+        # first page answered (the rooms it shows get rounds when it ends): a long walk that a
+        # busy Hybrid answers slowly does not send every room back to a whole round of its
+        # own, which would only make Hybrid busier (bench/lag.py, the minutes after /readyz)
+        now = loop.time()
+        recent = 2 * interval + self._tick_s
+        fresh = (self._org_ok_at is not None and now - self._org_ok_at <= recent) or (
+            self._org_busy
+            and self._org_attempt_at is not None
+            and now - self._org_attempt_at <= recent
+            and poller.hybrid_answering(self._org_attempt_at)
         )
-        if now:
+        group: list[RoomSettings] = []
+        for room in rooms:
+            mailbox = room.mailbox
+            if mailbox in self._polling or self.settings.room_by_mailbox(mailbox) is None:
+                continue
+            running = self._rounds.get(mailbox)
+            if mailbox not in self._settled and running is not None and not running.done():
+                continue  # its first round in this process, queued or running, reads it all
+            if (
+                not fresh
+                or mailbox in self._needs_whole
+                or mailbox in self._hurried
+                or (running is not None and not running.done())
+                or self.room_lock(mailbox).locked()
+            ):
+                self.request_round(mailbox)
+            else:
+                group.append(room)
+        if not group:
+            return
+        locks = [self.room_lock(r.mailbox) for r in group]
+        for lock in locks:  # all free (checked above, nothing awaited since): taken at once
+            await lock.acquire()
+        names = [r.mailbox for r in group]
+        self._polling.update(names)
+        generations = {m: self._generation.get(m, 0) for m in names}
+        started = time.monotonic()
+        try:
+            result = await poller.poll(group)
+        except Exception as exc:  # a failed group read: each room tries a round of its own
+            self._log.warning("group_read_failed", rooms=len(group), error=describe_error(exc))
+            result = PollResult(whole=set(names))
+        finally:
+            for lock in locks:
+                lock.release()
+            self._polling.difference_update(names)
+        duration = time.monotonic() - started
+        for mailbox in result.idle:
+            read = self.settings.room_by_mailbox(mailbox)
+            if read is not None:
+                current = generations.get(mailbox) == self._generation.get(mailbox, 0)
+                await self._record_idle(read, duration, current=current)
+        for mailbox in sorted(result.whole):
             self.request_round(mailbox)
 
-    def _unschedule(self, mailbox: str) -> None:
-        assert self._scheduler is not None
-        if self._scheduler.get_job(mailbox) is not None:
-            self._scheduler.remove_job(mailbox)
+    async def _list_hybrid(self, poller: GroupPoller) -> None:
+        """One listing of the organization's Hybrid changes; each room it shows news for gets
+        a round now."""
+        loop = asyncio.get_running_loop()
+        self._org_busy = True
+        self._org_attempt_at = loop.time()
+        try:
+            changed = await poller.hybrid_changes()
+        except Exception as exc:
+            self._log.warning("hybrid_listing_failed", error=describe_error(exc))
+            return
+        finally:
+            self._org_busy = False
+        if changed is None:  # no room listing has answered yet: nothing to start from
+            return
+        self._org_ok_at = loop.time()
+        for mailbox in sorted(changed):
+            # a poll that found something, as a room's own listing did: not ahead of the rounds
+            # webhooks asked for (after a start, every room's echoes are found at once)
+            self.request_round(mailbox)
+
+    async def _record_idle(self, room: RoomSettings, duration: float, *, current: bool) -> None:
+        """Record a grouped read that found nothing as the room's round: its success is
+        written with its deferred delta link at the next ``flush_idle``."""
+        assert self.store is not None
+        stats = RoundStats(delta_pages=1)
+        stats.extra.update(
+            baseline=False, planned=0, written=0, write_failures=0, gave_up=0, grouped=True
+        )
+        fields: dict[str, Any] = {
+            "inbound": 0,
+            "outbound": 0,
+            "conflicts": 0,
+            "delta_pages": 1,
+            "duration_s": round(duration, 3),
+            "outcome": "ok",
+            **stats.extra,
+        }
+        try:
+            if not self.store.defer_success(room.mailbox, utc.now()):
+                async with self.store.write(room.mailbox) as tx:
+                    await tx.record_round(ok=True, error=None, at=utc.now())
+        except Exception as exc:
+            fields["state_error"] = describe_error(exc)
+        self._record(room, stats, None, duration, fields, current=current)
 
     def _schedule_pruning(self) -> None:
         assert self._scheduler is not None
@@ -380,11 +544,6 @@ class Daemon:
             max_instances=1,
             coalesce=True,
         )
-
-    async def _round_job(self, mailbox: str) -> None:
-        # Returns at once: the APScheduler job never stays "running", so a timer or webhook
-        # that comes during a round is never skipped; it asks for one more round instead.
-        self.request_round(mailbox)
 
     def request_round(self, mailbox: str, *, hurry: bool = False) -> None:
         """Start the room's round now, or one more right after the round that is running;
@@ -447,6 +606,11 @@ class Daemon:
                     self._log.error("round_crashed", room=room.mailbox, exc_info=exc)
             duration = time.monotonic() - started
             outcome = "ok" if error is None else "error"
+            self._settled.add(room.mailbox)
+            if error is None:
+                self._needs_whole.discard(room.mailbox)
+            else:
+                self._needs_whole.add(room.mailbox)
             fields: dict[str, Any] = {
                 "inbound": stats.inbound,
                 "outbound": stats.outbound,
@@ -560,7 +724,8 @@ class Daemon:
         for mailbox in changed:
             self._generation[mailbox] = self._generation.get(mailbox, 0) + 1
         for mailbox in removed:
-            self._unschedule(mailbox)
+            self._slices.pop(mailbox, None)
+            self._needs_whole.discard(mailbox)
             observe.forget_room(mailbox)
         assert self.store is not None
         if self._runner is None or _client_settings(old) != _client_settings(new):
@@ -568,18 +733,17 @@ class Daemon:
             # once the rounds that hold them have finished
             retiring = self._runner
             self._runner = await self._runner_factory(new, self.store)
+            self._org_ok_at = None  # the new runner lists Hybrid afresh before rooms group
             if retiring is not None:
                 self._spawn(self._retire(retiring, tuple(before)))
         else:
             self._runner.reconfigure(new)
         interval = new.sync.poll_interval_seconds
         if interval != old.sync.poll_interval_seconds:
-            for mailbox in after:
-                self._schedule(mailbox, interval, now=mailbox in added or mailbox in changed)
+            self._start_ticker(interval)
             self._schedule_gauges(interval)
-        else:
-            for mailbox in (*added, *changed):
-                self._schedule(mailbox, interval)
+        for mailbox in added:
+            self.request_round(mailbox)
         for mailbox in changed:
             # a round of the old mapping may still be running: run again after it
             self.request_round(mailbox)

@@ -30,6 +30,7 @@ RANK = {
     "roomd.sync": 4,
     "roomd.sdnotify": 5,
     "roomd.web": 5,
+    "roomd.ticks": 5,  # which rooms the daemon polls together (pure)
     "roomd.daemon": 6,
     "roomd.compose": 7,
     "roomd.manual": 8,

@@ -123,6 +123,9 @@ class TokenProvider:
         # (error, error_description) of the refusal in force
         self._refusals: RefusalGate[tuple[str, str]] = RefusalGate()
         self._held: tuple[str, float] | None = None  # the last token and its monotonic expiry
+        # one trip to the identity platform at a time: callers that asked together (rooms read
+        # in one group all meet the same revoked token) share its answer or its refusal's hold
+        self._getting = asyncio.Lock()
         cert = config.certificate
         self._secrets: tuple[str, ...] = tuple(
             s
@@ -194,6 +197,14 @@ class TokenProvider:
         return self._executor
 
     async def _get(self, rejected: str | None) -> str:
+        async with self._getting:
+            held = self._held
+            fresh = held is not None and held[1] - time.monotonic() > TOKEN_REUSE_MARGIN_S
+            if held is not None and fresh and held[0] != rejected:
+                return held[0]  # fetched by the caller this one waited for
+            return await self._get_now(rejected)
+
+    async def _get_now(self, rejected: str | None) -> str:
         hold = self._refusals.held()
         if hold is not None:
             GRAPH_TOKEN_REFRESHES.labels(outcome="held").inc()

@@ -135,6 +135,7 @@ async def send_batch(http: GraphHttp, items: Sequence[BatchItem]) -> dict[str, B
         idempotent=all(i.safe_to_retry for i in items),
         slots={m: min(n, 4) for m, n in per_mailbox.items()},
         total_slots=min(len(items), 4),
+        write=any(i.method.upper() != "GET" for i in items),  # a batch of reads is a read
     )
     body = json_object(response, "POST", "/$batch")
     by_id = {i.id.lower(): i.id for i in items}

@@ -131,6 +131,8 @@ class HybridClient:
         self._clock = clock
         self._feed_overlap = feed_overlap
         self._feeds: dict[str | None, ChangeFeed] = {}
+        self._first_walk: datetime | None = None  # the server's time when the first began
+        self._answered: dict[str | None, float] = {}  # feed -> when a walk's first page answered
         self._members_by_id: TTLCache[str, HybridMember] = TTLCache(
             config.member_cache_size, config.member_cache_ttl_s
         )
@@ -151,6 +153,18 @@ class HybridClient:
 
     def __repr__(self) -> str:
         return f"HybridClient(api={self._config.api_root!r}, client_id={self._config.client_id!r})"
+
+    @property
+    def feed_overlap(self) -> timedelta:
+        """How far ``changes_since`` re-reads behind its cursor."""
+        return self._feed_overlap
+
+    @property
+    def first_walk_start(self) -> datetime | None:
+        """The server's time when this client's earliest ``changes_since`` walk began (see
+        ``walk_start``), known from its first page's answer: a walk whose first page answers
+        later began no earlier. None before any first page answered."""
+        return self._first_walk
 
     async def __aenter__(self) -> Self:
         return self
@@ -530,21 +544,29 @@ class HybridClient:
         if resource_id is not None:
             filters["resourceId"] = resource_id
         started = datetime.now(UTC)
-        dates: list[str | None] = []
+        caps: list[datetime] = []
         whole = since is None and resource_id is not None
         began, seq = self._clock(), self._create_seq
         unreadable: list[str] = []
+
+        def answered(resp: httpx.Response) -> None:
+            # the walk's start is known as soon as its first page answers: remembered at once,
+            # so a listing that begins after any other walk's first answer starts no earlier
+            cap = walk_start(resp.headers.get("Date"), started, self._feed_overlap)
+            caps.append(cap)
+            self._answered[resource_id] = time.monotonic()
+            if self._first_walk is None or cap < self._first_walk:
+                self._first_walk = cap
+
         listed = [
             b
             async for b in self._bookings(
-                filters,
-                first_answered=lambda resp: dates.append(resp.headers.get("Date")),
-                unreadable=unreadable,
+                filters, first_answered=answered, unreadable=unreadable
             )
         ]
         if whole and resource_id is not None and not unreadable:
             self._remember_listing(resource_id, _Listing(began, seq, _references(listed)))
-        cap = walk_start(dates[0] if dates else None, started, self._feed_overlap)
+        cap = caps[0] if caps else walk_start(None, started, self._feed_overlap)
         return feed.absorb(cursor, listed, cap=cap)
 
     def _remember_listing(self, resource_id: str, listing: _Listing) -> None:
@@ -557,6 +579,17 @@ class HybridClient:
             if self._clock() - oldest.at <= ABSENT_TTL_S:
                 break
             self._listings.popitem(last=False)
+
+    def answered_since(self, when: float, resource_id: str | None = None) -> bool:
+        """Whether a ``changes_since`` walk for ``resource_id`` had its first page answered
+        after ``when`` (``time.monotonic()``): Hybrid is answering that listing."""
+        return self._answered.get(resource_id, -1e18) >= when
+
+    def delivered(self, booking: HybridBooking, resource_id: str | None = None) -> bool:
+        """Whether ``changes_since`` for ``resource_id`` already reported this version of the
+        booking and the caller confirmed it (so it would not report it again)."""
+        feed = self._feeds.get(resource_id)
+        return feed is not None and feed.delivered(booking)
 
     def confirm_changes(self, resource_id: str | None = None) -> None:
         """Say that the cursor from the last ``changes_since`` (for ``resource_id``) is stored;

@@ -129,5 +129,10 @@ class ChangeFeed:
         for key in stale:
             del self._seen[key]
 
+    def delivered(self, booking: HybridBooking) -> bool:
+        """Whether this version of ``booking`` was reported and confirmed (a listing of the
+        same feed would not report it again)."""
+        return version_key(booking) in self._seen
+
     def __len__(self) -> int:
         return len(self._seen)

@@ -381,3 +381,80 @@ async def room_statuses(conn: aiosqlite.Connection) -> list[RoomStatus]:
         )
         for row in rows
     ]
+
+
+# --- many rooms at once (the daemon's grouped poll) ----------------------------------------------
+
+
+def _in(rooms: list[str]) -> str:
+    return ", ".join("?" for _ in rooms)
+
+
+async def delta_states(conn: aiosqlite.Connection, rooms: list[str]) -> dict[str, DeltaState]:
+    """The stored delta state of each of ``rooms`` that has one: one statement for a group of
+    rooms read together, instead of one per room."""
+    if not rooms:
+        return {}
+    rows = await fetch_all(
+        conn,
+        "SELECT room, window_start, window_end, delta_link, complete, updated_at FROM delta_state "
+        f"WHERE room IN ({_in(rooms)})",
+        tuple(rooms),
+    )
+    return {
+        row["room"]: DeltaState(
+            room=row["room"],
+            window_start=from_db(row["window_start"]),
+            window_end=from_db(row["window_end"]),
+            delta_link=row["delta_link"],
+            complete=bool(row["complete"]),
+            updated_at=from_db(row["updated_at"]),
+        )
+        for row in rows
+    }
+
+
+async def hybrid_cursors(conn: aiosqlite.Connection, rooms: list[str]) -> dict[str, HybridCursor]:
+    """The stored Hybrid cursor of each of ``rooms`` that has one."""
+    if not rooms:
+        return {}
+    rows = await fetch_all(
+        conn,
+        "SELECT room, resource_id, modified_since, updated_at FROM hybrid_cursor "
+        f"WHERE room IN ({_in(rooms)})",
+        tuple(rooms),
+    )
+    return {
+        row["room"]: HybridCursor(
+            room=row["room"],
+            modified_since=from_db(row["modified_since"]),
+            updated_at=from_db(row["updated_at"]),
+            resource_id=row["resource_id"],
+        )
+        for row in rows
+    }
+
+
+async def rooms_with_work(
+    conn: aiosqlite.Connection, rooms: list[str], now: datetime, awaiting_answer_since: datetime
+) -> set[str]:
+    """Which of ``rooms`` have work beyond reading their feeds: outbox items due by ``now``, or
+    meetings roomd made since ``awaiting_answer_since`` whose room copy has not appeared (the
+    conditions of ``due_outbox`` and of ``links(awaiting_answer_since=...)``)."""
+    if not rooms:
+        return set()
+    marks = _in(rooms)
+    due = await fetch_all(
+        conn,
+        f"SELECT DISTINCT room FROM outbox WHERE room IN ({marks}) "
+        "AND state IN ('pending', 'failed') AND next_at <= ?",
+        (*rooms, to_db(now, "now")),
+    )
+    awaiting = await fetch_all(
+        conn,
+        f"SELECT DISTINCT room FROM links WHERE room IN ({marks}) "
+        "AND COALESCE(room_event_id, '') = '' AND COALESCE(organizer_event_id, '') <> '' "
+        "AND (created_at IS NULL OR created_at >= ?)",
+        (*rooms, to_db(awaiting_answer_since, "awaiting_answer_since")),
+    )
+    return {row["room"] for row in (*due, *awaiting)}

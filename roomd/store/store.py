@@ -412,6 +412,39 @@ class Store:
         with self._reading("reading the delta state") as conn:
             return await queries.get_delta(conn, key)
 
+    async def delta_states(self, rooms: list[str]) -> dict[str, DeltaState]:
+        """Each room's delta state (the deferred one of an idle room first), keyed by room key,
+        read for a group of rooms in one statement."""
+        keys = [room_key(r) for r in rooms]
+        with self._reading("reading delta states") as conn:
+            found = await queries.delta_states(conn, [k for k in keys if k not in self._idle])
+        for key in keys:
+            idle = self._idle.get(key)
+            if idle is not None:
+                found[key] = DeltaState(
+                    room=key,
+                    window_start=idle.window_start,
+                    window_end=idle.window_end,
+                    delta_link=idle.delta_link,
+                    updated_at=idle.at,
+                )
+        return found
+
+    async def hybrid_cursors(self, rooms: list[str]) -> dict[str, HybridCursor]:
+        """Each room's stored Hybrid cursor, keyed by room key, in one statement."""
+        with self._reading("reading Hybrid cursors") as conn:
+            return await queries.hybrid_cursors(conn, [room_key(r) for r in rooms])
+
+    async def rooms_with_work(
+        self, rooms: list[str], now: datetime, awaiting_answer_since: datetime
+    ) -> set[str]:
+        """The room keys among ``rooms`` with outbox items due or meetings awaiting the room's
+        answer (see ``queries.rooms_with_work``)."""
+        with self._reading("reading rooms with work") as conn:
+            return await queries.rooms_with_work(
+                conn, [room_key(r) for r in rooms], now, awaiting_answer_since
+            )
+
     async def get_hybrid_cursor(self, room: str) -> HybridCursor | None:
         with self._reading("reading the Hybrid cursor") as conn:
             return await queries.get_hybrid_cursor(conn, room_key(room))

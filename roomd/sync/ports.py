@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime
-from typing import Any, Protocol
+from datetime import datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
 
 from roomd.graph import AccessDenied, BadRequest, DeltaResult, GraphClient, GraphError, NotFound
 from roomd.hybrid import HybridBooking, HybridClient, HybridError
@@ -106,6 +106,36 @@ class HybridPort(Protocol):
     async def aclose(self) -> None: ...
 
 
+@runtime_checkable
+class GroupGraphPort(Protocol):
+    """What the daemon's grouped reads need from Graph beyond ``GraphPort``."""
+
+    async def delta_rounds(
+        self, delta_links: Mapping[str, str]
+    ) -> dict[str, DeltaResult | GraphError]: ...
+
+
+@runtime_checkable
+class GroupHybridPort(Protocol):
+    """What the daemon's grouped reads need from Hybrid beyond ``HybridPort``."""
+
+    @property
+    def feed_overlap(self) -> timedelta: ...
+
+    @property
+    def first_walk_start(self) -> datetime | None: ...
+
+    async def changes_everywhere(
+        self, cursor: datetime | None
+    ) -> tuple[list[HybridBooking], datetime | None]: ...
+
+    def confirm_everywhere(self) -> None: ...
+
+    def delivered(self, booking: HybridBooking, resource_id: str) -> bool: ...
+
+    def answering_everywhere(self, since: float) -> bool: ...
+
+
 class GraphAdapter:
     """``GraphPort`` over roomd's Graph client."""
 
@@ -167,6 +197,13 @@ class GraphAdapter:
         return await self.client.delta_round(
             mailbox, window_start=window_start, window_end=window_end, delta_link=delta_link
         )
+
+    async def delta_rounds(
+        self, delta_links: Mapping[str, str]
+    ) -> dict[str, DeltaResult | GraphError]:
+        """The next round of many rooms from their stored links, 20 per ``$batch`` (the
+        daemon's grouped poll of idle rooms; json-batching.md)."""
+        return await self.client.delta_rounds(delta_links)
 
     async def get_event(self, mailbox: str, event_id: str) -> dict[str, Any]:
         ahead = self._ahead_of(("event", mailbox, event_id))
@@ -275,6 +312,38 @@ class HybridAdapter:
 
     def confirm_changes(self, resource_id: str) -> None:
         self.client.confirm_changes(resource_id)
+
+    async def changes_everywhere(
+        self, cursor: datetime | None
+    ) -> tuple[list[HybridBooking], datetime | None]:
+        """Bookings changed since ``cursor`` in every resource of the organization: the same
+        ``modifiedAt[$gte]`` listing without ``resourceId`` (docs/hybrid-api.md, "Booking
+        filters": each filter is optional), with the same overlap, memory and cap."""
+        return await self.client.changes_since(cursor, resource_id=None)
+
+    def confirm_everywhere(self) -> None:
+        self.client.confirm_changes(None)
+
+    def answering_everywhere(self, since: float) -> bool:
+        """Whether the organization listing's walk had its first page answered after
+        ``since`` (``time.monotonic()``)."""
+        return self.client.answered_since(since)
+
+    def delivered(self, booking: HybridBooking, resource_id: str) -> bool:
+        """Whether the room's own listing (``changes_since`` for ``resource_id``) has
+        already delivered this version of ``booking``."""
+        return self.client.delivered(booking, resource_id)
+
+    @property
+    def feed_overlap(self) -> timedelta:
+        """How far a listing re-reads behind its cursor: versions older than a room's cursor
+        minus this were all delivered to that room's own listing."""
+        return self.client.feed_overlap
+
+    @property
+    def first_walk_start(self) -> datetime | None:
+        """When (server time) the first listing through this adapter's client began."""
+        return self.client.first_walk_start
 
     async def bookings_between(
         self, start: datetime, end: datetime, *, resource_id: str

@@ -17,16 +17,16 @@ Idle rounds (nothing new on either side) write nothing to the database.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from roomd import observe
 from roomd.config import RoomSettings, Settings
-from roomd.graph import GraphError, NotFound, SyncStateExpired
+from roomd.graph import DeltaResult, GraphError, NotFound, SyncStateExpired
 from roomd.hybrid import HybridBooking, HybridError
-from roomd.store import Store
+from roomd.store import Store, room_key
 
 from .decide import LinkIndex, Plan, cancels_one_occurrence, mass_delete, plan
 from .inbound import OutlookReader, Window
@@ -35,7 +35,8 @@ from .model import HybridItem, OutlookItem, OutlookState, RoomContext, read_fing
 from .outbound import HybridReader
 from .outbound_series import HybridSeriesReader
 from .outbox import DrainStats, Executor
-from .ports import GraphPort, HybridPort
+from .polling import PollResult, plan_poll
+from .ports import GraphPort, GroupGraphPort, GroupHybridPort, HybridPort
 from .series import plan_series, read_shape
 
 
@@ -70,6 +71,19 @@ class RoundRunner(Protocol):
         """Take new settings that keep the same connections (rooms, sync tuning)."""
 
     async def aclose(self) -> None: ...
+
+
+class GroupPoller(Protocol):
+    """A runner that can also read many idle rooms together (the daemon's grouped ticks)."""
+
+    @property
+    def can_poll(self) -> bool: ...
+
+    async def poll(self, rooms: Sequence[RoomSettings]) -> PollResult: ...
+
+    async def hybrid_changes(self) -> set[str] | None: ...
+
+    def hybrid_answering(self, since: float) -> bool: ...
 
 
 HELD = datetime(9999, 1, 1, tzinfo=UTC)
@@ -160,6 +174,106 @@ class RoomSync:
         self._outlook_series = OutlookSeriesReader(graph, hybrid)
         self._hybrid_series = HybridSeriesReader(hybrid)
         self.executor = Executor(store, graph, hybrid, clock)
+        # a group poll's delta read of a room with news, handed to the room's whole round so
+        # that the link it consumed is not read again (graph-behaviour.md 1.7): room key ->
+        # (the stored link it was read from, its result or its 410)
+        self._prefetched: dict[str, tuple[str, DeltaResult | SyncStateExpired]] = {}
+        self._org_cursor: datetime | None = None
+        self._grouped = (
+            (graph, hybrid)
+            if isinstance(graph, GroupGraphPort) and isinstance(hybrid, GroupHybridPort)
+            else None
+        )
+        self._org_started = False
+
+    @property
+    def can_poll(self) -> bool:
+        """Whether both ports read many rooms at once (test doubles may not)."""
+        return self._grouped is not None
+
+    async def poll(self, rooms: Sequence[RoomSettings]) -> PollResult:
+        """Read a group of rooms due their poll with as few requests as possible: the rooms
+        whose whole round would begin with a plain next delta round get it through ``$batch``
+        (20 rooms per request). A room whose answer is empty keeps its new link as an idle
+        round does (``Store.defer_delta``); every other room is in ``whole``, for a round of
+        its own, which takes over the delta already read. The caller holds the rooms' locks
+        and has read the Hybrid side for all of them (``hybrid_changes``)."""
+        now = self._clock()
+        window = sync_window(self._settings, now)
+        keys = [room_key(r.mailbox) for r in rooms]
+        deltas = await self._store.delta_states(keys)
+        flags = await self._store.room_flags()
+        work = await self._store.rooms_with_work(keys, now, now - AWAIT_ROOM_ANSWER)
+        decided = plan_poll(keys, window, deltas, flags, work)
+        result = PollResult(whole=set(decided.whole))
+        if not decided.batch:
+            return result
+        assert self._grouped is not None, "poll() needs ports that read groups (can_poll)"
+        read = await self._grouped[0].delta_rounds(decided.batch)
+        for key, link in decided.batch.items():
+            got = read.get(key)
+            if isinstance(got, DeltaResult) and not got.changes and got.pages == 1:
+                self._store.defer_delta(key, window[0], window[1], got.delta_link)
+                result.idle.append(key)
+                continue
+            if isinstance(got, DeltaResult | SyncStateExpired):
+                self._prefetched[key] = (link, got)
+            result.whole.add(key)
+        return result
+
+    async def hybrid_changes(self) -> set[str] | None:
+        """The configured rooms (mailboxes) with Hybrid changes their own listing has not
+        shown yet, from one listing of the whole organization since the last one.
+
+        What a room has not seen is never older than its stored cursor minus the overlap (its
+        own listing delivered everything before), nor than the start of its last listing (a
+        room with no cursor listed everything then). So the first organization listing starts
+        from the oldest stored cursor or the start of this process's earliest room listing
+        (``first_walk_start``: any listing that answers later began no earlier), whichever is
+        older. None (nothing listed) until a room listing of this process has answered."""
+        assert self._grouped is not None, "hybrid_changes() needs ports that read groups"
+        hybrid = self._grouped[1]
+        settings = self._settings
+        if not self._org_started:
+            first = hybrid.first_walk_start
+            if first is None:
+                return None
+            cursors = await self._store.hybrid_cursors([r.mailbox for r in settings.rooms])
+            self._org_cursor = min([first, *(c.modified_since for c in cursors.values())])
+            self._org_started = True
+        listed, cursor = await hybrid.changes_everywhere(self._org_cursor)
+        touched: dict[str, list[HybridBooking]] = {}
+        for booking in listed:
+            room = settings.room_by_hybrid_id(booking.resource_id)
+            if room is not None:
+                touched.setdefault(room.mailbox, []).append(booking)
+        changed: set[str] = set()
+        if touched:
+            overlap = hybrid.feed_overlap
+            stored = await self._store.hybrid_cursors(list(touched))
+            for mailbox, bookings in touched.items():
+                row = stored.get(mailbox)
+                room = settings.room_by_mailbox(mailbox)
+                if (
+                    row is None
+                    or room is None
+                    or row.resource_id not in ("", room.hybrid_id)
+                    or any(
+                        (b.modified_at is None or b.modified_at >= row.modified_since - overlap)
+                        and not hybrid.delivered(b, room.hybrid_id)
+                        for b in bookings
+                    )
+                ):
+                    changed.add(mailbox)
+        if cursor is not None:
+            self._org_cursor = cursor
+        hybrid.confirm_everywhere()
+        return changed
+
+    def hybrid_answering(self, since: float) -> bool:
+        """Whether the organization listing begun at ``since`` (``time.monotonic()``) has had
+        its first page answered: Hybrid is reachable, the rooms it shows follow when it ends."""
+        return self._grouped is not None and self._grouped[1].answering_everywhere(since)
 
     def reconfigure(self, settings: Settings) -> None:
         self._settings = settings
@@ -213,10 +327,16 @@ class RoomSync:
         ):
             link = stored.delta_link
         baseline = link is None
+        prefetched = self._prefetched.pop(room_key(room.mailbox), None)
         try:
-            delta = await self._graph.delta_round(
-                room.mailbox, window_start=start, window_end=end, delta_link=link
-            )
+            if prefetched is not None and link is not None and prefetched[0] == link:
+                if isinstance(prefetched[1], SyncStateExpired):
+                    raise prefetched[1]
+                delta = prefetched[1]
+            else:
+                delta = await self._graph.delta_round(
+                    room.mailbox, window_start=start, window_end=end, delta_link=link
+                )
         except SyncStateExpired:
             baseline = True
             delta = await self._graph.delta_round(

@@ -100,3 +100,34 @@ async def test_a_cancelled_waiter_stays_cancelled_when_a_slot_frees_in_the_same_
         raise AssertionError("the cancelled acquire returned a slot")
     assert slots.in_use == 0
     assert await slots.acquire(1) == 1
+
+
+async def test_a_write_waiting_for_a_slot_goes_ahead_of_reads_that_queued_before_it() -> None:
+    slots = Slots(1)
+    await slots.acquire(1)  # a read in flight
+    order: list[str] = []
+
+    async def wait(name: str, first: bool) -> None:
+        taken = await slots.acquire(1, first=first)
+        order.append(name)
+        slots.release(taken)
+
+    reads = [asyncio.create_task(wait(f"read{i}", False)) for i in range(3)]
+    await asyncio.sleep(0)
+    write = asyncio.create_task(wait("write", True))
+    await asyncio.sleep(0)
+    slots.release(1)
+    await asyncio.gather(write, *reads)
+    assert order == ["write", "read0", "read1", "read2"]
+
+
+async def test_a_cancelled_write_waiter_lets_the_reads_through() -> None:
+    slots = Slots(1)
+    await slots.acquire(1)
+    write = asyncio.create_task(slots.acquire(1, first=True))
+    read = asyncio.create_task(slots.acquire(1))
+    await asyncio.sleep(0)
+    write.cancel()
+    await asyncio.gather(write, return_exceptions=True)
+    slots.release(1)
+    assert await read == 1 and slots.in_use == 1

@@ -53,6 +53,28 @@ async def test_changes_since_can_follow_one_room(
     assert [b.id for b in changes] == [h["_id"]]
 
 
+async def test_a_room_listing_remembers_what_it_delivered_apart_from_the_organizations(
+    sim: HybridSimulator, hybrid: HybridClient
+) -> None:
+    """The daemon lists the whole organization once per interval and sends a room to a round
+    of its own only for a version its own listing has not delivered yet."""
+    assert hybrid.first_walk_start is None
+    a = sim.control.create_booking(
+        ROOM_4A, START, START + timedelta(hours=1), member="adelev@contoso.com"
+    )
+    mine, _ = await hybrid.changes_since(None, resource_id=ROOM_4A)
+    assert hybrid.first_walk_start is not None and hybrid.first_walk_start <= NOW
+    assert not hybrid.delivered(mine[0], ROOM_4A)  # reported, not yet confirmed
+    hybrid.confirm_changes(ROOM_4A)
+    everywhere, _ = await hybrid.changes_since(None)
+    assert [b.id for b in everywhere] == [a["_id"]]
+    assert hybrid.delivered(everywhere[0], ROOM_4A)  # the room's listing has it
+    assert not hybrid.delivered(everywhere[0])  # the organization's feed was not confirmed
+    sim.control.update_booking(a["_id"], summary="Renamed")
+    everywhere, _ = await hybrid.changes_since(None)
+    assert not hybrid.delivered(everywhere[0], ROOM_4A)  # a new version: the room must read it
+
+
 async def test_a_change_on_a_page_already_read_during_a_long_walk_is_not_skipped(
     sim: HybridSimulator, ca_bundle: Path, drop_proxy: DropProxy
 ) -> None:

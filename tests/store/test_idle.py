@@ -101,3 +101,32 @@ async def test_an_idle_round_reads_only_the_links_waiting_for_the_rooms_answer(
     found = await store.links(ROOM, state="active", awaiting_answer_since=since)
     assert [link.link_id for link in found] == ["waiting"]
     assert len(await store.links(ROOM, state="active")) == 4
+
+
+async def test_a_group_of_rooms_is_read_in_one_go_with_the_rooms_that_have_work(
+    store: Store, clock: Clock
+) -> None:
+    """The daemon's grouped read asks for a slice's rooms at once: delta states (the deferred
+    one first), Hybrid cursors, and which rooms have writes due or answers awaited."""
+    org = "adelev@contoso.com"
+    async with store.write(ROOM) as tx:
+        await tx.save_delta(START, END, "https://graph/room/delta?token=1")
+        await tx.save_hybrid_cursor(T0, "res-1")
+        await tx.enqueue("later", "graph.update", {}, not_before=T0 + timedelta(hours=1))
+    async with store.write(OTHER_ROOM) as tx:
+        await tx.save_delta(START, END, "https://graph/other/delta?token=1")
+        await tx.upsert_link(
+            Link("waiting", organizer_event_id="AAMk-org", organizer_mailbox=org, ical_uid="u")
+        )
+    store.defer_delta(OTHER_ROOM, START, END, "https://graph/other/delta?token=2")
+    deltas = await store.delta_states([ROOM, OTHER_ROOM, "new-room@contoso.com"])
+    assert {k: d.delta_link[-7:] for k, d in deltas.items()} == {
+        ROOM: "token=1",
+        OTHER_ROOM: "token=2",
+    }
+    assert set(await store.hybrid_cursors([ROOM, OTHER_ROOM])) == {ROOM}
+    since = clock() - timedelta(days=1)
+    assert await store.rooms_with_work([ROOM, OTHER_ROOM], clock(), since) == {OTHER_ROOM}
+    clock.advance(2 * 3600)  # the write is due; the answer no longer awaited after a day
+    assert await store.rooms_with_work([ROOM], clock(), since) == {ROOM}
+    assert await store.rooms_with_work([OTHER_ROOM], clock(), clock()) == set()
