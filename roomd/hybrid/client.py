@@ -559,10 +559,7 @@ class HybridClient:
                 self._first_walk = cap
 
         listed = [
-            b
-            async for b in self._bookings(
-                filters, first_answered=answered, unreadable=unreadable
-            )
+            b async for b in self._bookings(filters, first_answered=answered, unreadable=unreadable)
         ]
         if whole and resource_id is not None and not unreadable:
             self._remember_listing(resource_id, _Listing(began, seq, _references(listed)))
