@@ -484,10 +484,14 @@ def _create_hybrid(room: RoomContext, pair: SeriesPair, key: str, out: Plan) -> 
         organizer_event_id=o.organizer_master_id,
         outlook_fingerprint=fp,
     )
+    # made again (Outlook's change won over Hybrid's cancel): the first create's intent is
+    # done, so the same intent would be dropped by the outbox as already carried out, and the
+    # series would stay in Outlook only; the new intent is named after the shape it books
+    again = pair.link is not None
     out.links.append(link)
     out.ops.append(
         Op(
-            f"hybrid.create:{o.ical_uid}",
+            f"hybrid.create:{o.ical_uid}" + (f":{fp}" if again else ""),
             "hybrid.create",
             {
                 "link_id": key,
@@ -551,10 +555,13 @@ def _create_outlook(room: RoomContext, pair: SeriesPair, key: str, out: Plan) ->
         outlook_fingerprint=shape_fingerprint(h.shape),
         organizer_mailbox=organizer,
     )
+    # made again (Hybrid's change won over Outlook's delete): a new intent and a new Graph
+    # transaction id, or the outbox (and Graph) would take it for the first, done, create
+    idem = h.hybrid_id + (f":{fp}" if pair.link is not None else "")
     out.links.append(link)
     out.ops.append(
         Op(
-            f"graph.create:{h.hybrid_id}",
+            f"graph.create:{idem}",
             "graph.create",
             {
                 "link_id": key,
@@ -562,7 +569,7 @@ def _create_outlook(room: RoomContext, pair: SeriesPair, key: str, out: Plan) ->
                 "fallback_organizer": room.service_mailbox,
                 "event": event,
                 "series": {"rrule": h.shape.rrule, "zone": h.shape.zone},
-                "idempotency_key": h.hybrid_id,
+                "idempotency_key": idem,
             },
         )
     )
