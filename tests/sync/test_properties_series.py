@@ -1034,3 +1034,26 @@ def test_a_hybrid_series_retimed_with_a_moved_occurrence_keeps_it_moved_in_outlo
         m.hybrid_occurrence(pick=1, what="move", offset=90, which=15)
 
     replay(tmp_path, rule, steps)
+
+
+def test_a_split_series_edited_in_outlook_and_cancelled_in_hybrid_is_booked_again(
+    tmp_path: Path,
+) -> None:
+    """Issue 8's known failure (b): a daily Outlook series is split ("this and following")
+    while roomd's Graph requests are dropped; one round runs; the organizer retimes and
+    retitles a part, the member cancels the same part in Hybrid, the organizer cancels an
+    occurrence. Outlook's rule wins over Hybrid's cancel: every part of the series is held on
+    both sides (the part was booked again under the first create's intent, done, so dropped)."""
+
+    def steps(m: SeriesMachine) -> None:
+        m.outlook_create(organizer=PEOPLE[0], pick=0, daily=True, count=4, days=2, offset=0)
+        m.settle()
+        m.fails(graph=True, fault="drop", count=3)
+        m.outlook_series(pick=0, what="split", offset=30, at=4)
+        m.sync_round(room=ROOM)
+        m.outlook_series(pick=1, what="retime", offset=60, at=0)
+        m.outlook_series(pick=1, what="retitle", offset=0, at=0)
+        m.hybrid_series(pick=1, what="cancel", offset=0, at=0)
+        m.outlook_occurrence(pick=0, which=2, what="cancel", offset=0)
+
+    replay(tmp_path, "outlook_wins", steps)
