@@ -1057,3 +1057,29 @@ def test_a_split_series_edited_in_outlook_and_cancelled_in_hybrid_is_booked_agai
         m.outlook_occurrence(pick=0, which=2, what="cancel", offset=0)
 
     replay(tmp_path, "outlook_wins", steps)
+
+
+@pytest.mark.parametrize("what", ["delete", "cancel"])
+def test_a_series_deleted_in_outlook_is_one_change_in_the_round(tmp_path: Path, what: str) -> None:
+    """The organizer deletes (or cancels) a synced series: the round that reads it cancels the
+    Hybrid series once, and counts one change (what the daemon adds to roomd_changes_total).
+    The one-off planner also took the series master's removal for a meeting's, so the series
+    was cancelled twice and counted twice."""
+
+    def steps(m: SeriesMachine) -> None:
+        m.outlook_create(organizer=PEOPLE[0], pick=0, daily=False, count=5, days=1, offset=0)
+        m.settle()
+        m.outlook_series(pick=0, what=what, offset=0, at=0)
+
+        async def one_round(w: SeriesWorld) -> None:
+            assert w.engine is not None
+            w.graph.control.run_rba()
+            stats = await w.engine.run_round(w.room(ROOM))
+            assert stats.changes == {("outlook_to_hybrid", "canceled"): 1}
+            assert stats.plan is not None
+            cancels = [a for a in stats.plan.audit if a.action == "cancel"]
+            assert len(cancels) == 1, cancels
+
+        m.run(one_round)
+
+    replay(tmp_path, "outlook_wins", steps)
