@@ -386,9 +386,12 @@ def _plan_one(room: RoomContext, pair: SeriesPair, by_id: dict[str, Link], out: 
     if action in WRITES_OUTLOOK and room.direction == "outlook_to_hybrid":
         action = A.NOTHING
     planned = len(out.ops)
+    reshaped = _reshaped(pair, action)
+    if reshaped == "retimed":
+        _cancel_rescheduled_children(room, pair, key, out)
     new_link = _SERIES_ACTIONS.get(action, _series_nothing)(room, pair, key, out)
     if new_link is not None and new_link.state == "active" and action not in _CREATES:
-        _plan_exceptions(room, pair, new_link, by_id, out, reshaped=_reshaped(pair, action))
+        _plan_exceptions(room, pair, new_link, by_id, out, reshaped=reshaped)
     for op in out.ops[planned:]:
         source = pair.outlook if op.op.startswith("hybrid.") else pair.hybrid
         if source is not None and source.modified_at is not None:
@@ -985,6 +988,41 @@ def _plan_exceptions(
             and (old is None or old.hybrid_fingerprint == REGULAR)
         ):
             _shift_op(out, key, original, target, duration)
+
+
+def _cancel_rescheduled_children(room: RoomContext, pair: SeriesPair, key: str, out: Plan) -> None:
+    """Outlook rescheduled the series (a new start or rule) and drops its exceptions: Hybrid's
+    exception children at the occurrences the new rule no longer has replace nothing once the
+    series moves, and one may hold a slot the moved series takes (a member moved Tuesday's
+    occurrence to 09:30 as the organizer moved the whole series to 09:30), so Hybrid refuses
+    the series' new time (409) and the series stayed at its old time there, for good.
+    Cancelled before the series is written (writes run in the order planned), as those left
+    over would be cancelled later as stale anyway. Only where both sides evaluate the rule in
+    the same zone: a cross-zone series' shift children are ``_cancel_old_shifts``'s."""
+    o, h = pair.outlook, pair.hybrid
+    if (
+        room.direction == "hybrid_to_outlook"
+        or h is None
+        or h.state is not HybridState.LIVE
+        or h.shape is None
+        or o is None
+        or o.shape is None
+        or h.shape.zone != o.shape.zone
+    ):
+        return
+    held = {t for t, state in h.exceptions.items() if state is not None}
+    for original in sorted(_rescheduled_away(o, held)):
+        _occurrence_op(out, key, "hybrid", original, None)
+        out.ops[-1].payload["stale"] = True  # no exdate where no child is left
+        out.audit.append(
+            AuditLine(
+                key,
+                "hybrid",
+                "occurrence",
+                f"exception {iso(original)} is not on the series' new schedule in Outlook: "
+                "cancelled before the series moves, so it holds no slot the series takes",
+            )
+        )
 
 
 def _cancel_old_shifts(

@@ -1083,3 +1083,21 @@ def test_a_series_deleted_in_outlook_is_one_change_in_the_round(tmp_path: Path, 
         m.run(one_round)
 
     replay(tmp_path, "outlook_wins", steps)
+
+
+@pytest.mark.parametrize("rule", ["outlook_wins", "hybrid_wins"])
+def test_a_series_retimed_in_outlook_onto_an_occurrence_moved_in_hybrid(
+    tmp_path: Path, rule: str
+) -> None:
+    """Between two rounds the organizer moves a daily series from 16:00 to 15:30 and the member
+    moves one occurrence to 15:30 in Hybrid. The series moves in Hybrid too: the exception child
+    (made for 16:00, which the series no longer has) held the 15:30 slot that day, so Hybrid
+    refused the series' new time (409) and kept it at 16:00 for good. (Found by the machine.)"""
+
+    def steps(m: SeriesMachine) -> None:
+        m.outlook_create(organizer=PEOPLE[0], pick=4, daily=True, count=5, days=1, offset=60)
+        m.settle()
+        m.outlook_series(pick=0, what="retime", offset=30, at=0)
+        m.hybrid_occurrence(pick=0, what="move", offset=30, which=1)
+
+    replay(tmp_path, rule, steps)
