@@ -17,6 +17,25 @@ delta signal is simply missing from the expected occurrences: it counts as cance
 (docs/graph-behaviour.md 1.4, 2.7). Exceptions are only compared inside that window: what lies
 outside it is not read, and not knowing is never a change.
 
+**An occurrence Hybrid refused (409)** is left out of the Hybrid series (an exdate) and declined
+by the room, naming what holds the slot (outbox ``_decline_refused``, ``_move_refused``); its
+occurrence link records it cancelled on both sides. Not yet done, and what a demanding operator
+expects (issue 8, d): when the slot frees (the clashing booking is canceled, moved or
+released), the occurrence is the organizer's again without anyone asking: the room declined it
+only because the room was taken, the organizer still has it in their calendar and was told
+why, and nobody will think to book "the room again" for a date the room turned down. So,
+while the organizer still holds that occurrence at that time, it lies ahead and inside the
+window, roomd lifts the exdate (a 409 again: the slot is taken anew, the occurrence stays
+declined, nothing is audited twice) and has the room hold it again, audited "restored" with
+the booking that had held the slot. Never for an occurrence the room declined by its own
+policy (its booking window, a conflict in Outlook) or one a member cancelled in Hybrid (final,
+``_decline_cancelled``). What it needs: the link to record *refused* (with the clashing
+booking's id), not *cancelled*; the round whose Hybrid feed shows that booking canceled or
+moved to read the series again (the runner reads only the series whose own feed changed); and
+a way for the room to hold an occurrence it declined, which leaves its calendar
+(event-decline.md): the organizer's copy re-sent to the room (the room's booking assistant
+then accepts a free slot), to be checked against Graph's documentation and the simulator.
+
 Pure, like ``decide``: no I/O, no clock.
 """
 
