@@ -547,13 +547,15 @@ def _create_hybrid(room: RoomContext, pair: SeriesPair, key: str, out: Plan) -> 
 def _create_outlook(room: RoomContext, pair: SeriesPair, key: str, out: Plan) -> Link | None:
     h = pair.hybrid
     assert h is not None and h.shape is not None
-    if h.organizer is None:
+    # the shell reads people for a new series only; one made again (after an Outlook
+    # deletion, hybrid_wins) keeps the organizer its link knows, as a one-off booking does
+    organizer = h.organizer or (pair.link.organizer_mailbox if pair.link else None)
+    if organizer is None:
         problem = f"series {h.hybrid_id}: its member has no email address"
         out.audit.append(AuditLine(key, "none", "skipped", problem))
         out.count("hybrid_to_outlook", "skipped")
         out.problems.append(problem)
         return None
-    organizer = h.organizer
     fp = shape_fingerprint(h.shape, h.status)
     event = {
         "subject": h.shape.title or "Room booking",

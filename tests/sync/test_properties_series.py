@@ -1180,3 +1180,24 @@ def test_a_series_retimed_in_outlook_onto_an_occurrence_moved_in_hybrid(
         m.hybrid_occurrence(pick=0, what="move", offset=30, which=1)
 
     replay(tmp_path, rule, steps)
+
+
+@pytest.mark.parametrize("origin", ["outlook", "hybrid"])
+def test_a_series_changed_in_hybrid_and_deleted_in_outlook_is_made_again_by_hybrid_wins(
+    tmp_path: Path, origin: str
+) -> None:
+    """Between two rounds the member retitles a synced series in Hybrid and the organizer
+    deletes it in Outlook: under hybrid_wins the series is made again in Outlook, by the
+    organizer its link knows (the round reads no member for a linked series, so it was
+    skipped as having no organizer), under a new intent (the first create's is done)."""
+
+    def steps(m: SeriesMachine) -> None:
+        if origin == "outlook":
+            m.outlook_create(organizer=PEOPLE[0], pick=0, daily=True, count=5, days=1, offset=0)
+        else:
+            m.hybrid_create(member=PEOPLE[0], pick=0, daily=True, count=5, days=1, offset=0)
+        m.settle()
+        m.hybrid_series(pick=0, what="retitle", offset=0, at=0)
+        m.outlook_series(pick=0, what="delete", offset=0, at=0)
+
+    replay(tmp_path, "hybrid_wins", steps)
