@@ -660,12 +660,6 @@ def _update_outlook(room: RoomContext, pair: SeriesPair, key: str, out: Plan) ->
         or not same_shape(shape_fingerprint(old[0]), h.shape)
         or (h.shape.title is not None and old[0].title != h.shape.title)
     ):
-        changes: dict[str, Any] = {
-            "start": {"dateTime": iso(h.shape.start), "timeZone": "UTC"},
-            "end": {"dateTime": iso(h.shape.end), "timeZone": "UTC"},
-        }
-        if h.shape.title is not None:
-            changes["subject"] = h.shape.title
         series = None
         if old is None or (old[0].rrule, old[0].zone, old[0].start) != (
             h.shape.rrule,
@@ -673,6 +667,16 @@ def _update_outlook(room: RoomContext, pair: SeriesPair, key: str, out: Plan) ->
             h.shape.start,
         ):
             series = {"rrule": h.shape.rrule, "zone": h.shape.zone}
+        # only what Hybrid changed: the organizer may have changed the rest meanwhile, which
+        # roomd has not read yet (the room's copy shows it once its booking assistant has
+        # answered), and times written back unasked would undo a retime Outlook's rule wins
+        changes: dict[str, Any] = {}
+        length = h.shape.end - h.shape.start
+        if series is not None or old is None or old[0].end - old[0].start != length:
+            changes["start"] = {"dateTime": iso(h.shape.start), "timeZone": "UTC"}
+            changes["end"] = {"dateTime": iso(h.shape.end), "timeZone": "UTC"}
+        if h.shape.title is not None and (old is None or old[0].title != h.shape.title):
+            changes["subject"] = h.shape.title
         out.ops.append(
             Op(
                 f"graph.update:{key}:{fp}",

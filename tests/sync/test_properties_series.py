@@ -1201,3 +1201,25 @@ def test_a_series_changed_in_hybrid_and_deleted_in_outlook_is_made_again_by_hybr
         m.outlook_series(pick=0, what="delete", offset=0, at=0)
 
     replay(tmp_path, "hybrid_wins", steps)
+
+
+def test_a_series_retitled_in_hybrid_does_not_undo_a_retime_the_room_has_not_answered(
+    tmp_path: Path,
+) -> None:
+    """After a synced Hybrid cancellation of one occurrence, the organizer retimes the series
+    (13:00 -> 13:30) and the member retitles it in Hybrid; roomd runs a round before the
+    room's booking assistant has answered the retime, so it reads only Hybrid's change. It
+    wrote the Hybrid series' start and end to the organizer's series with the new title, and
+    so moved the organizer's series back to 13:00, though Outlook's rule wins: only the title
+    is written now, and the retime then reaches Hybrid. (Found by the machine.)"""
+
+    def steps(m: SeriesMachine) -> None:
+        m.outlook_create(organizer=PEOPLE[0], pick=10, daily=True, count=8, days=5, offset=0)
+        m.settle()
+        m.hybrid_occurrence(pick=0, what="cancel", offset=0, which=7)
+        m.sync_round(room=ROOM)
+        m.outlook_series(pick=0, what="retime", offset=30, at=0)
+        m.hybrid_series(pick=0, what="retitle", offset=0, at=0)
+        m.sync_round(room=ROOM)
+
+    replay(tmp_path, "outlook_wins", steps)
