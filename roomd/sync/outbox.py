@@ -380,9 +380,11 @@ class Executor:
         if "rrule" in changes:  # a series: its new rule keeps the exdates it has
             current = await self._hybrid.get_booking(link.hybrid_id)
             exdates = current.recurrence.exdates if current and current.recurrence else ()
+            # and those the plan asks for (Outlook's cancelled occurrences at the new times)
+            wanted = {parse_datetime(x, "exdate") for x in changes.get("exdates") or ()}
             body["recurrence"] = {
                 "rrule": changes["rrule"],
-                "exdates": [format_datetime(x) for x in exdates],
+                "exdates": [format_datetime(x) for x in sorted({*exdates, *wanted})],
             }
         booking = await self._hybrid.patch_booking(link.hybrid_id, body)
         return Outcome(

@@ -630,6 +630,15 @@ def _update_hybrid(room: RoomContext, pair: SeriesPair, key: str, out: Plan) -> 
     }
     if o.shape.title is not None:
         changes["summary"] = o.shape.title
+    # the occurrences Outlook's series has cancelled stay cancelled in Hybrid at the times
+    # this update gives them: a member who retimed the series moved its exdates with it, and
+    # Outlook's times winning back would leave them at instants the rule no longer has (the
+    # occurrence then held the room in Hybrid only); added to the exdates Hybrid has
+    if o.window is not None and any(state is None for state in o.exceptions.values()):
+        shifts = zone_shifts(o.shape, zone, o.window[1])
+        changes["exdates"] = sorted(
+            iso(shifts.get(t, t)) for t, state in o.exceptions.items() if state is None
+        )
     new = replace(
         _observed(link, pair), outlook_fingerprint=shape_fingerprint(o.shape), hybrid_fingerprint=fp
     )

@@ -1223,3 +1223,23 @@ def test_a_series_retitled_in_hybrid_does_not_undo_a_retime_the_room_has_not_ans
         m.sync_round(room=ROOM)
 
     replay(tmp_path, "outlook_wins", steps)
+
+
+def test_a_hybrid_retime_that_loses_to_an_outlook_split_keeps_the_cancelled_day_cancelled(
+    tmp_path: Path,
+) -> None:
+    """A member cancels one day of a synced daily series (18:00), then retimes the series to
+    17:00, the cancelled day moving with it (the exdate at 17:00); the organizer splits the
+    series before a round. Outlook's rule wins: the series is back at 18:00 in Hybrid, and the
+    cancelled day must stay cancelled there, as it is in Outlook: the exdate stayed at 17:00,
+    an instant the rule no longer has, and the occurrence held the room in Hybrid only. (Found
+    by the machine once it generated retimes of series with exceptions.)"""
+
+    def steps(m: SeriesMachine) -> None:
+        m.hybrid_create(member=PEOPLE[0], pick=5, daily=True, count=8, days=5, offset=60)
+        m.hybrid_occurrence(pick=0, what="cancel", offset=60, which=14)
+        m.settle()
+        m.hybrid_series(pick=0, what="retime", offset=0, at=0)
+        m.outlook_series(pick=0, what="split", offset=90, at=14)
+
+    replay(tmp_path, "outlook_wins", steps)
