@@ -637,6 +637,32 @@ class Executor:
         if not link.organizer_mailbox or not link.organizer_event_id:
             raise Refused("the organizer's series is unknown: cannot change an occurrence")
         target = await self._occurrence(link.organizer_mailbox, link.organizer_event_id, original)
+        if target is None and not payload.get("cancel") and link.hybrid_id:
+            # Hybrid's move or retitle won (hybrid_wins) over the organizer cancelling that
+            # occurrence, but Graph cannot bring a cancelled occurrence back: Outlook's cancel
+            # is final, as a canceled exception is in Hybrid (series.py _decline_cancelled),
+            # so the occurrence goes in Hybrid too, recorded cancelled on both sides
+            done = await self._hybrid_occurrence(
+                room,
+                {
+                    "link_id": payload["link_id"],
+                    "original_start": payload["original_start"],
+                    "cancel": True,
+                },
+                link,
+            )
+            return Outcome(
+                links=[_left_out(link, original, link.hybrid_id)],
+                audit=[
+                    *done.audit,
+                    (
+                        "hybrid",
+                        "occurrence_final",
+                        f"{when}: cancelled in Outlook, which cannot restore it: cancelled "
+                        "here too",
+                    ),
+                ],
+            )
         if target is None:
             return Outcome(audit=[("outlook", "occurrence_gone", f"{when}: not in the series")])
         if payload.get("cancel"):

@@ -1243,3 +1243,22 @@ def test_a_hybrid_retime_that_loses_to_an_outlook_split_keeps_the_cancelled_day_
         m.outlook_series(pick=0, what="split", offset=90, at=14)
 
     replay(tmp_path, "outlook_wins", steps)
+
+
+@pytest.mark.parametrize("what", ["retitle", "move"])
+def test_an_occurrence_cancelled_by_the_organizer_and_changed_in_hybrid_goes_on_both_sides(
+    tmp_path: Path, what: str
+) -> None:
+    """Between two rounds the member retitles (or moves) one occurrence in Hybrid and the
+    organizer cancels it. hybrid_wins would write Hybrid's occurrence to Outlook, but the
+    organizer's occurrence is gone and Graph cannot bring a cancelled occurrence back: the
+    write found nothing and the occurrence stayed held in Hybrid only. Outlook's cancel is
+    final, as a canceled exception child is in Hybrid: the occurrence goes in Hybrid too.
+    (Found by the machine's both_edit.)"""
+
+    def steps(m: SeriesMachine) -> None:
+        m.outlook_create(organizer=PEOPLE[0], pick=0, daily=True, count=4, days=4, offset=0)
+        m.settle()
+        m.both_edit(pick=0, which=7, offset=60, at=0, outlook="cancel", hybrid=what, first="hybrid")
+
+    replay(tmp_path, "hybrid_wins", steps)
