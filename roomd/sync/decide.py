@@ -221,6 +221,11 @@ def pair_up(
     pairs: dict[tuple[bool, str], Pair] = {}
     for o in outlook:
         link = links.for_outlook(o)
+        if link is not None and (link.series_master_id or link.original_start is not None):
+            # a series' removal (its master's id in the room's delta) is the series planner's
+            # (series.py), which reads the series whole: planned here too, it was cancelled
+            # twice, and counted twice in roomd_changes_total
+            continue
         key = (
             (True, link.link_id)
             if link

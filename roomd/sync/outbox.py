@@ -434,9 +434,11 @@ class Executor:
         if "rrule" in changes:  # a series: its new rule keeps the exdates it has
             current = await self._hybrid.get_booking(link.hybrid_id)
             exdates = current.recurrence.exdates if current and current.recurrence else ()
+            # and those the plan asks for (Outlook's cancelled occurrences at the new times)
+            wanted = {parse_datetime(x, "exdate") for x in changes.get("exdates") or ()}
             body["recurrence"] = {
                 "rrule": changes["rrule"],
-                "exdates": [format_datetime(x) for x in exdates],
+                "exdates": [format_datetime(x) for x in sorted({*exdates, *wanted})],
             }
         booking = await self._hybrid.patch_booking(link.hybrid_id, body)
         return Outcome(
@@ -689,6 +691,32 @@ class Executor:
         if not link.organizer_mailbox or not link.organizer_event_id:
             raise Refused("the organizer's series is unknown: cannot change an occurrence")
         target = await self._occurrence(link.organizer_mailbox, link.organizer_event_id, original)
+        if target is None and not payload.get("cancel") and link.hybrid_id:
+            # Hybrid's move or retitle won (hybrid_wins) over the organizer cancelling that
+            # occurrence, but Graph cannot bring a cancelled occurrence back: Outlook's cancel
+            # is final, as a canceled exception is in Hybrid (series.py _decline_cancelled),
+            # so the occurrence goes in Hybrid too, recorded cancelled on both sides
+            done = await self._hybrid_occurrence(
+                room,
+                {
+                    "link_id": payload["link_id"],
+                    "original_start": payload["original_start"],
+                    "cancel": True,
+                },
+                link,
+            )
+            return Outcome(
+                links=[_left_out(link, original, link.hybrid_id)],
+                audit=[
+                    *done.audit,
+                    (
+                        "hybrid",
+                        "occurrence_final",
+                        f"{when}: cancelled in Outlook, which cannot restore it: cancelled "
+                        "here too",
+                    ),
+                ],
+            )
         if target is None:
             return Outcome(audit=[("outlook", "occurrence_gone", f"{when}: not in the series")])
         if payload.get("cancel"):

@@ -17,6 +17,25 @@ delta signal is simply missing from the expected occurrences: it counts as cance
 (docs/graph-behaviour.md 1.4, 2.7). Exceptions are only compared inside that window: what lies
 outside it is not read, and not knowing is never a change.
 
+**An occurrence Hybrid refused (409)** is left out of the Hybrid series (an exdate) and declined
+by the room, naming what holds the slot (outbox ``_decline_refused``, ``_move_refused``); its
+occurrence link records it cancelled on both sides. Not yet done, and what a demanding operator
+expects (issue 8, d): when the slot frees (the clashing booking is canceled, moved or
+released), the occurrence is the organizer's again without anyone asking: the room declined it
+only because the room was taken, the organizer still has it in their calendar and was told
+why, and nobody will think to book "the room again" for a date the room turned down. So,
+while the organizer still holds that occurrence at that time, it lies ahead and inside the
+window, roomd lifts the exdate (a 409 again: the slot is taken anew, the occurrence stays
+declined, nothing is audited twice) and has the room hold it again, audited "restored" with
+the booking that had held the slot. Never for an occurrence the room declined by its own
+policy (its booking window, a conflict in Outlook) or one a member cancelled in Hybrid (final,
+``_decline_cancelled``). What it needs: the link to record *refused* (with the clashing
+booking's id), not *cancelled*; the round whose Hybrid feed shows that booking canceled or
+moved to read the series again (the runner reads only the series whose own feed changed); and
+a way for the room to hold an occurrence it declined, which leaves its calendar
+(event-decline.md): the organizer's copy re-sent to the room (the room's booking assistant
+then accepts a free slot), to be checked against Graph's documentation and the simulator.
+
 Pure, like ``decide``: no I/O, no clock.
 """
 
@@ -386,9 +405,12 @@ def _plan_one(room: RoomContext, pair: SeriesPair, by_id: dict[str, Link], out: 
     if action in WRITES_OUTLOOK and room.direction == "outlook_to_hybrid":
         action = A.NOTHING
     planned = len(out.ops)
+    reshaped = _reshaped(pair, action)
+    if reshaped == "retimed":
+        _cancel_rescheduled_children(room, pair, key, out)
     new_link = _SERIES_ACTIONS.get(action, _series_nothing)(room, pair, key, out)
     if new_link is not None and new_link.state == "active" and action not in _CREATES:
-        _plan_exceptions(room, pair, new_link, by_id, out, reshaped=_reshaped(pair, action))
+        _plan_exceptions(room, pair, new_link, by_id, out, reshaped=reshaped)
     for op in out.ops[planned:]:
         source = pair.outlook if op.op.startswith("hybrid.") else pair.hybrid
         if source is not None and source.modified_at is not None:
@@ -484,10 +506,14 @@ def _create_hybrid(room: RoomContext, pair: SeriesPair, key: str, out: Plan) -> 
         organizer_event_id=o.organizer_master_id,
         outlook_fingerprint=fp,
     )
+    # made again (Outlook's change won over Hybrid's cancel): the first create's intent is
+    # done, so the same intent would be dropped by the outbox as already carried out, and the
+    # series would stay in Outlook only; the new intent is named after the shape it books
+    again = pair.link is not None
     out.links.append(link)
     out.ops.append(
         Op(
-            f"hybrid.create:{o.ical_uid}",
+            f"hybrid.create:{o.ical_uid}" + (f":{fp}" if again else ""),
             "hybrid.create",
             {
                 "link_id": key,
@@ -521,13 +547,15 @@ def _create_hybrid(room: RoomContext, pair: SeriesPair, key: str, out: Plan) -> 
 def _create_outlook(room: RoomContext, pair: SeriesPair, key: str, out: Plan) -> Link | None:
     h = pair.hybrid
     assert h is not None and h.shape is not None
-    if h.organizer is None:
+    # the shell reads people for a new series only; one made again (after an Outlook
+    # deletion, hybrid_wins) keeps the organizer its link knows, as a one-off booking does
+    organizer = h.organizer or (pair.link.organizer_mailbox if pair.link else None)
+    if organizer is None:
         problem = f"series {h.hybrid_id}: its member has no email address"
         out.audit.append(AuditLine(key, "none", "skipped", problem))
         out.count("hybrid_to_outlook", "skipped")
         out.problems.append(problem)
         return None
-    organizer = h.organizer
     fp = shape_fingerprint(h.shape, h.status)
     event = {
         "subject": h.shape.title or "Room booking",
@@ -551,10 +579,13 @@ def _create_outlook(room: RoomContext, pair: SeriesPair, key: str, out: Plan) ->
         outlook_fingerprint=shape_fingerprint(h.shape),
         organizer_mailbox=organizer,
     )
+    # made again (Hybrid's change won over Outlook's delete): a new intent and a new Graph
+    # transaction id, or the outbox (and Graph) would take it for the first, done, create
+    idem = h.hybrid_id + (f":{fp}" if pair.link is not None else "")
     out.links.append(link)
     out.ops.append(
         Op(
-            f"graph.create:{h.hybrid_id}",
+            f"graph.create:{idem}",
             "graph.create",
             {
                 "link_id": key,
@@ -562,7 +593,7 @@ def _create_outlook(room: RoomContext, pair: SeriesPair, key: str, out: Plan) ->
                 "fallback_organizer": room.service_mailbox,
                 "event": event,
                 "series": {"rrule": h.shape.rrule, "zone": h.shape.zone},
-                "idempotency_key": h.hybrid_id,
+                "idempotency_key": idem,
             },
         )
     )
@@ -599,6 +630,15 @@ def _update_hybrid(room: RoomContext, pair: SeriesPair, key: str, out: Plan) -> 
     }
     if o.shape.title is not None:
         changes["summary"] = o.shape.title
+    # the occurrences Outlook's series has cancelled stay cancelled in Hybrid at the times
+    # this update gives them: a member who retimed the series moved its exdates with it, and
+    # Outlook's times winning back would leave them at instants the rule no longer has (the
+    # occurrence then held the room in Hybrid only); added to the exdates Hybrid has
+    if o.window is not None and any(state is None for state in o.exceptions.values()):
+        shifts = zone_shifts(o.shape, zone, o.window[1])
+        changes["exdates"] = sorted(
+            iso(shifts.get(t, t)) for t, state in o.exceptions.items() if state is None
+        )
     new = replace(
         _observed(link, pair), outlook_fingerprint=shape_fingerprint(o.shape), hybrid_fingerprint=fp
     )
@@ -629,12 +669,6 @@ def _update_outlook(room: RoomContext, pair: SeriesPair, key: str, out: Plan) ->
         or not same_shape(shape_fingerprint(old[0]), h.shape)
         or (h.shape.title is not None and old[0].title != h.shape.title)
     ):
-        changes: dict[str, Any] = {
-            "start": {"dateTime": iso(h.shape.start), "timeZone": "UTC"},
-            "end": {"dateTime": iso(h.shape.end), "timeZone": "UTC"},
-        }
-        if h.shape.title is not None:
-            changes["subject"] = h.shape.title
         series = None
         if old is None or (old[0].rrule, old[0].zone, old[0].start) != (
             h.shape.rrule,
@@ -642,6 +676,16 @@ def _update_outlook(room: RoomContext, pair: SeriesPair, key: str, out: Plan) ->
             h.shape.start,
         ):
             series = {"rrule": h.shape.rrule, "zone": h.shape.zone}
+        # only what Hybrid changed: the organizer may have changed the rest meanwhile, which
+        # roomd has not read yet (the room's copy shows it once its booking assistant has
+        # answered), and times written back unasked would undo a retime Outlook's rule wins
+        changes: dict[str, Any] = {}
+        length = h.shape.end - h.shape.start
+        if series is not None or old is None or old[0].end - old[0].start != length:
+            changes["start"] = {"dateTime": iso(h.shape.start), "timeZone": "UTC"}
+            changes["end"] = {"dateTime": iso(h.shape.end), "timeZone": "UTC"}
+        if h.shape.title is not None and (old is None or old[0].title != h.shape.title):
+            changes["subject"] = h.shape.title
         out.ops.append(
             Op(
                 f"graph.update:{key}:{fp}",
@@ -978,6 +1022,41 @@ def _plan_exceptions(
             and (old is None or old.hybrid_fingerprint == REGULAR)
         ):
             _shift_op(out, key, original, target, duration)
+
+
+def _cancel_rescheduled_children(room: RoomContext, pair: SeriesPair, key: str, out: Plan) -> None:
+    """Outlook rescheduled the series (a new start or rule) and drops its exceptions: Hybrid's
+    exception children at the occurrences the new rule no longer has replace nothing once the
+    series moves, and one may hold a slot the moved series takes (a member moved Tuesday's
+    occurrence to 09:30 as the organizer moved the whole series to 09:30), so Hybrid refuses
+    the series' new time (409) and the series stayed at its old time there, for good.
+    Cancelled before the series is written (writes run in the order planned), as those left
+    over would be cancelled later as stale anyway. Only where both sides evaluate the rule in
+    the same zone: a cross-zone series' shift children are ``_cancel_old_shifts``'s."""
+    o, h = pair.outlook, pair.hybrid
+    if (
+        room.direction == "hybrid_to_outlook"
+        or h is None
+        or h.state is not HybridState.LIVE
+        or h.shape is None
+        or o is None
+        or o.shape is None
+        or h.shape.zone != o.shape.zone
+    ):
+        return
+    held = {t for t, state in h.exceptions.items() if state is not None}
+    for original in sorted(_rescheduled_away(o, held)):
+        _occurrence_op(out, key, "hybrid", original, None)
+        out.ops[-1].payload["stale"] = True  # no exdate where no child is left
+        out.audit.append(
+            AuditLine(
+                key,
+                "hybrid",
+                "occurrence",
+                f"exception {iso(original)} is not on the series' new schedule in Outlook: "
+                "cancelled before the series moves, so it holds no slot the series takes",
+            )
+        )
 
 
 def _cancel_old_shifts(
