@@ -212,15 +212,11 @@ async def room_of_hybrid_booking(conn: aiosqlite.Connection, hybrid_id: str) -> 
 # --- cursors -----------------------------------------------------------------------------------
 
 
-async def get_delta(conn: aiosqlite.Connection, room: str) -> DeltaState | None:
-    row = await fetch_one(
-        conn,
-        "SELECT room, window_start, window_end, delta_link, complete, updated_at FROM delta_state "
-        "WHERE room = ?",
-        (room,),
-    )
-    if row is None:
-        return None
+_DELTA_COLUMNS = "room, window_start, window_end, delta_link, complete, updated_at"
+_CURSOR_COLUMNS = "room, resource_id, modified_since, updated_at"
+
+
+def _delta_state(row: sqlite3.Row) -> DeltaState:
     return DeltaState(
         room=row["room"],
         window_start=from_db(row["window_start"]),
@@ -231,20 +227,25 @@ async def get_delta(conn: aiosqlite.Connection, room: str) -> DeltaState | None:
     )
 
 
-async def get_hybrid_cursor(conn: aiosqlite.Connection, room: str) -> HybridCursor | None:
-    row = await fetch_one(
-        conn,
-        "SELECT room, resource_id, modified_since, updated_at FROM hybrid_cursor WHERE room = ?",
-        (room,),
-    )
-    if row is None:
-        return None
+def _hybrid_cursor(row: sqlite3.Row) -> HybridCursor:
     return HybridCursor(
         room=row["room"],
         modified_since=from_db(row["modified_since"]),
         updated_at=from_db(row["updated_at"]),
         resource_id=row["resource_id"],
     )
+
+
+async def get_delta(conn: aiosqlite.Connection, room: str) -> DeltaState | None:
+    row = await fetch_one(conn, f"SELECT {_DELTA_COLUMNS} FROM delta_state WHERE room = ?", (room,))
+    return None if row is None else _delta_state(row)
+
+
+async def get_hybrid_cursor(conn: aiosqlite.Connection, room: str) -> HybridCursor | None:
+    row = await fetch_one(
+        conn, f"SELECT {_CURSOR_COLUMNS} FROM hybrid_cursor WHERE room = ?", (room,)
+    )
+    return None if row is None else _hybrid_cursor(row)
 
 
 # --- outbox ------------------------------------------------------------------------------------
@@ -396,22 +397,9 @@ async def delta_states(conn: aiosqlite.Connection, rooms: list[str]) -> dict[str
     if not rooms:
         return {}
     rows = await fetch_all(
-        conn,
-        "SELECT room, window_start, window_end, delta_link, complete, updated_at FROM delta_state "
-        f"WHERE room IN ({_in(rooms)})",
-        tuple(rooms),
+        conn, f"SELECT {_DELTA_COLUMNS} FROM delta_state WHERE room IN ({_in(rooms)})", tuple(rooms)
     )
-    return {
-        row["room"]: DeltaState(
-            room=row["room"],
-            window_start=from_db(row["window_start"]),
-            window_end=from_db(row["window_end"]),
-            delta_link=row["delta_link"],
-            complete=bool(row["complete"]),
-            updated_at=from_db(row["updated_at"]),
-        )
-        for row in rows
-    }
+    return {row["room"]: _delta_state(row) for row in rows}
 
 
 async def hybrid_cursors(conn: aiosqlite.Connection, rooms: list[str]) -> dict[str, HybridCursor]:
@@ -420,19 +408,10 @@ async def hybrid_cursors(conn: aiosqlite.Connection, rooms: list[str]) -> dict[s
         return {}
     rows = await fetch_all(
         conn,
-        "SELECT room, resource_id, modified_since, updated_at FROM hybrid_cursor "
-        f"WHERE room IN ({_in(rooms)})",
+        f"SELECT {_CURSOR_COLUMNS} FROM hybrid_cursor WHERE room IN ({_in(rooms)})",
         tuple(rooms),
     )
-    return {
-        row["room"]: HybridCursor(
-            room=row["room"],
-            modified_since=from_db(row["modified_since"]),
-            updated_at=from_db(row["updated_at"]),
-            resource_id=row["resource_id"],
-        )
-        for row in rows
-    }
+    return {row["room"]: _hybrid_cursor(row) for row in rows}
 
 
 async def rooms_with_work(
