@@ -9,8 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from support.sims import sim_world
-from support.sync_world import ADELE, ROOM, SyncWorld, at, wait_for
+from support.sync_world import ADELE, ROOM, SyncWorld, at, sync_world, wait_for
 
 from roomd import ticks
 from roomd.store import DeltaState
@@ -19,12 +18,8 @@ from roomd.sync.polling import plan_poll
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[SyncWorld]:
-    with sim_world() as sims:
-        w = SyncWorld(sims, tmp_path)
-        try:
-            yield w
-        finally:
-            w.stop()
+    with sync_world(tmp_path) as w:
+        yield w
 
 
 def test_idle_reads_are_grouped_and_changes_on_either_side_get_a_whole_round(

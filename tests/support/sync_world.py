@@ -8,9 +8,10 @@ control surface, as the Hybrid app would. roomd sees both only over its real cli
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,7 +19,7 @@ from typing import Any, TypeVar
 import httpx
 
 from support.daemon import DaemonProcess
-from support.sims import SimWorld
+from support.sims import SimWorld, sim_world
 
 T = TypeVar("T")
 PREFER = 'outlook.timezone="UTC", IdType="ImmutableId"'
@@ -350,3 +351,15 @@ class SyncWorld:
         finally:
             db.close()
         return [f"{a}: {r}" for a, r in rows]
+
+
+@contextlib.contextmanager
+def sync_world(tmp_path: Path) -> Iterator[SyncWorld]:
+    """Both simulators and (once ``world.start()`` is called) a real roomd daemon, stopped at
+    the end."""
+    with sim_world() as sims:
+        w = SyncWorld(sims, tmp_path)
+        try:
+            yield w
+        finally:
+            w.stop()
