@@ -1154,7 +1154,8 @@ def test_a_split_series_edited_in_outlook_and_cancelled_in_hybrid_is_booked_agai
 @pytest.mark.parametrize("what", ["delete", "cancel"])
 def test_a_series_deleted_in_outlook_is_one_change_in_the_round(tmp_path: Path, what: str) -> None:
     """The organizer deletes (or cancels) a synced series: the round that reads it cancels the
-    Hybrid series once, and counts one change (what the daemon adds to roomd_changes_total).
+    Hybrid series once, and counts one change (what the daemon adds to roomd_changes_total);
+    the audit line says the organizer cancelled it (it said "deleted", also for a cancel).
     The one-off planner also took the series master's removal for a meeting's, so the series
     was cancelled twice and counted twice."""
 
@@ -1171,6 +1172,14 @@ def test_a_series_deleted_in_outlook_is_one_change_in_the_round(tmp_path: Path, 
             assert stats.plan is not None
             cancels = [a for a in stats.plan.audit if a.action == "cancel"]
             assert len(cancels) == 1, cancels
+            # what `roomd explain` shows an operator: the organizer cancelled it (Graph shows a
+            # cancel and a delete alike, and a delete too cancels the meeting for everyone)
+            assert w.store is not None
+            (room, link), *_ = await w.store.find_links(cancels[0].booking)
+            trail = await w.store.audit_for(room, booking=link.link_id)
+            reasons = [a.reason for a in trail if a.action == "cancel"]
+            assert reasons, trail
+            assert all("cancelled" in r and "organizer" in r for r in reasons), reasons
 
         m.run(one_round)
 
