@@ -84,13 +84,19 @@ def organizer_address(event: Mapping[str, Any]) -> str | None:
 
 
 async def why_gone(graph: GraphPort, organizer: str | None, organizer_event_id: str | None) -> str:
-    """Deleted, cancelled, or declined by the room: the organizer's copy tells."""
+    """Cancelled by the organizer, or declined by the room: the organizer's copy tells.
+
+    The organizer's copy gone is a cancellation: ``POST /cancel`` moves the organizer's item to
+    Deleted Items (event-cancel.md), and ``DELETE`` by the organizer "sends a cancellation
+    message to the meeting attendees" (event-delete.md); Graph shows the two alike (a 404), so
+    the reason names the cancellation, the one thing both are (it said "deleted", which an
+    operator reading ``roomd explain`` took as wrong for a series cancelled in Outlook)."""
     if not organizer or not organizer_event_id:
         return "removed from the room's calendar in Outlook"
     try:
         copy = await graph.get_event(organizer, organizer_event_id)
     except NotFound:
-        return "deleted in Outlook by the organizer"
+        return "cancelled (or deleted) in Outlook by the organizer"
     except GraphError:
         return "removed from the room's calendar in Outlook"
     if copy.get("isCancelled"):

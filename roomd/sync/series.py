@@ -410,11 +410,33 @@ def _plan_one(room: RoomContext, pair: SeriesPair, by_id: dict[str, Link], out: 
         _cancel_rescheduled_children(room, pair, key, out)
     new_link = _SERIES_ACTIONS.get(action, _series_nothing)(room, pair, key, out)
     if new_link is not None and new_link.state == "active" and action not in _CREATES:
-        _plan_exceptions(room, pair, new_link, by_id, out, reshaped=reshaped)
+        _plan_exceptions(
+            room,
+            pair,
+            new_link,
+            by_id,
+            out,
+            reshaped=reshaped,
+            hybrid_shape=_retimes_outlook(pair, action),
+        )
     for op in out.ops[planned:]:
         source = pair.outlook if op.op.startswith("hybrid.") else pair.hybrid
         if source is not None and source.modified_at is not None:
             op.payload["changed_at"] = iso(source.modified_at)
+
+
+def _retimes_outlook(pair: SeriesPair, action: Action) -> bool:
+    """Whether this round writes Hybrid's times to the organizer's series (a new start or
+    rule, as ``_update_outlook`` writes them): Outlook's series then has Hybrid's rule."""
+    h, link = pair.hybrid, pair.link
+    if action is not A.UPDATE_OUTLOOK or h is None or h.shape is None or link is None:
+        return False
+    old = read_shape(link.outlook_fingerprint or link.hybrid_fingerprint)
+    return old is None or (old[0].rrule, old[0].zone, old[0].start) != (
+        h.shape.rrule,
+        h.shape.zone,
+        h.shape.start,
+    )
 
 
 def _key(pair: SeriesPair) -> str:
@@ -901,6 +923,7 @@ def _plan_exceptions(
     out: Plan,
     *,
     reshaped: str | None = None,
+    hybrid_shape: bool = False,
 ) -> None:
     o, h = pair.outlook, pair.hybrid
     key = series.link_id
@@ -926,8 +949,12 @@ def _plan_exceptions(
         originals |= set(h.exceptions)
     # only Outlook's own reschedule drops its exceptions: a rule Hybrid changed (written to
     # Outlook this round) leaves Hybrid's exceptions at originals Outlook's old rule lacks
+    # nor does Outlook's own reschedule when Hybrid's series wins this round (hybrid_shape): the
+    # organizer's series takes Hybrid's rule, whose occurrences Hybrid's exceptions are at (a
+    # split Outlook made ends the series before a day Hybrid cancelled: that day is in Hybrid's
+    # rule again once written, and must stay cancelled there)
     link = pair.link
-    rescheduled = (
+    rescheduled = not hybrid_shape and (
         o is None
         or o.shape is None
         or link is None
