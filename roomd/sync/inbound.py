@@ -83,6 +83,11 @@ def organizer_address(event: Mapping[str, Any]) -> str | None:
     return _address(event.get("organizer"))
 
 
+ORGANIZER_GONE = "cancelled (or deleted) in Outlook by the organizer"
+"""The reason audited when the organizer's copy is gone (404): Graph shows a cancel and a delete
+alike."""
+
+
 async def why_gone(graph: GraphPort, organizer: str | None, organizer_event_id: str | None) -> str:
     """Cancelled by the organizer, or declined by the room: the organizer's copy tells.
 
@@ -96,7 +101,7 @@ async def why_gone(graph: GraphPort, organizer: str | None, organizer_event_id: 
     try:
         copy = await graph.get_event(organizer, organizer_event_id)
     except NotFound:
-        return "cancelled (or deleted) in Outlook by the organizer"
+        return ORGANIZER_GONE
     except GraphError:
         return "removed from the room's calendar in Outlook"
     if copy.get("isCancelled"):

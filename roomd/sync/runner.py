@@ -29,7 +29,7 @@ from roomd.hybrid import HybridBooking, HybridError
 from roomd.store import Store, room_key
 
 from .decide import LinkIndex, Plan, cancels_one_occurrence, mass_delete, plan
-from .inbound import OutlookReader, Window
+from .inbound import ORGANIZER_GONE, OutlookReader, Window
 from .inbound_series import OutlookSeriesReader
 from .model import HybridItem, OutlookItem, OutlookState, RoomContext, read_fingerprint
 from .outbound import HybridReader
@@ -563,7 +563,7 @@ class RoomSync:
                         "",
                         OutlookState.GONE,
                         ical_uid=link.ical_uid,
-                        reason="deleted in Outlook by the organizer",
+                        reason=ORGANIZER_GONE,
                     )
                 )
                 continue
