@@ -534,6 +534,7 @@ class HybridClient:
         Store the returned cursor and pass it back next time. This listing is the truth for
         Hybrid changes; webhooks only make them arrive sooner.
         """
+        self._prune()
         feed = self._feeds.get(resource_id)
         if feed is None:
             feed = self._feeds[resource_id] = ChangeFeed(self._feed_overlap)
@@ -566,16 +567,36 @@ class HybridClient:
         cap = caps[0] if caps else walk_start(None, started, self._feed_overlap)
         return feed.absorb(cursor, listed, cap=cap)
 
-    def _remember_listing(self, resource_id: str, listing: _Listing) -> None:
-        """Keep the room's whole listing for ``find_by_reference``; listings too old to vouch
-        are dropped (the oldest first), so memory holds only the last minute's rooms."""
-        self._listings.pop(resource_id, None)
-        self._listings[resource_id] = listing
+    def _prune(self) -> None:
+        """Forget what no longer counts: expired look-ups (a cache drops an expired entry only
+        when asked for it again, and the initial sync asks about each room's meetings once, so
+        at 10,000 rooms they stayed until the size bound, i.e. for ever) and listings too old to
+        vouch. Called by every ``changes_since``, which the daemon makes at least once a poll
+        interval (the organization listing); each cache scans at most once per its TTL."""
+        for cache in (
+            self._absent,
+            self._create_epoch,
+            self._touched,
+            self._members_by_id,
+            self._members_by_email,
+            self._directory_loaded,
+        ):
+            cache.prune()
+        self._forget_old_listings()
+
+    def _forget_old_listings(self) -> None:
         while self._listings:
             oldest = next(iter(self._listings.values()))
             if self._clock() - oldest.at <= ABSENT_TTL_S:
                 break
             self._listings.popitem(last=False)
+
+    def _remember_listing(self, resource_id: str, listing: _Listing) -> None:
+        """Keep the room's whole listing for ``find_by_reference``; listings too old to vouch
+        are dropped (the oldest first), so memory holds only the last minute's rooms."""
+        self._listings.pop(resource_id, None)
+        self._listings[resource_id] = listing
+        self._forget_old_listings()
 
     def answered_since(self, when: float, resource_id: str | None = None) -> bool:
         """Whether a ``changes_since`` walk for ``resource_id`` had its first page answered
