@@ -533,6 +533,13 @@ class HybridClient:
         is not promised, so a change made during a long walk may be on a page already read.
         Store the returned cursor and pass it back next time. This listing is the truth for
         Hybrid changes; webhooks only make them arrive sooner.
+
+        Without ``resource_id`` (the organization's listing), a new version that its resource's
+        own listing already delivered (``delivered``) moves the cursor and is remembered like any
+        other but is not returned: nobody needs it again, and the first such listing after a
+        start walks every booking the initial sync wrote (10,000 at 10,000 rooms), which were
+        otherwise all held at once. Bookings are taken page by page (``FeedWalk``), so only what
+        is returned is held, not the whole walk.
         """
         self._prune()
         feed = self._feeds.get(resource_id)
@@ -559,13 +566,21 @@ class HybridClient:
             if self._first_walk is None or cap < self._first_walk:
                 self._first_walk = cap
 
-        listed = [
-            b async for b in self._bookings(filters, first_answered=answered, unreadable=unreadable)
-        ]
+        walk = feed.walk(cursor)
+        fresh: list[HybridBooking] = []
+        references: set[str] = set()
+        async for b in self._bookings(filters, first_answered=answered, unreadable=unreadable):
+            if whole and b.reference:
+                references.add(b.reference)
+            if not walk.take(b):
+                continue
+            if resource_id is None and self.delivered(b, b.resource_id):
+                continue  # its room's own listing reported it: moves the cursor, not returned
+            fresh.append(b)
         if whole and resource_id is not None and not unreadable:
-            self._remember_listing(resource_id, _Listing(began, seq, _references(listed)))
+            self._remember_listing(resource_id, _Listing(began, seq, frozenset(references)))
         cap = caps[0] if caps else walk_start(None, started, self._feed_overlap)
-        return feed.absorb(cursor, listed, cap=cap)
+        return fresh, walk.end(cap=cap)
 
     def _prune(self) -> None:
         """Forget what no longer counts: expired look-ups (a cache drops an expired entry only
@@ -732,10 +747,6 @@ class HybridClient:
         """Remove a registration (``DELETE /webhooks/{id}``; scope
         ``flex.settings.webhooks.delete``); an unknown id is ``NotFound``."""
         await self._call("DELETE", f"/webhooks/{_seg(webhook_id)}")
-
-
-def _references(bookings: list[HybridBooking]) -> frozenset[str]:
-    return frozenset(b.reference for b in bookings if b.reference)
 
 
 def _seg(value: str) -> str:
