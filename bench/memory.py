@@ -212,8 +212,24 @@ async def _roomd(config: Path, idle_rounds: int, trace: Path | None) -> None:
         traced(f"sync round {n}")
         if not changed:
             break
+
+    async def idle_round() -> float:
+        """What the daemon's ticker does over one poll interval (``Daemon.poll_rooms``, all
+        rooms in one group: the organization's Hybrid listing, the idle rooms' delta reads in
+        ``$batch``, a whole round for a room that shows something), then the once-per-interval
+        job; roomd before grouped ticks had one round per room."""
+        nonlocal changed
+        if not hasattr(daemon, "poll_rooms"):
+            return await one_round()
+        changed = 0
+        t = time.perf_counter()
+        await daemon.poll_rooms(settings.rooms, list_hybrid=True)
+        await asyncio.gather(*daemon._rounds.values())
+        await daemon._export_outbox_gauges()
+        return time.perf_counter() - t
+
     for n in range(1, idle_rounds + 1):
-        wall = await one_round()
+        wall = await idle_round()
         _emit(f"idle round {n}", wall_s=wall, changed_rooms=changed, load=load_average())
         traced(f"idle round {n}")
     _emit("after rounds")

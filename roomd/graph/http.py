@@ -124,6 +124,10 @@ class Slots:
             raise
         return n
 
+    def idle(self) -> bool:
+        """No slot taken and nobody waiting."""
+        return self.in_use == 0 and not self._first and not self._waiters
+
     def _take(self, n: int) -> None:
         self.in_use += n
         self.peak = max(self.peak, self.in_use)
@@ -177,7 +181,10 @@ class GraphHttp:
             ),
             headers={"Accept": "application/json"},
         )
+        # a mailbox's limit exists only while a request to it holds or waits for a slot: one per
+        # mailbox ever read (every room and every organizer) took ~950 B each for ever
         self._mailboxes: dict[str, Slots] = {}
+        self._mailbox_peak = 0
         self._paused_until: dict[str, float] = {}
         self.total = Slots(config.max_concurrent)
 
@@ -198,12 +205,29 @@ class GraphHttp:
         await self.tokens.aclose()
 
     def mailbox_slots(self, mailbox: str) -> Slots:
-        """The concurrency limit of one mailbox (``peak`` tells how many ran at once)."""
+        """The concurrency limit of one mailbox while requests to it hold or wait for a slot
+        (it is dropped when the last one lets go: see ``mailbox_peak``)."""
         key = mailbox.lower()
         slots = self._mailboxes.get(key)
         if slots is None:
             slots = self._mailboxes[key] = Slots(self.config.max_per_mailbox)
         return slots
+
+    @property
+    def mailbox_peak(self) -> int:
+        """The most requests that ever ran at once to any one mailbox."""
+        live = (s.peak for s in self._mailboxes.values())
+        return max(self._mailbox_peak, *live) if self._mailboxes else self._mailbox_peak
+
+    def mailbox_limits(self) -> int:
+        """How many mailboxes' limits are held now (those with a request holding or waiting)."""
+        return len(self._mailboxes)
+
+    def _let_go(self, key: str, limit: Slots, n: int) -> None:
+        limit.release(n)
+        if limit.idle() and self._mailboxes.get(key) is limit:
+            del self._mailboxes[key]
+            self._mailbox_peak = max(self._mailbox_peak, limit.peak)
 
     def absolute(self, url: str) -> str:
         """A path under ``base_url``, or a link Graph handed out (nextLink, deltaLink), verbatim.
@@ -353,14 +377,18 @@ class GraphHttp:
     ) -> httpx.Response:
         keys = sorted(k.lower() for k in slots)
         await self._wait_out_throttling(keys)
-        held: list[tuple[Slots, int]] = []
+        held: list[tuple[str, Slots, int]] = []
         try:
             # Mailboxes in a fixed order, the overall limit last: no two requests can each hold
             # what the other waits for, and a busy mailbox does not tie up the overall limit.
             for key in keys:
                 limit = self.mailbox_slots(key)
-                held.append((limit, await limit.acquire(slots[key], first=first)))
-            held.append((self.total, await self.total.acquire(total_slots, first=first)))
+                try:
+                    held.append((key, limit, await limit.acquire(slots[key], first=first)))
+                except BaseException:
+                    self._let_go(key, limit, 0)  # cancelled waiting: drop the limit if idle
+                    raise
+            held.append(("", self.total, await self.total.acquire(total_slots, first=first)))
             token = await self.tokens.token()
             response = await self._send(method, url, token, params, json, headers, prefer)
             if response.status_code == 401:
@@ -368,8 +396,11 @@ class GraphHttp:
                 token = await self.tokens.refresh(rejected=token)
                 response = await self._send(method, url, token, params, json, headers, prefer)
         finally:
-            for limit, n in reversed(held):
-                limit.release(n)
+            for key, limit, n in reversed(held):
+                if limit is self.total:
+                    limit.release(n)
+                else:
+                    self._let_go(key, limit, n)
         if response.status_code >= 400:
             error = error_from_parts(
                 response.status_code,
@@ -387,7 +418,11 @@ class GraphHttp:
         """Hold every request to these mailboxes for ``seconds``: Graph "continues to log resource
         usage while a client is being throttled" (throttling.md), so the other requests queued for
         a throttled mailbox wait out its ``Retry-After`` too instead of drawing more 429s."""
-        until = asyncio.get_running_loop().time() + min(seconds, self.config.max_retry_after)
+        now = asyncio.get_running_loop().time()
+        until = now + min(seconds, self.config.max_retry_after)
+        for key, was in list(self._paused_until.items()):
+            if was <= now:  # over: forgotten, so the map holds only mailboxes paused now
+                del self._paused_until[key]
         for key in mailboxes:
             key = key.lower()
             self._paused_until[key] = max(self._paused_until.get(key, 0.0), until)

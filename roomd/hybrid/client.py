@@ -533,7 +533,15 @@ class HybridClient:
         is not promised, so a change made during a long walk may be on a page already read.
         Store the returned cursor and pass it back next time. This listing is the truth for
         Hybrid changes; webhooks only make them arrive sooner.
+
+        Without ``resource_id`` (the organization's listing), a new version that its resource's
+        own listing already delivered (``delivered``) moves the cursor and is remembered like any
+        other but is not returned: nobody needs it again, and the first such listing after a
+        start walks every booking the initial sync wrote (10,000 at 10,000 rooms), which were
+        otherwise all held at once. Bookings are taken page by page (``FeedWalk``), so only what
+        is returned is held, not the whole walk.
         """
+        self._prune()
         feed = self._feeds.get(resource_id)
         if feed is None:
             feed = self._feeds[resource_id] = ChangeFeed(self._feed_overlap)
@@ -558,24 +566,52 @@ class HybridClient:
             if self._first_walk is None or cap < self._first_walk:
                 self._first_walk = cap
 
-        listed = [
-            b async for b in self._bookings(filters, first_answered=answered, unreadable=unreadable)
-        ]
+        walk = feed.walk(cursor)
+        fresh: list[HybridBooking] = []
+        references: set[str] = set()
+        async for b in self._bookings(filters, first_answered=answered, unreadable=unreadable):
+            if whole and b.reference:
+                references.add(b.reference)
+            if not walk.take(b):
+                continue
+            if resource_id is None and self.delivered(b, b.resource_id):
+                continue  # its room's own listing reported it: moves the cursor, not returned
+            fresh.append(b)
         if whole and resource_id is not None and not unreadable:
-            self._remember_listing(resource_id, _Listing(began, seq, _references(listed)))
+            self._remember_listing(resource_id, _Listing(began, seq, frozenset(references)))
         cap = caps[0] if caps else walk_start(None, started, self._feed_overlap)
-        return feed.absorb(cursor, listed, cap=cap)
+        return fresh, walk.end(cap=cap)
+
+    def _prune(self) -> None:
+        """Forget what no longer counts: expired look-ups (a cache drops an expired entry only
+        when asked for it again, and the initial sync asks about each room's meetings once, so
+        at 10,000 rooms they stayed until the size bound, i.e. for ever) and listings too old to
+        vouch. Called by every ``changes_since``, which the daemon makes at least once a poll
+        interval (the organization listing); each cache scans at most once per its TTL."""
+        for cache in (
+            self._absent,
+            self._create_epoch,
+            self._touched,
+            self._members_by_id,
+            self._members_by_email,
+            self._directory_loaded,
+        ):
+            cache.prune()
+        self._forget_old_listings()
+
+    def _forget_old_listings(self) -> None:
+        while self._listings:
+            oldest = next(iter(self._listings.values()))
+            if self._clock() - oldest.at <= ABSENT_TTL_S:
+                break
+            self._listings.popitem(last=False)
 
     def _remember_listing(self, resource_id: str, listing: _Listing) -> None:
         """Keep the room's whole listing for ``find_by_reference``; listings too old to vouch
         are dropped (the oldest first), so memory holds only the last minute's rooms."""
         self._listings.pop(resource_id, None)
         self._listings[resource_id] = listing
-        while self._listings:
-            oldest = next(iter(self._listings.values()))
-            if self._clock() - oldest.at <= ABSENT_TTL_S:
-                break
-            self._listings.popitem(last=False)
+        self._forget_old_listings()
 
     def answered_since(self, when: float, resource_id: str | None = None) -> bool:
         """Whether a ``changes_since`` walk for ``resource_id`` had its first page answered
@@ -711,10 +747,6 @@ class HybridClient:
         """Remove a registration (``DELETE /webhooks/{id}``; scope
         ``flex.settings.webhooks.delete``); an unknown id is ``NotFound``."""
         await self._call("DELETE", f"/webhooks/{_seg(webhook_id)}")
-
-
-def _references(bookings: list[HybridBooking]) -> frozenset[str]:
-    return frozenset(b.reference for b in bookings if b.reference)
 
 
 def _seg(value: str) -> str:

@@ -35,7 +35,7 @@ from email.utils import parsedate_to_datetime
 
 from roomd.hybrid.model import HybridBooking
 
-__all__ = ["ChangeFeed", "version_key", "walk_start"]
+__all__ = ["ChangeFeed", "FeedWalk", "version_key", "walk_start"]
 
 VersionKey = tuple[str, datetime | None, str]
 
@@ -96,24 +96,14 @@ class ChangeFeed:
         neither a clock difference between roomd and the server nor a change made during a long
         walk over an unsorted listing can be skipped.
         """
-        self._pending = {}  # an unconfirmed earlier read: its versions are reported again
-        fresh: list[HybridBooking] = []
-        newest = cursor
-        for booking in listed:
-            key = version_key(booking)
-            if key in self._seen or key in self._pending:
-                continue
-            fresh.append(booking)
-            stamp = booking.modified_at
-            if stamp is None:
-                continue  # without a timestamp it cannot be placed on the feed: always reported
-            self._pending[key] = None
-            if newest is None or stamp > newest:
-                newest = stamp
-        if cap is not None and newest is not None and newest > cap:
-            newest = cap if cursor is None or cap > cursor else cursor
-        self._pending_cursor = newest
-        return fresh, newest
+        walk = self.walk(cursor)
+        fresh = [booking for booking in listed if walk.take(booking)]
+        return fresh, walk.end(cap=cap)
+
+    def walk(self, cursor: datetime | None) -> FeedWalk:
+        """``absorb`` a booking at a time, as a listing's pages arrive, so that its caller need
+        not hold the whole listing (``FeedWalk``)."""
+        return FeedWalk(self, cursor)
 
     def confirm(self) -> None:
         """The caller stored the cursor the last ``absorb`` returned: its versions are
@@ -129,6 +119,11 @@ class ChangeFeed:
         for key in stale:
             del self._seen[key]
 
+    def _ended(self, pending: dict[VersionKey, None], cursor: datetime | None) -> None:
+        # an unconfirmed earlier read: its versions are reported again
+        self._pending = pending
+        self._pending_cursor = cursor
+
     def delivered(self, booking: HybridBooking) -> bool:
         """Whether this version of ``booking`` was reported and confirmed (a listing of the
         same feed would not report it again)."""
@@ -136,3 +131,37 @@ class ChangeFeed:
 
     def __len__(self) -> int:
         return len(self._seen)
+
+
+class FeedWalk:
+    """One read of a ``ChangeFeed`` taken a booking at a time: ``take`` says whether a listed
+    booking is a new version; ``end`` gives the next cursor and leaves the read to be confirmed,
+    exactly as ``absorb`` of the same bookings would (``absorb`` is made of these)."""
+
+    def __init__(self, feed: ChangeFeed, cursor: datetime | None) -> None:
+        self._feed = feed
+        self._cursor = cursor
+        self._newest = cursor
+        self._pending: dict[VersionKey, None] = {}
+
+    def take(self, booking: HybridBooking) -> bool:
+        """Whether ``booking`` is a version not reported before (nor earlier in this read)."""
+        key = version_key(booking)
+        if key in self._feed._seen or key in self._pending:
+            return False
+        stamp = booking.modified_at
+        if stamp is None:
+            return True  # without a timestamp it cannot be placed on the feed: always reported
+        self._pending[key] = None
+        if self._newest is None or stamp > self._newest:
+            self._newest = stamp
+        return True
+
+    def end(self, *, cap: datetime | None = None) -> datetime | None:
+        """The cursor for the next read (see ``ChangeFeed.absorb``); the feed's last read is now
+        this one, to be confirmed."""
+        newest, cursor = self._newest, self._cursor
+        if cap is not None and newest is not None and newest > cap:
+            newest = cap if cursor is None or cap > cursor else cursor
+        self._feed._ended(self._pending, newest)
+        return newest

@@ -1,6 +1,9 @@
 """A small bounded LRU map with per-entry expiry, for member look-ups and webhook de-duplication.
 
 Bounded both ways (size and age) so that a flood of distinct keys can never grow roomd's memory.
+Expired entries are swept out (``prune``, at most once per ``ttl``, also on ``put``), not only
+dropped when their key is read again: at 10,000 rooms the initial sync's look-ups otherwise
+stayed until the LRU bound pushed them out, i.e. for ever (bench/README.md, RSS).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class TTLCache(Generic[K, V]):
         self._maxsize = maxsize
         self._ttl = ttl
         self._clock = clock
+        self._next_prune = clock() + ttl
 
     def get(self, key: K) -> V | None:
         """The live value for ``key``, or None (expired entries are dropped on the way)."""
@@ -46,8 +50,20 @@ class TTLCache(Generic[K, V]):
     def __contains__(self, key: K) -> bool:
         return self.get(key) is not None
 
+    def prune(self) -> None:
+        """Drop every expired entry; does nothing when it already did within the last ``ttl``,
+        so an entry outlives its expiry by at most ``ttl`` while the cache is used."""
+        now = self._clock()
+        if now < self._next_prune:
+            return
+        self._next_prune = now + self._ttl
+        stale = [key for key, (expires, _) in self._data.items() if expires <= now]
+        for key in stale:
+            del self._data[key]
+
     def put(self, key: K, value: V) -> None:
         """Store ``value``; evict the least recently used entry when full."""
+        self.prune()
         self._data[key] = (self._clock() + self._ttl, value)
         self._data.move_to_end(key)
         while len(self._data) > self._maxsize:
