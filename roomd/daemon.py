@@ -160,6 +160,10 @@ class Daemon:
         self._tick_s = 1.0
         self._slices: dict[str, int] = {}  # room -> its slice of the interval (ticks.slice_of)
         self._slice_count = 0
+        # the rooms of each slice, built from ``_by_slice_of`` (the settings' room list): a tick
+        # takes its slice's rooms without scanning every room; a reload's new list rebuilds it
+        self._by_slice: list[list[RoomSettings]] = []
+        self._by_slice_of: object = None
         # rooms whose last round failed: they get whole rounds, never the grouped read, until
         # one succeeds (the grouped read would record a success it did not check)
         self._needs_whole: set[str] = set()
@@ -345,6 +349,16 @@ class Daemon:
             found = self._slices[mailbox] = ticks.slice_of(mailbox, self._slice_count)
         return found
 
+    def _due(self, index: int) -> list[RoomSettings]:
+        """The rooms in slice ``index`` of the interval."""
+        rooms = self.settings.rooms
+        if self._by_slice_of is not rooms or len(self._by_slice) != self._slice_count:
+            by_slice: list[list[RoomSettings]] = [[] for _ in range(self._slice_count)]
+            for room in rooms:
+                by_slice[self._slice(room.mailbox)].append(room)
+            self._by_slice, self._by_slice_of = by_slice, rooms
+        return self._by_slice[index]
+
     async def _tick_loop(self, interval: float, count: int) -> None:
         """Wake at the start of every slice of the interval, on a fixed schedule (a late wake
         does not push the next ones back), and read the slice's rooms together: each room is
@@ -360,7 +374,7 @@ class Daemon:
             if not self._accepting:
                 return
             index = k % count
-            due = [r for r in self.settings.rooms if self._slice(r.mailbox) == index]
+            due = list(self._due(index))
             runner = self._runner
             if self._org_due(loop.time(), interval) and getattr(runner, "can_poll", False):
                 # on its own: a long walk (the first after a start walks all the initial sync
