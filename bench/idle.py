@@ -357,12 +357,10 @@ def measure_bare(rig: Rig, runs: int) -> Measured:
         str(rig.config_path),
         "--runs",
         str(runs),
-        "--graph-token",
-        rig.graph_token(),
-        "--hybrid-token",
-        rig.hybrid_token(),
-        "--hybrid-api",
-        rig.hybrid.api_url,
+        # "=": a token may begin with "-", which argparse would take for an option
+        f"--graph-token={rig.graph_token()}",
+        f"--hybrid-token={rig.hybrid_token()}",
+        f"--hybrid-api={rig.hybrid.api_url}",
     ]
     return _run_worker(args, timeout=3600)[0]
 
