@@ -42,7 +42,13 @@ RANK = {
 }
 SIM = "roomd.sim"
 MAY_RUN_SIMULATORS = {"roomd.demo", "roomd.cli"}  # `roomd demo` and `roomd sim` start them
-PURE = ("sync/decide.py", "sync/model.py", "doctor/_decide.py", "rooms/_match.py")
+PURE = (
+    "sync/decide.py",
+    "sync/model.py",
+    "sync/rule_shift.py",
+    "doctor/_decide.py",
+    "rooms/_match.py",
+)
 NOT_IN_PURE = (
     "asyncio",
     "httpx",

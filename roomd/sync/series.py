@@ -41,6 +41,7 @@ Pure, like ``decide``: no I/O, no clock.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -72,7 +73,7 @@ from .model import (
     read_fingerprint,
 )
 from .recurrence import occurrences
-from .zones import zone_info
+from .rule_shift import NotExpressible, rule_in_zone
 
 REGULAR = "regular"
 CANCELLED = "cancelled"
@@ -168,32 +169,14 @@ def exception_fingerprint(state: ExceptionState | str) -> str:
     return fingerprint(state)
 
 
-_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
-
-
 def hybrid_rule(shape: Shape, hybrid_zone: str) -> str:
-    """The rule Hybrid must hold for the series: its own, unless the first occurrence falls on
-    another day in the room's zone (a New York organizer's 20:00 Monday is 01:00 Tuesday in
-    London), where a weekly rule's days (and week start) move with it, since Hybrid evaluates
-    the rule in the room's zone and a series must start on its first occurrence
-    (docs/hybrid-api.md). Other rules are kept as they are."""
-    if hybrid_zone == shape.zone:
-        return shape.rrule
-    ours = shape.start.astimezone(zone_info(shape.zone)).date()
-    shift = (shape.start.astimezone(zone_info(hybrid_zone)).date() - ours).days
-    parts = shape.rrule.split(";")
-    if shift == 0 or "FREQ=WEEKLY" not in parts:
-        return shape.rrule
-    moved = []
-    for part in parts:
-        name, _, value = part.partition("=")
-        if name in ("BYDAY", "WKST"):
-            days = value.split(",")
-            if any(day not in _DAYS for day in days):
-                return shape.rrule
-            value = ",".join(_DAYS[(_DAYS.index(day) + shift) % 7] for day in days)
-        moved.append(f"{name}={value}")
-    return ";".join(moved)
+    """The rule Hybrid must hold for the series, which it evaluates in the room's zone and
+    which must start on its first occurrence (docs/hybrid-api.md): the series' own, moved by
+    the days its first occurrence moves between the two zones' calendars (a New York
+    organizer's 20:00 Monday is 01:00 Tuesday in London; the 15th of the month at 20:00 is
+    the 16th there). Raises ``rule_shift.NotExpressible`` when no single rule in the room's
+    zone has the series' occurrences (the caller fails the series clearly)."""
+    return rule_in_zone(shape.rrule, shape.start, shape.zone, hybrid_zone)
 
 
 def zone_shifts(shape: Shape, hybrid_zone: str, until: datetime) -> dict[datetime, datetime]:
@@ -335,9 +318,10 @@ def _hybrid_seen(pair: SeriesPair) -> Seen:
         # roomd's create, read back before its result was recorded: Hybrid holds it in the
         # room's zone, whatever zone the Outlook series runs in
         zone = h.shape.zone
-        recorded = shape_fingerprint(
-            replace(old[0], zone=zone, rrule=hybrid_rule(old[0], zone)), old[1]
-        )
+        with contextlib.suppress(NotExpressible):  # then never created: no rule to compare
+            recorded = shape_fingerprint(
+                replace(old[0], zone=zone, rrule=hybrid_rule(old[0], zone)), old[1]
+            )
     status_same = old is None or old[1] == h.status or link.hybrid_fingerprint is None
     return Seen.SAME if same_shape(recorded, h.shape) and status_same else Seen.CHANGED
 
@@ -480,7 +464,11 @@ def _series_nothing(room: RoomContext, pair: SeriesPair, key: str, out: Plan) ->
 
 
 def _booking_body(
-    room: RoomContext, o: OutlookSeries, member: str, shifts: Mapping[datetime, datetime]
+    room: RoomContext,
+    o: OutlookSeries,
+    member: str,
+    shifts: Mapping[datetime, datetime],
+    rule: str,
 ) -> dict[str, Any]:
     assert o.shape is not None
     description = None
@@ -496,7 +484,7 @@ def _booking_body(
         "member": member,
         "members": [m for m in o.member_ids if m != member],
         "visitors": list(o.visitors),
-        "rrule": hybrid_rule(o.shape, room.zone),
+        "rrule": rule,
         "exdates": cancelled,
         # Hybrid's original start -> the series' (another zone than the room's): what the room
         # declines in Outlook if Hybrid refuses such an occurrence
@@ -516,6 +504,11 @@ def _create_hybrid(room: RoomContext, pair: SeriesPair, key: str, out: Plan) -> 
         out.audit.append(AuditLine(key, "none", "skipped", problem))
         out.count("outlook_to_hybrid", "skipped")
         out.problems.append(problem)
+        return None
+    try:
+        rule = hybrid_rule(o.shape, room.zone)
+    except NotExpressible as exc:
+        _not_expressible(out, key, "outlook_to_hybrid", o.shape.title or o.room_subject, exc)
         return None
     fp = shape_fingerprint(o.shape)
     shifts = zone_shifts(o.shape, room.zone, o.window[1]) if o.window is not None else {}
@@ -539,7 +532,7 @@ def _create_hybrid(room: RoomContext, pair: SeriesPair, key: str, out: Plan) -> 
             "hybrid.create",
             {
                 "link_id": key,
-                "booking": _booking_body(room, o, member, shifts),
+                "booking": _booking_body(room, o, member, shifts, rule),
                 "reference": o.ical_uid,
             },
         )
@@ -564,6 +557,25 @@ def _create_hybrid(room: RoomContext, pair: SeriesPair, key: str, out: Plan) -> 
     )
     out.count("outlook_to_hybrid", "created")
     return link
+
+
+NOT_EXPRESSIBLE = "not_expressible"
+"""The ``roomd_changes_total`` outcome of a series one side's rules cannot hold (issue 8, 7)."""
+
+
+def _not_expressible(
+    out: Plan, key: str, direction: str, title: str | None, exc: NotExpressible
+) -> None:
+    """A series whose rule the other side cannot evaluate in its zone: nothing is written (a
+    write the other side can only refuse would be a dead write), and the operator is told
+    which series and why: the audit trail (``roomd explain``), the room's problem
+    (``/readyz``, ``roomd status``) and ``roomd_changes_total{outcome="not_expressible"}``.
+    Planned again only when the series changes."""
+    name = f"series {title!r}" if title else "series"
+    problem = f"{name} ({key}) not synced: {exc}"
+    out.audit.append(AuditLine(key, "none", "skipped", problem))
+    out.count(direction, NOT_EXPRESSIBLE)
+    out.problems.append(problem)
 
 
 def _create_outlook(room: RoomContext, pair: SeriesPair, key: str, out: Plan) -> Link | None:
@@ -645,11 +657,12 @@ def _update_hybrid(room: RoomContext, pair: SeriesPair, key: str, out: Plan) -> 
     shape = replace(o.shape, title=title)
     fp = shape_fingerprint(shape, status)
     zone = pair.hybrid.shape.zone if pair.hybrid and pair.hybrid.shape else room.zone
-    changes: dict[str, Any] = {
-        "start": iso(shape.start),
-        "end": iso(shape.end),
-        "rrule": hybrid_rule(shape, zone),
-    }
+    try:
+        rule = hybrid_rule(shape, zone)
+    except NotExpressible as exc:  # Hybrid keeps the series as it was; said, not retried
+        _not_expressible(out, key, "outlook_to_hybrid", shape.title, exc)
+        return None
+    changes: dict[str, Any] = {"start": iso(shape.start), "end": iso(shape.end), "rrule": rule}
     if o.shape.title is not None:
         changes["summary"] = o.shape.title
     # the occurrences Outlook's series has cancelled stay cancelled in Hybrid at the times

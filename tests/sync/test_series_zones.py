@@ -1,0 +1,190 @@
+"""Series in another zone than the room's (issue 8, scenario 7: "Recurrence is evaluated in the
+room's zone"), end to end through both simulators and a real ``roomd run`` process: Hybrid
+evaluates every rule in the room's zone (docs/hybrid-api.md), Outlook in the series' own
+(``recurrenceTimeZone``, Microsoft Graph resources/recurrencerange.md), so an organizer in New
+York booking Room 4A in London has occurrences that fall on another calendar day, or at another
+hour in the weeks when only one of the two zones has changed its clocks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import httpx
+from support.sync_world import ADELE, ROOM, ROOM_ID, SyncWorld, hybrid_time, wait_for
+from sync.test_series_more import (
+    LONDON,
+    NEW_YORK,
+    WINDOWS,
+    Slots,
+    local,
+    occurrences_of,
+    open_outbox,
+    room_slots,
+    series_bookings,
+    settle,
+    settled,
+)
+
+NY = ZoneInfo(NEW_YORK)
+LON = ZoneInfo(LONDON)
+
+
+def long_window(world: SyncWorld) -> None:
+    """The room takes bookings a year ahead (Set-CalendarProcessing BookingWindowInDays)."""
+    world.sims.call(
+        lambda: world.sims.graph.control.set_calendar_processing(ROOM, BookingWindowInDays=400)
+    )
+
+
+def add_months(day: datetime, months: int) -> datetime:
+    month = day.month - 1 + months
+    return day.replace(year=day.year + month // 12, month=month % 12 + 1)
+
+
+def hybrid_held(world: SyncWorld, lo: datetime, hi: datetime) -> Slots:
+    """Every slot the Hybrid room holds in [lo, hi) (series occurrences less exdates and
+    replaced ones, exception children, one-offs)."""
+
+    def go() -> Slots:
+        store = world.sims.hybrid.store
+        out: Slots = []
+        for booking in store.bookings.values():
+            if booking.canceled or booking.resource_id != ROOM_ID:
+                continue
+            out.extend((i.start, i.end) for i in store.intervals(booking, lo, hi))
+        return sorted(out)
+
+    return world.sims.call(go)
+
+
+def quiet(world: SyncWorld) -> None:
+    """Settled, and two more rounds plan and write nothing: nothing is retried for ever."""
+    settled(world)
+    daemon = world.daemon
+    assert daemon is not None
+    mark = daemon.mark()
+    settle(world, 2.5)
+    daemon.mark()
+    rounds = [x for x in daemon.lines[mark:] if x.get("event") == "room_round"]
+    assert len(rounds) >= 2
+    assert all(not r.get("planned") and not r.get("written") for r in rounds), rounds
+    assert [row for row in open_outbox(world) if row[1] in ("dead", "failed")] == []
+
+
+# --- (a) a monthly or yearly rule that falls on another day in the room's zone ------------------
+
+
+def monthly_from_new_york(count: int) -> tuple[datetime, Slots]:
+    """20:00 in New York on the 15th of each month from next month: 01:00 (or 00:00) on the
+    16th in London."""
+    now = datetime.now(UTC).astimezone(NY)
+    wall = add_months(now.replace(day=15, hour=20, minute=0, second=0, microsecond=0), 1)
+    wanted = []
+    for n in range(count):
+        start = local(add_months(wall, n).replace(tzinfo=None), NEW_YORK)
+        wanted.append((start, start + timedelta(hours=1)))
+    return wall.replace(tzinfo=None), wanted
+
+
+def test_a_monthly_series_on_the_next_day_in_the_rooms_zone_is_booked_in_hybrid(
+    world: SyncWorld,
+) -> None:
+    long_window(world)
+    world.start()
+    wall, wanted = monthly_from_new_york(6)
+    assert {s.astimezone(LON).day for s, _ in wanted} == {16}
+    lo, hi = wanted[0][0] - timedelta(days=1), wanted[-1][1] + timedelta(days=1)
+    master = world.book_series(
+        ADELE,
+        wall,
+        subject="Monthly from New York",
+        zone=WINDOWS[NEW_YORK],
+        count=6,
+        pattern={"type": "absoluteMonthly", "interval": 1, "dayOfMonth": 15},
+    )
+    wait_for(lambda: room_slots(world, lo, hi) == wanted, "the room's series")
+    wait_for(lambda: hybrid_held(world, lo, hi) == wanted, "every occurrence held in Hybrid")
+    series = series_bookings(world)
+    assert len(series) == 1
+    assert hybrid_time(series[0]["start"]) == wanted[0][0]
+    quiet(world)
+    assert hybrid_held(world, lo, hi) == wanted
+    assert occurrences_of(world, ADELE, master["iCalUId"], lo, hi) == wanted
+
+
+def test_a_yearly_series_on_the_previous_day_in_the_rooms_zone_is_booked_in_hybrid(
+    world: SyncWorld,
+) -> None:
+    """A Tokyo organizer's 08:00 on the 1st of next month, every year: 23:00 the day before
+    (the last day of the month before) in London."""
+    long_window(world)
+    world.start()
+    tokyo = ZoneInfo("Asia/Tokyo")
+    now = datetime.now(UTC).astimezone(tokyo)
+    wall = add_months(now.replace(day=1, hour=8, minute=0, second=0, microsecond=0), 1)
+    wanted = []
+    for n in range(2):
+        start = wall.replace(year=wall.year + n).astimezone(UTC)
+        wanted.append((start, start + timedelta(hours=1)))
+    assert wanted[0][0].astimezone(LON).day != 1
+    lo, hi = wanted[0][0] - timedelta(days=1), wanted[0][1] + timedelta(days=1)
+    world.book_series(
+        ADELE,
+        wall.replace(tzinfo=None),
+        subject="Yearly from Tokyo",
+        zone="Tokyo Standard Time",
+        count=2,
+        pattern={"type": "absoluteYearly", "interval": 1, "dayOfMonth": 1, "month": wall.month},
+    )
+    wait_for(lambda: room_slots(world, lo, hi) == wanted[:1], "the room's series")
+    wait_for(lambda: hybrid_held(world, lo, hi) == wanted[:1], "the occurrence held in Hybrid")
+    series = series_bookings(world)
+    assert len(series) == 1
+    assert hybrid_time(series[0]["start"]) == wanted[0][0]
+    quiet(world)
+
+
+def test_a_rule_hybrid_cannot_express_in_the_rooms_zone_fails_clearly_once(
+    world: SyncWorld,
+) -> None:
+    """The 28th at 20:00 in New York is the 29th in London, or the 1st of March when February
+    has no 29th: no single RFC 5545 rule in London's zone has those days. roomd writes nothing
+    to Hybrid (a create Hybrid refuses with 422 would be a dead write), says why in the audit
+    trail, ``/readyz`` and a metric, and does not try again every round."""
+    long_window(world)
+    daemon = world.start()
+    now = datetime.now(UTC).astimezone(NY)
+    wall = add_months(now.replace(day=28, hour=20, minute=0, second=0, microsecond=0), 1)
+    master = world.book_series(
+        ADELE,
+        wall.replace(tzinfo=None),
+        subject="The 28th from New York",
+        zone=WINDOWS[NEW_YORK],
+        count=12,
+        pattern={"type": "absoluteMonthly", "interval": 1, "dayOfMonth": 28},
+    )
+    uid = master["iCalUId"]
+    wait_for(
+        lambda: any("not synced" in line for line in world.audit(f"o:{uid}")),
+        "the audit line naming the series and why",
+    )
+    trail = world.audit(f"o:{uid}")
+    line = next(x for x in trail if "not synced" in x)
+    assert "Europe/London" in line and "BYMONTHDAY=28" in line, trail
+    problem = httpx.get(daemon.url("/readyz")).json()["rooms"][ROOM]["problem"] or ""
+    assert "The 28th from New York" in problem or uid in problem, problem
+    metrics = httpx.get(daemon.url("/metrics")).text
+    counted = [
+        x
+        for x in metrics.splitlines()
+        if x.startswith("roomd_changes_total{")
+        and 'outcome="not_expressible"' in x
+        and 'direction="outlook_to_hybrid"' in x
+        and ROOM in x
+    ]
+    assert counted and float(counted[0].split()[-1]) >= 1, metrics
+    assert series_bookings(world) == []
+    assert open_outbox(world) == []  # no write that can only fail
+    settle(world, 2)
+    assert len([x for x in world.audit(f"o:{uid}") if "not synced" in x]) == 1  # said once
