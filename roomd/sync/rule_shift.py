@@ -25,7 +25,7 @@ from functools import lru_cache
 from .recurrence import occurrences
 from .zones import zone_info
 
-__all__ = ["NotExpressible", "day_shift", "rule_in_zone"]
+__all__ = ["NotExpressible", "day_shift", "rule_in_zone", "same_occurrences"]
 
 _DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 _CLOSE = timedelta(hours=12)
@@ -73,6 +73,13 @@ def _rule_in_zone(rrule: str, start: datetime, zone: str, other: str) -> str:
         why = f"no {freq.lower()} rule has the same days there"
         raise _refusal(rrule, start, zone, other, why)
     return candidate
+
+
+def same_occurrences(rrule: str, zone: str, other_rule: str, other: str, start: datetime) -> bool:
+    """Whether ``rrule`` in ``zone`` and ``other_rule`` in ``other``, both from ``start``, are
+    one series' rule as each zone holds it (what :func:`rule_in_zone` checks its answer by)."""
+    freq = dict(p.partition("=")[::2] for p in rrule.split(";")).get("FREQ", "")
+    return _agrees(rrule, other_rule, start, zone, other, freq)
 
 
 class _Unmovable(Exception):
@@ -200,7 +207,9 @@ def _agrees(rrule: str, candidate: str, start: datetime, zone: str, other: str, 
         )
     except ValueError:
         return False
-    if not ours or not theirs or theirs[0] != start.replace(microsecond=0):
+    if not ours or not theirs:
+        return False
+    if ours[0] == start and theirs[0] != start:  # Hybrid: a series starts on its first occurrence
         return False
     if len(theirs) < len(ours) or len(theirs) > len(ours) + 1:
         return False

@@ -73,7 +73,8 @@ from .model import (
     read_fingerprint,
 )
 from .recurrence import occurrences
-from .rule_shift import NotExpressible, rule_in_zone
+from .rule_shift import NotExpressible, rule_in_zone, same_occurrences
+from .zones import to_windows, zone_info
 
 REGULAR = "regular"
 CANCELLED = "cancelled"
@@ -177,6 +178,40 @@ def hybrid_rule(shape: Shape, hybrid_zone: str) -> str:
     the 16th there). Raises ``rule_shift.NotExpressible`` when no single rule in the room's
     zone has the series' occurrences (the caller fails the series clearly)."""
     return rule_in_zone(shape.rrule, shape.start, shape.zone, hybrid_zone)
+
+
+def organizer_shape(hybrid: Shape, link: Link) -> Shape:
+    """Hybrid's series as the organizer's calendar must hold it: a series whose Outlook rule
+    runs in another zone than the room's keeps that zone and its own pattern (a New York
+    organizer's 09:00 stays 09:00 New York time in the weeks London disagrees), changed only
+    in what the member changed in Hybrid: the title, the length, or (moved back into the
+    organizer's zone) the start and rule. Hybrid's shape itself when both zones agree or
+    nothing was synced before. Raises ``rule_shift.NotExpressible`` when the member's new
+    rule has no counterpart in the organizer's zone."""
+    synced = read_shape(link.outlook_fingerprint)
+    if synced is None or synced[0].zone == hybrid.zone:
+        return hybrid
+    ours = synced[0]
+    held = read_shape(link.hybrid_fingerprint)
+    if held is not None and (held[0].rrule, held[0].start) == (hybrid.rrule, hybrid.start):
+        # the member changed the title or the length only
+        return replace(ours, end=ours.start + (hybrid.end - hybrid.start), title=hybrid.title)
+    if same_occurrences(ours.rrule, ours.zone, hybrid.rrule, hybrid.zone, hybrid.start):
+        rule = ours.rrule  # a new start the organizer's rule still has (a new time of day)
+    else:
+        rule = rule_in_zone(hybrid.rrule, hybrid.start, hybrid.zone, ours.zone)
+    return Shape(rule, ours.zone, hybrid.start, hybrid.end, hybrid.title)
+
+
+def graph_time(instant: datetime, zone: str) -> dict[str, str]:
+    """A Graph ``dateTimeTimeZone`` on ``zone``'s wall clock, the zone by its Windows name
+    where it has one (what every Graph endpoint takes; resources/datetimetimezone.md)."""
+    try:
+        name = to_windows(zone)
+    except ValueError:
+        name = zone
+    wall = instant.astimezone(zone_info(zone))
+    return {"dateTime": wall.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": name}
 
 
 def zone_shifts(shape: Shape, hybrid_zone: str, until: datetime) -> dict[datetime, datetime]:
@@ -415,11 +450,15 @@ def _retimes_outlook(pair: SeriesPair, action: Action) -> bool:
     h, link = pair.hybrid, pair.link
     if action is not A.UPDATE_OUTLOOK or h is None or h.shape is None or link is None:
         return False
+    try:
+        target = organizer_shape(h.shape, link)
+    except NotExpressible:
+        return False  # nothing is written
     old = read_shape(link.outlook_fingerprint or link.hybrid_fingerprint)
     return old is None or (old[0].rrule, old[0].zone, old[0].start) != (
-        h.shape.rrule,
-        h.shape.zone,
-        h.shape.start,
+        target.rrule,
+        target.zone,
+        target.start,
     )
 
 
@@ -691,36 +730,46 @@ def _update_hybrid(room: RoomContext, pair: SeriesPair, key: str, out: Plan) -> 
 def _update_outlook(room: RoomContext, pair: SeriesPair, key: str, out: Plan) -> Link | None:
     h, link = pair.hybrid, pair.link
     assert h is not None and h.shape is not None and link is not None
+    try:  # a series in another zone than the room's keeps the organizer's zone and pattern
+        target = organizer_shape(h.shape, link)
+    except NotExpressible as exc:
+        _not_expressible(out, key, "hybrid_to_outlook", h.shape.title, exc)
+        return None
     fp = shape_fingerprint(h.shape, h.status)
     old = read_shape(link.outlook_fingerprint or link.hybrid_fingerprint)
     new = replace(
         _observed(link, pair),
         hybrid_fingerprint=fp,
-        outlook_fingerprint=shape_fingerprint(h.shape),
+        outlook_fingerprint=shape_fingerprint(target),
     )
     out.links.append(new)
     if (
         old is None
-        or not same_shape(shape_fingerprint(old[0]), h.shape)
-        or (h.shape.title is not None and old[0].title != h.shape.title)
+        or not same_shape(shape_fingerprint(old[0]), target)
+        or (target.title is not None and old[0].title != target.title)
     ):
         series = None
         if old is None or (old[0].rrule, old[0].zone, old[0].start) != (
-            h.shape.rrule,
-            h.shape.zone,
-            h.shape.start,
+            target.rrule,
+            target.zone,
+            target.start,
         ):
-            series = {"rrule": h.shape.rrule, "zone": h.shape.zone}
+            series = {"rrule": target.rrule, "zone": target.zone}
         # only what Hybrid changed: the organizer may have changed the rest meanwhile, which
         # roomd has not read yet (the room's copy shows it once its booking assistant has
         # answered), and times written back unasked would undo a retime Outlook's rule wins
         changes: dict[str, Any] = {}
-        length = h.shape.end - h.shape.start
+        length = target.end - target.start
         if series is not None or old is None or old[0].end - old[0].start != length:
-            changes["start"] = {"dateTime": iso(h.shape.start), "timeZone": "UTC"}
-            changes["end"] = {"dateTime": iso(h.shape.end), "timeZone": "UTC"}
-        if h.shape.title is not None and (old is None or old[0].title != h.shape.title):
-            changes["subject"] = h.shape.title
+            if series is None and target.zone != h.shape.zone:
+                # on the organizer's clock: a master's times in UTC would put the series in UTC
+                changes["start"] = graph_time(target.start, target.zone)
+                changes["end"] = graph_time(target.end, target.zone)
+            else:
+                changes["start"] = {"dateTime": iso(target.start), "timeZone": "UTC"}
+                changes["end"] = {"dateTime": iso(target.end), "timeZone": "UTC"}
+        if target.title is not None and (old is None or old[0].title != target.title):
+            changes["subject"] = target.title
         out.ops.append(
             Op(
                 f"graph.update:{key}:{fp}",
@@ -942,10 +991,15 @@ def _plan_exceptions(
     key = series.link_id
     shifts, duration = _shifts(room, pair, series)
     owed: dict[datetime, datetime] = {}
+    title = _series_title(series)
     if h is not None and shifts:
-        h, owed = _in_series_zone(h, shifts, duration)
+        titles = {title, _series_title(pair.link), h.shape.title if h.shape else None}
+        h, owed = _in_series_zone(h, shifts, duration, titles - {None}, title)
     retimed = reshaped == "retimed"
-    if reshaped:  # every shifted week needs its child at the new time (the old ones go first)
+    retitled = title is not None and _series_title(pair.link) not in (None, title)
+    if reshaped or retitled:
+        # every shifted week needs its child at the new time (the old ones go first), or with
+        # the series' new title (or Hybrid would hold it as an occurrence titled apart)
         held = pair.hybrid.exceptions if pair.hybrid is not None else {}
         owed = {z: at for z, at in shifts.items() if at not in held or held[at] is not None}
     if retimed:
@@ -1052,16 +1106,21 @@ def _plan_exceptions(
                 "no occurrence: cancelled, so it no longer holds the room",
             )
         )
-    if o is None or o.state is not OutlookState.LIVE:
+    if o is not None and o.state is not OutlookState.LIVE:
         return
     for original, target in sorted(owed.items()):
         old = recorded.get(original)
+        regular = (  # in Outlook: as read, or as last synced when this round read Hybrid only
+            o.exceptions.get(original, REGULAR) == REGULAR
+            if o is not None
+            else old is None or old.outlook_fingerprint == REGULAR
+        )
         if (
             _in_window(pair, original)
-            and o.exceptions.get(original, REGULAR) == REGULAR
+            and regular
             and (old is None or old.hybrid_fingerprint == REGULAR)
         ):
-            _shift_op(out, key, original, target, duration)
+            _shift_op(out, key, original, target, duration, title)
 
 
 def _cancel_rescheduled_children(room: RoomContext, pair: SeriesPair, key: str, out: Plan) -> None:
@@ -1144,12 +1203,15 @@ def _shifts(
     room: RoomContext, pair: SeriesPair, series: Link
 ) -> tuple[dict[datetime, datetime], timedelta]:
     """The series' occurrences Hybrid puts elsewhere (:func:`zone_shifts`), over the window
-    read, or up to Hybrid's last exception when the round read only Hybrid's side."""
+    read, or up to Hybrid's last exception when the round read only Hybrid's side. The series
+    as this round leaves it (``series``, the link it records): a length a member changed in
+    Hybrid this round is the children's too, though the Outlook copy read still has the old
+    one (the round that reads Outlook's new length may not read Hybrid's side again)."""
     o, h = pair.outlook, pair.hybrid
-    shape = o.shape if o is not None and o.state is OutlookState.LIVE else None
-    if shape is None:
-        recorded = read_shape(series.outlook_fingerprint)
-        shape = recorded[0] if recorded is not None else None
+    recorded = read_shape(series.outlook_fingerprint)
+    shape = recorded[0] if recorded is not None else None
+    if shape is None and o is not None and o.state is OutlookState.LIVE:
+        shape = o.shape
     if shape is None:
         return {}, timedelta(0)
     zone = h.shape.zone if h is not None and h.shape is not None else room.zone
@@ -1162,12 +1224,25 @@ def _shifts(
     return zone_shifts(shape, zone, until), shape.end - shape.start
 
 
+def _series_title(link: Link | None) -> str | None:
+    """The series' title as last synced to Hybrid (or as this round leaves it)."""
+    shape = read_shape(link.hybrid_fingerprint) if link is not None else None
+    return shape[0].title if shape is not None else None
+
+
 def _in_series_zone(
-    h: HybridSeries, shifts: Mapping[datetime, datetime], duration: timedelta
+    h: HybridSeries,
+    shifts: Mapping[datetime, datetime],
+    duration: timedelta,
+    titles: set[str | None] | None = None,
+    title: str | None = None,
 ) -> tuple[HybridSeries, dict[datetime, datetime]]:
     """Hybrid's exceptions keyed as the series has its occurrences: the exception child that
     holds a shifted occurrence at the series' instant is no exception at all. Also the shifted
-    occurrences Hybrid has no exception for yet (held at Hybrid's instant): owed a child."""
+    occurrences Hybrid has no exception for yet (held at Hybrid's instant): owed a child, and
+    the children left with an earlier length or title of the series (``titles``: the series'
+    titles before and after this round; ``title``, the one they must carry): owed anew. A
+    child titled apart from the series stays an exception (a member retitled that week)."""
     back = {target: original for original, target in shifts.items()}
     exceptions: dict[datetime, ExceptionState] = {}
     owed: dict[datetime, datetime] = {}
@@ -1177,9 +1252,11 @@ def _in_series_zone(
             at != original
             and isinstance(state, Slot)
             and state.start == original
-            and state.title is None  # a child with its own title stays an exception
+            and (state.title is None or state.title in (titles or ()))
         ):
-            if state.end != original + duration:  # the series' length changed since
+            held_title = state.title if state.title is not None else h.shape and h.shape.title
+            stale_title = title is not None and held_title != title
+            if state.end != original + duration or stale_title:
                 owed[original] = at
             continue
         exceptions[original] = state
@@ -1190,11 +1267,17 @@ def _in_series_zone(
 
 
 def _shift_op(
-    out: Plan, key: str, original: datetime, target: datetime, duration: timedelta
+    out: Plan,
+    key: str,
+    original: datetime,
+    target: datetime,
+    duration: timedelta,
+    title: str | None = None,
 ) -> None:
     """Hybrid's occurrence ``target`` moved to the series' instant ``original`` by an exception
-    child: the series' rule runs in another zone than the room's."""
-    _hybrid_occurrence_op(out, key, original, target, Slot(original, original + duration))
+    child: the series' rule runs in another zone than the room's. ``title``: the series'
+    (a child keeps the title it was made with; a series retitled since needs it written)."""
+    _hybrid_occurrence_op(out, key, original, target, Slot(original, original + duration, title))
     out.audit.append(
         AuditLine(
             key,

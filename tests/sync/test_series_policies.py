@@ -475,4 +475,5 @@ def test_hybrid_rule_moves_a_weekly_rules_days_with_the_first_occurrence() -> No
     morning = replace(shape, start=evening + timedelta(hours=13), end=evening + timedelta(hours=14))
     assert hybrid_rule(morning, "Europe/London") == weekly  # the same day in both
     monthly = replace(shape, rrule="FREQ=MONTHLY;BYMONTHDAY=4;COUNT=3")
-    assert hybrid_rule(monthly, "Europe/London") == monthly.rrule  # kept as it is
+    # the 4th at 20:00 in New York is the 5th in London (tests/sync/test_rule_shift.py)
+    assert hybrid_rule(monthly, "Europe/London") == "FREQ=MONTHLY;BYMONTHDAY=5;COUNT=3"

@@ -7,7 +7,9 @@ hour in the weeks when only one of the two zones has changed its clocks."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -17,9 +19,11 @@ from sync.test_series_more import (
     NEW_YORK,
     WINDOWS,
     Slots,
+    all_instances,
     local,
     occurrences_of,
     open_outbox,
+    organizer_master,
     room_slots,
     series_bookings,
     settle,
@@ -58,6 +62,18 @@ def hybrid_held(world: SyncWorld, lo: datetime, hi: datetime) -> Slots:
     return world.sims.call(go)
 
 
+def last_audit(world: SyncWorld, lines: int = 14) -> list[tuple[str, str, str]]:
+    """The audit trail's last lines, all bookings (for a failure's message)."""
+    db = sqlite3.connect(world.directory / "roomd.sqlite3")
+    try:
+        rows = db.execute(
+            "SELECT booking, action, reason FROM audit ORDER BY id DESC LIMIT ?", (lines,)
+        ).fetchall()
+    finally:
+        db.close()
+    return rows[::-1]
+
+
 def quiet(world: SyncWorld) -> None:
     """Settled, and two more rounds plan and write nothing: nothing is retried for ever."""
     settled(world)
@@ -68,7 +84,8 @@ def quiet(world: SyncWorld) -> None:
     daemon.mark()
     rounds = [x for x in daemon.lines[mark:] if x.get("event") == "room_round"]
     assert len(rounds) >= 2
-    assert all(not r.get("planned") and not r.get("written") for r in rounds), rounds
+    busy = [r for r in rounds if r.get("planned") or r.get("written")]
+    assert not busy, (busy, last_audit(world))
     assert [row for row in open_outbox(world) if row[1] in ("dead", "failed")] == []
 
 
@@ -188,3 +205,91 @@ def test_a_rule_hybrid_cannot_express_in_the_rooms_zone_fails_clearly_once(
     assert open_outbox(world) == []  # no write that can only fail
     settle(world, 2)
     assert len([x for x in world.audit(f"o:{uid}") if "not synced" in x]) == 1  # said once
+
+
+# --- (b) a shifted week whose rule-instant is taken in Hybrid --------------------------------
+
+
+def cross_zone_weekly(world: SyncWorld) -> tuple[datetime, Slots, datetime, datetime]:
+    """A New York organizer's 09:00 weekly meeting in Room 4A (London) across the March clock
+    changes: 14:00 in London, 13:00 in the weeks New York has changed its clocks and London
+    not yet."""
+    now = datetime.now(UTC)
+    march = datetime(now.year + 1 if now.month > 2 else now.year, 3, 1, 9)
+    wall = march - timedelta(days=march.weekday())  # a Monday
+    first = local(wall, NEW_YORK)
+    weeks = [local(wall + timedelta(weeks=n), NEW_YORK) for n in range(6)]
+    wanted = [(s, s + timedelta(hours=1)) for s in weeks]
+    return wall, wanted, first - timedelta(days=1), wanted[-1][1] + timedelta(days=1)
+
+
+# --- (c) a Hybrid member's edit of a cross-zone series ----------------------------------------
+
+
+def outlook_master(world: SyncWorld, subject: str) -> dict[str, Any]:
+    return organizer_master(world, ADELE, subject)
+
+
+def test_a_hybrid_edit_of_a_cross_zone_series_keeps_the_organizers_zone(
+    world: SyncWorld,
+) -> None:
+    """A member retitles, then lengthens, the New York organizer's series in Hybrid: Outlook's
+    series takes the new title and end, and keeps its New York zone and pattern (its occurrences
+    stay at 09:00 New York time, also in the weeks London disagrees)."""
+    long_window(world)
+    world.start()
+    wall, wanted, lo, hi = cross_zone_weekly(world)
+    master = world.book_series(
+        ADELE, wall, subject="From New York", zone=WINDOWS[NEW_YORK], count=6
+    )
+    uid = master["iCalUId"]
+    wait_for(lambda: hybrid_held(world, lo, hi) == wanted, "the Hybrid series")
+    settled(world)
+    series = series_bookings(world)[0]
+
+    world.hybrid_call(lambda: world.hybrid.update_booking(series["_id"], summary="Renamed"))
+    wait_for(lambda: outlook_master(world, "Renamed"), "the new title in Outlook")
+    settled(world)
+    renamed = outlook_master(world, "Renamed")
+    assert renamed["recurrence"] == master["recurrence"]
+    assert renamed["start"] == master["start"] and renamed["end"] == master["end"]
+    assert occurrences_of(world, ADELE, uid, lo, hi) == wanted
+
+    first = hybrid_time(series["start"])
+    world.hybrid_call(
+        lambda: world.hybrid.update_booking(series["_id"], end=first + timedelta(minutes=90))
+    )
+    longer = [(s, s + timedelta(minutes=90)) for s, _ in wanted]
+    wait_for(lambda: occurrences_of(world, ADELE, uid, lo, hi) == longer, "the longer series")
+    quiet(world)
+    after = outlook_master(world, "Renamed")
+    assert after["recurrence"] == master["recurrence"]
+    assert after["start"]["timeZone"] == master["start"]["timeZone"]
+    assert hybrid_held(world, lo, hi) == longer
+    assert room_slots(world, lo, hi) == longer
+    # the weeks the zones disagree: Hybrid's children carry the series' new title, and no
+    # occurrence in Outlook has one of its own
+    kids = [b for b in world.bookings() if b.get("parent") == series["_id"]]
+    assert len(kids) == 2 and {k["summary"] for k in kids} == {"Renamed"}, kids
+    subjects = {i["subject"] for i in all_instances(world, ADELE, master["id"], lo, hi)}
+    assert subjects == {"Renamed"}
+
+    # retimed an hour later in Hybrid: 10:00 New York time, every week
+    world.hybrid_call(
+        lambda: world.hybrid.update_booking(
+            series["_id"],
+            start=first + timedelta(hours=1),
+            end=first + timedelta(hours=1, minutes=90),
+        )
+    )
+    later = [(s + timedelta(hours=1), e + timedelta(hours=1)) for s, e in longer]
+    wait_for(lambda: hybrid_held(world, lo, hi) == later, "every week at 10:00 in Hybrid")
+    wait_for(lambda: occurrences_of(world, ADELE, uid, lo, hi) == later, "the series at 10:00")
+    wait_for(lambda: room_slots(world, lo, hi) == later, "the room's copy at 10:00")
+    quiet(world)
+    retimed = outlook_master(world, "Renamed")
+    assert retimed["recurrence"]["range"]["recurrenceTimeZone"] == WINDOWS[NEW_YORK]
+    assert retimed["recurrence"]["pattern"] == master["recurrence"]["pattern"]
+    assert hybrid_held(world, lo, hi) == later
+    assert room_slots(world, lo, hi) == later
+    assert {k["summary"] for k in world.live_bookings() if k.get("parent")} == {"Renamed"}
