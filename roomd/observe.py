@@ -81,7 +81,7 @@ CONFIG_RELOADS = Counter(
 CHANGES = RoomCounter(
     "roomd_changes_total",
     "Booking changes synced, by room, direction and outcome (created, updated, canceled, "
-    "released, linked, skipped).",
+    "released, linked, skipped, not_expressible: a series one side cannot hold in its zone).",
     ["room", "direction", "outcome"],
     registry=REGISTRY,
 )

@@ -34,7 +34,7 @@ from .model import HybridStatus, RoomContext, Slot, fingerprint
 from .outbound_series import hybrid_shape
 from .ports import GraphPort, HybridPort, transient
 from .recurrence import graph_from_rrule, occurrences
-from .series import CANCELLED, occurrence_link_id, shape_fingerprint
+from .series import CANCELLED, NOT_EXPRESSIBLE, occurrence_link_id, shape_fingerprint
 from .zones import to_windows, zone_info
 
 MAX_ATTEMPTS = 8
@@ -320,7 +320,14 @@ class Executor:
             # the occurrence as Outlook has it (a series in another zone than the room's)
             original = parse_datetime(shifted[at], "shifts") if at in shifted else at
             when = f"{original:%Y-%m-%d %H:%M} UTC"
-            declined = await self._room_declines(room, link, original, why)
+            comment = None
+            if original != at:
+                why = _zone_refusal(room, at, why)
+                comment = f"Declined: {why}."
+                observe.CHANGES.labels(
+                    room=room.mailbox, direction="outlook_to_hybrid", outcome=NOT_EXPRESSIBLE
+                ).inc()
+            declined = await self._room_declines(room, link, original, why, comment=comment)
             audit.append(
                 (
                     "outlook",
@@ -332,11 +339,17 @@ class Executor:
         return links
 
     async def _room_declines(
-        self, room: RoomContext, link: Link, original: datetime, why: str
+        self,
+        room: RoomContext,
+        link: Link,
+        original: datetime,
+        why: str,
+        *,
+        comment: str | None = None,
     ) -> bool:
-        """The room declines one occurrence Hybrid refused, naming what holds it; False when
-        the room does not hold it (the meeting may have gone meanwhile: what roomd wrote in
-        Hybrid is recorded all the same)."""
+        """The room declines one occurrence Hybrid refused, naming what holds it (or saying
+        ``comment``); False when the room does not hold it (the meeting may have gone
+        meanwhile: what roomd wrote in Hybrid is recorded all the same)."""
         with contextlib.suppress(NotFound):
             target = None
             if link.room_event_id:
@@ -346,7 +359,8 @@ class Executor:
                     room.mailbox,
                     str(target["id"]),
                     "decline",
-                    comment="Declined: the room is already booked at this time in the booking "
+                    comment=comment
+                    or "Declined: the room is already booked at this time in the booking "
                     f"system ({why})",
                 )
                 return True
@@ -607,7 +621,15 @@ class Executor:
                 why = f"booking {other.id}, {other.start:%Y-%m-%d %H:%M}-{other.end:%H:%M} UTC"
                 break
         when = f"{ours:%Y-%m-%d %H:%M} UTC"
-        declined = await self._room_declines(room, link, ours, why)
+        comment = None
+        if ours != original and start == ours:  # a zone-shifted week's child (series.zone_shifts)
+            why = _zone_refusal(room, original, why)
+            comment = f"Declined: {why}."
+        declined = await self._room_declines(room, link, ours, why, comment=comment)
+        if declined and comment is not None:
+            observe.CHANGES.labels(
+                room=room.mailbox, direction="outlook_to_hybrid", outcome=NOT_EXPRESSIBLE
+            ).inc()
         return Outcome(
             links=[_left_out(link, ours, link.hybrid_id)],
             audit=[
@@ -819,6 +841,21 @@ def _graph_zone(zone: str) -> str:
         return to_windows(zone)
     except ValueError:
         return zone
+
+
+def _zone_refusal(room: RoomContext, at: datetime, why: str) -> str:
+    """Why a week of a series in another zone than the room's cannot be held (issue 8, 7):
+    Hybrid evaluates the rule in the room's zone, which puts that week's occurrence at ``at``,
+    an hour off the series' own time in a week only one zone has changed its clocks; the
+    series' time is held by an exception of that occurrence, and Hybrid takes an exception
+    only of an occurrence the series has (docs/hybrid-api.md), so the occurrence at ``at``
+    must be free even when the series' own time is."""
+    local = at.astimezone(zone_info(room.zone))
+    return (
+        f"the booking system evaluates the series in the room's time zone ({room.zone}), where "
+        f"this week's occurrence falls at {local:%H:%M} ({at:%Y-%m-%d %H:%M} UTC), held by "
+        f"{why}; it holds the series' own time in such a week only in place of that occurrence"
+    )
 
 
 def _left_out(series: Link, original: datetime, hybrid_id: str | None) -> Link:

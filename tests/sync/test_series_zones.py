@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-from support.sync_world import ADELE, ROOM, ROOM_ID, SyncWorld, hybrid_time, wait_for
+from support.sync_world import ADELE, MEGAN, ROOM, ROOM_ID, SyncWorld, hybrid_time, wait_for
 from sync.test_series_more import (
     LONDON,
     NEW_YORK,
@@ -24,6 +24,7 @@ from sync.test_series_more import (
     occurrences_of,
     open_outbox,
     organizer_master,
+    room_answers,
     room_slots,
     series_bookings,
     settle,
@@ -221,6 +222,63 @@ def cross_zone_weekly(world: SyncWorld) -> tuple[datetime, Slots, datetime, date
     weeks = [local(wall + timedelta(weeks=n), NEW_YORK) for n in range(6)]
     wanted = [(s, s + timedelta(hours=1)) for s in weeks]
     return wall, wanted, first - timedelta(days=1), wanted[-1][1] + timedelta(days=1)
+
+
+def changes_counted(world: SyncWorld, outcome: str, direction: str = "outlook_to_hybrid") -> float:
+    """``roomd_changes_total`` for Room 4A with ``outcome`` and ``direction``."""
+    assert world.daemon is not None
+    metrics = httpx.get(world.daemon.url("/metrics")).text
+    return sum(
+        float(x.split()[-1])
+        for x in metrics.splitlines()
+        if x.startswith("roomd_changes_total{")
+        and f'outcome="{outcome}"' in x
+        and f'direction="{direction}"' in x
+        and ROOM in x
+    )
+
+
+def test_a_shifted_week_whose_rule_instant_is_taken_is_declined_saying_why(
+    world: SyncWorld,
+) -> None:
+    """In a week the zones disagree, Hybrid's rule puts the occurrence at 14:00 London, the
+    organizer's is at 13:00, held by an exception of the 14:00 occurrence. A booking holds
+    14:00-15:00 that week: Hybrid takes no exception of an occurrence the series lacks
+    (docs/hybrid-api.md), so the week cannot be held at 13:00 inside the series. Not fixed
+    (it needs a booking of its own for that week): the room declines that week saying so
+    (not "the room is already booked" at a time that is free), the audit trail names the
+    zone, ``roomd_changes_total{outcome="not_expressible"}`` counts it, the rest of the
+    series syncs, and no write is left to fail or retry."""
+    long_window(world)
+    world.start()
+    wall, wanted, lo, hi = cross_zone_weekly(world)
+    shifted = [s for s, _ in wanted if s.astimezone(LON).hour == 13]
+    assert shifted, wanted
+    week = shifted[0]
+    rule_instant = week + timedelta(hours=1)
+    held = world.hybrid_book(MEGAN, rule_instant, summary="Held in Hybrid at 14:00 London")
+    other = (rule_instant, rule_instant + timedelta(hours=1))
+    wait_for(lambda: room_slots(world, lo, hi) == [other], "Megan's booking in the room")
+    master = world.book_series(
+        ADELE, wall, subject="From New York", zone=WINDOWS[NEW_YORK], count=6
+    )
+    uid = master["iCalUId"]
+    rest = [s for s in wanted if s[0] != week]
+    wait_for(lambda: hybrid_held(world, lo, hi) == sorted([*rest, other]), "the rest in Hybrid")
+    wait_for(
+        lambda: room_slots(world, lo, hi) == sorted([*rest, other]), "the room declining the week"
+    )
+    quiet(world)
+    assert occurrences_of(world, ADELE, uid, lo, hi) == wanted  # the organizer keeps it
+    assert not world.booking(held["_id"])["canceled"]
+    declined = [x for x in world.audit(f"o:{uid}") if x.startswith("room_decline:")]
+    assert len(declined) == 1, world.audit(f"o:{uid}")
+    assert f"{week:%Y-%m-%d %H:%M}" in declined[0]
+    assert "room's time zone (Europe/London)" in declined[0] and held["_id"] in declined[0]
+    assert changes_counted(world, "not_expressible") == 1
+    answers = room_answers(world, ADELE, master["id"], lo, hi)
+    assert answers.pop(week) == "declined"
+    assert set(answers.values()) == {"accepted"}, answers
 
 
 # --- (c) a Hybrid member's edit of a cross-zone series ----------------------------------------
