@@ -26,7 +26,7 @@ from roomd.config import RoomSettings, Settings
 from roomd.daemon import lock_state
 from roomd.store import AuditEntry, Link, OutboxItem, StoreError, open_store
 from roomd.sync import RoundFailed
-from roomd.sync.model import read_fingerprint
+from roomd.sync.model import link_id_for, read_fingerprint
 from roomd.sync.series import CANCELLED, REGULAR, read_shape
 
 
@@ -160,13 +160,14 @@ class Story:
     link: Link
     outbox: list[OutboxItem]
     audit: list[AuditEntry]
+    unlinked: bool = False  # roomd never linked it (skipped: the audit trail says why)
 
     def as_json(self) -> dict[str, Any]:
         lk = self.link
         return {
             "room": self.room,
             "link_id": lk.link_id,
-            "state": lk.state,
+            "state": "not synced" if self.unlinked else lk.state,
             "hybrid_id": lk.hybrid_id,
             "room_event_id": lk.room_event_id,
             "organizer": lk.organizer_mailbox,
@@ -201,6 +202,16 @@ async def explain(settings: Settings, any_id: str) -> list[Story]:
             audit = await store.audit_for(room, booking=link.link_id, limit=1000)
             outbox = await store.outbox_for_link(room, link.link_id)
             stories.append(Story(room, link, outbox, list(reversed(audit))))
+        if not stories:  # skipped, never linked (a series Hybrid cannot hold in its zone): why
+            for key in (link_id_for("outlook", any_id), link_id_for("hybrid", any_id)):
+                for configured in settings.rooms:
+                    mailbox = configured.mailbox
+                    audit = await store.audit_for(mailbox, booking=key, limit=1000)
+                    if audit:
+                        link = Link(link_id=key, ical_uid=any_id if key.startswith("o:") else None)
+                        stories.append(
+                            Story(mailbox, link, [], list(reversed(audit)), unlinked=True)
+                        )
         return stories
     finally:
         await store.close()
@@ -260,6 +271,10 @@ def render(stories: list[Story], settings: Settings) -> list[str]:
         room = settings.room_by_mailbox(story.room)
         name = f", {room.name}" if room is not None else ""
         origin = "booked in Outlook" if lk.link_id.startswith("o:") else "booked in Hybrid"
+        if story.unlinked:
+            lines.append(f"booking {lk.link_id} ({story.room}{name}): {origin}, not synced")
+            lines += _history(story)
+            continue
         if lk.original_start is not None:
             lines += [
                 f"occurrence {lk.link_id} ({story.room}{name}), originally "

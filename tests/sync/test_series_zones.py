@@ -26,6 +26,7 @@ from sync.test_series_more import (
     organizer_master,
     room_answers,
     room_slots,
+    roomd,
     series_bookings,
     settle,
     settled,
@@ -206,6 +207,11 @@ def test_a_rule_hybrid_cannot_express_in_the_rooms_zone_fails_clearly_once(
     assert open_outbox(world) == []  # no write that can only fail
     settle(world, 2)
     assert len([x for x in world.audit(f"o:{uid}") if "not synced" in x]) == 1  # said once
+    # `roomd explain` finds it by its iCalUId, though roomd never linked it, and says why
+    told = roomd("explain", uid, config=daemon.config)
+    assert told.returncode == 0, told.stderr
+    assert "not synced" in told.stdout and "BYMONTHDAY=28" in told.stdout, told.stdout
+    assert "Europe/London" in told.stdout, told.stdout
 
 
 # --- (b) a shifted week whose rule-instant is taken in Hybrid --------------------------------
