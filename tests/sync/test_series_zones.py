@@ -135,13 +135,13 @@ def test_a_monthly_series_on_the_next_day_in_the_rooms_zone_is_booked_in_hybrid(
 def test_a_yearly_series_on_the_previous_day_in_the_rooms_zone_is_booked_in_hybrid(
     world: SyncWorld,
 ) -> None:
-    """A Tokyo organizer's 08:00 on the 1st of next month, every year: 23:00 the day before
-    (the last day of the month before) in London."""
+    """A Tokyo organizer's 07:00 on the 1st of next month, every year: 22:00 (or 23:00 in
+    summer) the day before, the last day of the month before, in London."""
     long_window(world)
     world.start()
     tokyo = ZoneInfo("Asia/Tokyo")
     now = datetime.now(UTC).astimezone(tokyo)
-    wall = add_months(now.replace(day=1, hour=8, minute=0, second=0, microsecond=0), 1)
+    wall = add_months(now.replace(day=1, hour=7, minute=0, second=0, microsecond=0), 1)
     wanted = []
     for n in range(2):
         start = wall.replace(year=wall.year + n).astimezone(UTC)
@@ -222,7 +222,7 @@ def cross_zone_weekly(world: SyncWorld) -> tuple[datetime, Slots, datetime, date
     changes: 14:00 in London, 13:00 in the weeks New York has changed its clocks and London
     not yet."""
     now = datetime.now(UTC)
-    march = datetime(now.year + 1 if now.month > 2 else now.year, 3, 1, 9)
+    march = datetime(now.year + 1 if now.month > 1 else now.year, 3, 1, 9)
     wall = march - timedelta(days=march.weekday())  # a Monday
     first = local(wall, NEW_YORK)
     weeks = [local(wall + timedelta(weeks=n), NEW_YORK) for n in range(6)]
