@@ -13,13 +13,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-from support.sync_world import ADELE, MEGAN, ROOM, ROOM_ID, SyncWorld, hybrid_time, wait_for
+from support.sync_world import ADELE, MEGAN, ROOM, SyncWorld, hybrid_time, wait_for
 from sync.test_series_more import (
     LONDON,
     NEW_YORK,
     WINDOWS,
     Slots,
     all_instances,
+    hybrid_slots,
     local,
     occurrences_of,
     open_outbox,
@@ -48,22 +49,6 @@ def add_months(day: datetime, months: int) -> datetime:
     return day.replace(year=day.year + month // 12, month=month % 12 + 1)
 
 
-def hybrid_held(world: SyncWorld, lo: datetime, hi: datetime) -> Slots:
-    """Every slot the Hybrid room holds in [lo, hi) (series occurrences less exdates and
-    replaced ones, exception children, one-offs)."""
-
-    def go() -> Slots:
-        store = world.sims.hybrid.store
-        out: Slots = []
-        for booking in store.bookings.values():
-            if booking.canceled or booking.resource_id != ROOM_ID:
-                continue
-            out.extend((i.start, i.end) for i in store.intervals(booking, lo, hi))
-        return sorted(out)
-
-    return world.sims.call(go)
-
-
 def last_audit(world: SyncWorld, lines: int = 14) -> list[tuple[str, str, str]]:
     """The audit trail's last lines, all bookings (for a failure's message)."""
     db = sqlite3.connect(world.directory / "roomd.sqlite3")
@@ -89,6 +74,20 @@ def quiet(world: SyncWorld) -> None:
     busy = [r for r in rounds if r.get("planned") or r.get("written")]
     assert not busy, (busy, last_audit(world))
     assert [row for row in open_outbox(world) if row[1] in ("dead", "failed")] == []
+
+
+def changes_counted(world: SyncWorld, outcome: str, direction: str = "outlook_to_hybrid") -> float:
+    """``roomd_changes_total`` for Room 4A with ``outcome`` and ``direction``."""
+    assert world.daemon is not None
+    metrics = httpx.get(world.daemon.url("/metrics")).text
+    return sum(
+        float(x.split()[-1])
+        for x in metrics.splitlines()
+        if x.startswith("roomd_changes_total{")
+        and f'outcome="{outcome}"' in x
+        and f'direction="{direction}"' in x
+        and ROOM in x
+    )
 
 
 # --- (a) a monthly or yearly rule that falls on another day in the room's zone ------------------
@@ -123,12 +122,12 @@ def test_a_monthly_series_on_the_next_day_in_the_rooms_zone_is_booked_in_hybrid(
         pattern={"type": "absoluteMonthly", "interval": 1, "dayOfMonth": 15},
     )
     wait_for(lambda: room_slots(world, lo, hi) == wanted, "the room's series")
-    wait_for(lambda: hybrid_held(world, lo, hi) == wanted, "every occurrence held in Hybrid")
+    wait_for(lambda: hybrid_slots(world, lo, hi) == wanted, "every occurrence held in Hybrid")
     series = series_bookings(world)
     assert len(series) == 1
     assert hybrid_time(series[0]["start"]) == wanted[0][0]
     quiet(world)
-    assert hybrid_held(world, lo, hi) == wanted
+    assert hybrid_slots(world, lo, hi) == wanted
     assert occurrences_of(world, ADELE, master["iCalUId"], lo, hi) == wanted
 
 
@@ -157,7 +156,7 @@ def test_a_yearly_series_on_the_previous_day_in_the_rooms_zone_is_booked_in_hybr
         pattern={"type": "absoluteYearly", "interval": 1, "dayOfMonth": 1, "month": wall.month},
     )
     wait_for(lambda: room_slots(world, lo, hi) == wanted[:1], "the room's series")
-    wait_for(lambda: hybrid_held(world, lo, hi) == wanted[:1], "the occurrence held in Hybrid")
+    wait_for(lambda: hybrid_slots(world, lo, hi) == wanted[:1], "the occurrence held in Hybrid")
     series = series_bookings(world)
     assert len(series) == 1
     assert hybrid_time(series[0]["start"]) == wanted[0][0]
@@ -193,16 +192,7 @@ def test_a_rule_hybrid_cannot_express_in_the_rooms_zone_fails_clearly_once(
     assert "Europe/London" in line and "BYMONTHDAY=28" in line, trail
     problem = httpx.get(daemon.url("/readyz")).json()["rooms"][ROOM]["problem"] or ""
     assert "The 28th from New York" in problem or uid in problem, problem
-    metrics = httpx.get(daemon.url("/metrics")).text
-    counted = [
-        x
-        for x in metrics.splitlines()
-        if x.startswith("roomd_changes_total{")
-        and 'outcome="not_expressible"' in x
-        and 'direction="outlook_to_hybrid"' in x
-        and ROOM in x
-    ]
-    assert counted and float(counted[0].split()[-1]) >= 1, metrics
+    assert changes_counted(world, "not_expressible") >= 1
     assert series_bookings(world) == []
     assert open_outbox(world) == []  # no write that can only fail
     settle(world, 2)
@@ -228,20 +218,6 @@ def cross_zone_weekly(world: SyncWorld) -> tuple[datetime, Slots, datetime, date
     weeks = [local(wall + timedelta(weeks=n), NEW_YORK) for n in range(6)]
     wanted = [(s, s + timedelta(hours=1)) for s in weeks]
     return wall, wanted, first - timedelta(days=1), wanted[-1][1] + timedelta(days=1)
-
-
-def changes_counted(world: SyncWorld, outcome: str, direction: str = "outlook_to_hybrid") -> float:
-    """``roomd_changes_total`` for Room 4A with ``outcome`` and ``direction``."""
-    assert world.daemon is not None
-    metrics = httpx.get(world.daemon.url("/metrics")).text
-    return sum(
-        float(x.split()[-1])
-        for x in metrics.splitlines()
-        if x.startswith("roomd_changes_total{")
-        and f'outcome="{outcome}"' in x
-        and f'direction="{direction}"' in x
-        and ROOM in x
-    )
 
 
 def test_a_shifted_week_whose_rule_instant_is_taken_is_declined_saying_why(
@@ -270,7 +246,7 @@ def test_a_shifted_week_whose_rule_instant_is_taken_is_declined_saying_why(
     )
     uid = master["iCalUId"]
     rest = [s for s in wanted if s[0] != week]
-    wait_for(lambda: hybrid_held(world, lo, hi) == sorted([*rest, other]), "the rest in Hybrid")
+    wait_for(lambda: hybrid_slots(world, lo, hi) == sorted([*rest, other]), "the rest in Hybrid")
     wait_for(
         lambda: room_slots(world, lo, hi) == sorted([*rest, other]), "the room declining the week"
     )
@@ -307,7 +283,7 @@ def test_a_hybrid_edit_of_a_cross_zone_series_keeps_the_organizers_zone(
         ADELE, wall, subject="From New York", zone=WINDOWS[NEW_YORK], count=6
     )
     uid = master["iCalUId"]
-    wait_for(lambda: hybrid_held(world, lo, hi) == wanted, "the Hybrid series")
+    wait_for(lambda: hybrid_slots(world, lo, hi) == wanted, "the Hybrid series")
     settled(world)
     series = series_bookings(world)[0]
 
@@ -329,7 +305,7 @@ def test_a_hybrid_edit_of_a_cross_zone_series_keeps_the_organizers_zone(
     after = outlook_master(world, "Renamed")
     assert after["recurrence"] == master["recurrence"]
     assert after["start"]["timeZone"] == master["start"]["timeZone"]
-    assert hybrid_held(world, lo, hi) == longer
+    assert hybrid_slots(world, lo, hi) == longer
     assert room_slots(world, lo, hi) == longer
     # the weeks the zones disagree: Hybrid's children carry the series' new title, and no
     # occurrence in Outlook has one of its own
@@ -347,13 +323,13 @@ def test_a_hybrid_edit_of_a_cross_zone_series_keeps_the_organizers_zone(
         )
     )
     later = [(s + timedelta(hours=1), e + timedelta(hours=1)) for s, e in longer]
-    wait_for(lambda: hybrid_held(world, lo, hi) == later, "every week at 10:00 in Hybrid")
+    wait_for(lambda: hybrid_slots(world, lo, hi) == later, "every week at 10:00 in Hybrid")
     wait_for(lambda: occurrences_of(world, ADELE, uid, lo, hi) == later, "the series at 10:00")
     wait_for(lambda: room_slots(world, lo, hi) == later, "the room's copy at 10:00")
     quiet(world)
     retimed = outlook_master(world, "Renamed")
     assert retimed["recurrence"]["range"]["recurrenceTimeZone"] == WINDOWS[NEW_YORK]
     assert retimed["recurrence"]["pattern"] == master["recurrence"]["pattern"]
-    assert hybrid_held(world, lo, hi) == later
+    assert hybrid_slots(world, lo, hi) == later
     assert room_slots(world, lo, hi) == later
     assert {k["summary"] for k in world.live_bookings() if k.get("parent")} == {"Renamed"}
