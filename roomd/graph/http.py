@@ -34,6 +34,7 @@ from urllib.parse import quote, unquote, urlsplit
 import httpx
 import stamina
 
+from roomd.aiotransport import transport_for
 from roomd.graph.auth import TokenProvider, ssl_context_for
 from roomd.graph.config import GraphClientConfig
 from roomd.graph.errors import (
@@ -167,19 +168,24 @@ class GraphHttp:
         base = urlsplit(self.base_url)
         self._origin = (base.scheme, base.hostname, base.port)
         self.tokens = tokens if tokens is not None else TokenProvider(config)
+        verify = ssl_context_for(config)
+        limits = httpx.Limits(
+            max_connections=config.max_connections,
+            max_keepalive_connections=min(config.max_connections, 20),
+            keepalive_expiry=30.0,
+        )
         self._client = httpx.AsyncClient(
-            verify=ssl_context_for(config),
+            verify=verify,
             timeout=httpx.Timeout(
                 config.read_timeout,
                 connect=config.connect_timeout,
                 pool=config.pool_timeout,
             ),
-            limits=httpx.Limits(
-                max_connections=config.max_connections,
-                max_keepalive_connections=min(config.max_connections, 20),
-                keepalive_expiry=30.0,
-            ),
+            limits=limits,
             headers={"Accept": "application/json"},
+            # httpx honours proxies from the environment here (trust_env's default): so does
+            # transport_for, by keeping httpx's own transport when one is set
+            transport=transport_for(verify, limits, trust_env=True),
         )
         # a mailbox's limit exists only while a request to it holds or waits for a slot: one per
         # mailbox ever read (every room and every organizer) took ~950 B each for ever

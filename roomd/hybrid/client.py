@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 import httpx
 
+from roomd.aiotransport import transport_for
 from roomd.hybrid.auth import TokenSource
 from roomd.hybrid.config import HybridClientConfig
 from roomd.hybrid.errors import BookingParseError, HybridError, NotFound, error_for_status
@@ -106,7 +107,8 @@ class HybridClient:
         """``feed_overlap``: how far ``changes_since`` re-reads behind its cursor; ``clock``:
         seconds on a monotonic clock, for token expiry."""
         self._config = config
-        verify: ssl.SSLContext | bool = True
+        # without ca_bundle, what httpx trusts: certifi's, or SSL_CERT_FILE with trust_env
+        verify = httpx.create_ssl_context(trust_env=config.trust_env)
         if config.ca_bundle is not None:
             try:
                 verify = ssl.create_default_context(cafile=str(config.ca_bundle))
@@ -116,13 +118,15 @@ class HybridClient:
                     f"hybrid.ca_bundle: cannot use {config.ca_bundle} as a CA bundle ({reason})"
                 ) from None
         t = config.timeouts
+        limits = httpx.Limits(
+            max_connections=config.max_connections,
+            max_keepalive_connections=config.max_connections,
+        )
         self._http = httpx.AsyncClient(
             verify=verify,
             timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool),
-            limits=httpx.Limits(
-                max_connections=config.max_connections,
-                max_keepalive_connections=config.max_connections,
-            ),
+            limits=limits,
+            transport=transport_for(verify, limits, trust_env=config.trust_env),
             headers={"Accept": "application/json", "User-Agent": "roomd"},
             follow_redirects=False,
             trust_env=config.trust_env,
