@@ -34,7 +34,7 @@ from urllib.parse import quote, unquote, urlsplit
 import httpx
 import stamina
 
-from roomd.aiotransport import transport_for
+from roomd.aiotransport import Sender, transport_for
 from roomd.graph.auth import TokenProvider, ssl_context_for
 from roomd.graph.config import GraphClientConfig
 from roomd.graph.errors import (
@@ -174,6 +174,7 @@ class GraphHttp:
             max_keepalive_connections=min(config.max_connections, 20),
             keepalive_expiry=30.0,
         )
+        transport = transport_for(verify, limits, trust_env=True)
         self._client = httpx.AsyncClient(
             verify=verify,
             timeout=httpx.Timeout(
@@ -185,8 +186,9 @@ class GraphHttp:
             headers={"Accept": "application/json"},
             # httpx honours proxies from the environment here (trust_env's default): so does
             # transport_for, by keeping httpx's own transport when one is set
-            transport=transport_for(verify, limits, trust_env=True),
+            transport=transport,
         )
+        self._sender = Sender(self._client, transport)
         # a mailbox's limit exists only while a request to it holds or waits for a slot: one per
         # mailbox ever read (every room and every organizer) took ~950 B each for ever
         self._mailboxes: dict[str, Slots] = {}
@@ -459,7 +461,7 @@ class GraphHttp:
         lines.append(("Prefer", ", ".join((*BASE_PREFER, *prefer))))
         lines += list((headers or {}).items())
         try:
-            response = await self._client.request(
+            response = await self._sender.request(
                 method, url, params=params, json=json, headers=lines
             )
         except httpx.TransportError:

@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import httpx
 
-from roomd.aiotransport import transport_for
+from roomd.aiotransport import Sender, transport_for
 from roomd.hybrid.auth import TokenSource
 from roomd.hybrid.config import HybridClientConfig
 from roomd.hybrid.errors import BookingParseError, HybridError, NotFound, error_for_status
@@ -122,15 +122,17 @@ class HybridClient:
             max_connections=config.max_connections,
             max_keepalive_connections=config.max_connections,
         )
+        transport = transport_for(verify, limits, trust_env=config.trust_env)
         self._http = httpx.AsyncClient(
             verify=verify,
             timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool),
             limits=limits,
-            transport=transport_for(verify, limits, trust_env=config.trust_env),
+            transport=transport,
             headers={"Accept": "application/json", "User-Agent": "roomd"},
             follow_redirects=False,
             trust_env=config.trust_env,
         )
+        self._sender = Sender(self._http, transport)
         self._tokens = TokenSource(config, self._http, self._retrying, clock=clock)
         self._clock = clock
         self._feed_overlap = feed_overlap
@@ -203,7 +205,7 @@ class HybridClient:
         token = await self._tokens.token()
         for refreshed in (False, True):
             try:
-                resp = await self._http.request(
+                resp = await self._sender.request(
                     method,
                     url,
                     params=params,
