@@ -21,6 +21,7 @@ from typing import Any, Self
 from urllib.parse import quote
 
 import httpx
+import orjson
 
 from roomd.aiotransport import Sender, transport_for
 from roomd.hybrid.auth import TokenSource
@@ -766,8 +767,8 @@ def _json_or_none(resp: httpx.Response) -> Any:
     if not resp.content:
         return None
     try:
-        return resp.json()
-    except ValueError:
+        return orjson.loads(resp.content)  # 2.5x json's speed (roomd.graph.http.json_object)
+    except ValueError:  # orjson.JSONDecodeError is one
         raise HybridError(resp.status_code, f"expected JSON, got {resp.text[:200]!r}") from None
 
 
