@@ -50,8 +50,8 @@ def transport_for(
 ) -> AiohttpTransport | None:
     """The transport for a client with these TLS settings and limits, or None where httpx's own
     must stay: ``trust_env`` with a proxy in the environment (HTTP(S)_PROXY, ALL_PROXY...)."""
-    if trust_env and urllib.request.getproxies():
-        return None
+    if trust_env and any(scheme != "no" for scheme in urllib.request.getproxies()):
+        return None  # NO_PROXY alone names no proxy
     return AiohttpTransport(verify, limits)
 
 

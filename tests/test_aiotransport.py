@@ -41,6 +41,17 @@ def test_a_proxy_in_the_environment_keeps_httpx_transport(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     context = ssl.create_default_context()
+    for name in (
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "localhost")
+    assert isinstance(transport_for(context, LIMITS, trust_env=True), AiohttpTransport)
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
     assert transport_for(context, LIMITS, trust_env=True) is None  # httpx routes via the proxy
     assert isinstance(transport_for(context, LIMITS, trust_env=False), AiohttpTransport)
