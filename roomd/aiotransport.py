@@ -129,6 +129,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             raise _httpx_error(exc, request) from None
         except TimeoutError:  # aiohttp's own timeouts derive from it too
             raise httpx.ReadTimeout("timed out", request=request) from None
+        except OSError as exc:  # a socket or TLS error aiohttp did not wrap: lost mid-request
+            raise httpx.ReadError(type(exc).__name__, request=request) from None
 
     async def aclose(self) -> None:
         if self._session is not None:
