@@ -139,13 +139,16 @@ async def _roomd_rounds(
     requests = {"graph": 0, "hybrid": 0}
 
     def counting(client: Any, side: str) -> None:
-        inner_send = client.send
+        # at the client's transport: roomd hands its requests to it past the client's own
+        # send (roomd.aiotransport.Sender), token requests and older roomds through it
+        transport = client._transport
+        inner_send = transport.handle_async_request
 
         async def send(*args: Any, **kwargs: Any) -> Any:
             requests[side] += 1
             return await inner_send(*args, **kwargs)
 
-        client.send = send
+        transport.handle_async_request = send
 
     counting(runner._graph.client.http._client, "graph")  # type: ignore[attr-defined]
     counting(runner._hybrid.client._http, "hybrid")  # type: ignore[attr-defined]

@@ -16,6 +16,8 @@ def test_idle_prints_roomd_beside_the_bare_loop_and_the_targets() -> None:
     assert "bare httpx loop:" in out
     assert "target CPU ratio at 3 rooms" in out
     assert "target idle SQLite writes at 3 rooms" in out
+    # roomd's requests are counted (a Graph $batch at least): 0 meant the count missed them
+    assert "roomd requests per idle round: 0 " not in out
 
 
 def test_growth_prints_both_sweeps_with_slopes_and_plots(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ RANK = {
     "roomd.observe": 0,
     "roomd.roommetrics": -1,  # observe's per-room metric families: imports nothing of roomd
     "roomd.refusals": 0,  # one hold on a refused credential, used by both clients
+    "roomd.aiotransport": 0,  # httpx's API over aiohttp's pool, used by both clients
     "roomd.entra": 0,  # what to do about a refused credential: the daemon and doctor
     "roomd.config": 1,
     "roomd.store": 2,

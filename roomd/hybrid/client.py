@@ -21,7 +21,9 @@ from typing import Any, Self
 from urllib.parse import quote
 
 import httpx
+import orjson
 
+from roomd.aiotransport import Sender, transport_for
 from roomd.hybrid.auth import TokenSource
 from roomd.hybrid.config import HybridClientConfig
 from roomd.hybrid.errors import BookingParseError, HybridError, NotFound, error_for_status
@@ -106,7 +108,8 @@ class HybridClient:
         """``feed_overlap``: how far ``changes_since`` re-reads behind its cursor; ``clock``:
         seconds on a monotonic clock, for token expiry."""
         self._config = config
-        verify: ssl.SSLContext | bool = True
+        # without ca_bundle, what httpx trusts: certifi's, or SSL_CERT_FILE with trust_env
+        verify = httpx.create_ssl_context(trust_env=config.trust_env)
         if config.ca_bundle is not None:
             try:
                 verify = ssl.create_default_context(cafile=str(config.ca_bundle))
@@ -116,17 +119,21 @@ class HybridClient:
                     f"hybrid.ca_bundle: cannot use {config.ca_bundle} as a CA bundle ({reason})"
                 ) from None
         t = config.timeouts
+        limits = httpx.Limits(
+            max_connections=config.max_connections,
+            max_keepalive_connections=config.max_connections,
+        )
+        transport = transport_for(verify, limits, trust_env=config.trust_env)
         self._http = httpx.AsyncClient(
             verify=verify,
             timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool),
-            limits=httpx.Limits(
-                max_connections=config.max_connections,
-                max_keepalive_connections=config.max_connections,
-            ),
+            limits=limits,
+            transport=transport,
             headers={"Accept": "application/json", "User-Agent": "roomd"},
             follow_redirects=False,
             trust_env=config.trust_env,
         )
+        self._sender = Sender(self._http, transport)
         self._tokens = TokenSource(config, self._http, self._retrying, clock=clock)
         self._clock = clock
         self._feed_overlap = feed_overlap
@@ -199,7 +206,7 @@ class HybridClient:
         token = await self._tokens.token()
         for refreshed in (False, True):
             try:
-                resp = await self._http.request(
+                resp = await self._sender.request(
                     method,
                     url,
                     params=params,
@@ -760,8 +767,8 @@ def _json_or_none(resp: httpx.Response) -> Any:
     if not resp.content:
         return None
     try:
-        return resp.json()
-    except ValueError:
+        return orjson.loads(resp.content)  # 2.5x json's speed (roomd.graph.http.json_object)
+    except ValueError:  # orjson.JSONDecodeError is one
         raise HybridError(resp.status_code, f"expected JSON, got {resp.text[:200]!r}") from None
 
 

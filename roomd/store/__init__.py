@@ -23,7 +23,7 @@ part of this surface.
 """
 
 from .errors import LinkConflict, SchemaTooNew, StoreError, UnknownIntent
-from .roomtx import RoomTx
+from .roomtx import Enqueued, RoomTx
 from .rows import (
     AuditEntry,
     DeltaState,
@@ -40,6 +40,7 @@ from .store import Store, open_store
 __all__ = [
     "AuditEntry",
     "DeltaState",
+    "Enqueued",
     "HybridCursor",
     "Link",
     "LinkConflict",

@@ -26,9 +26,9 @@ from roomd import observe
 from roomd.config import RoomSettings, Settings
 from roomd.graph import DeltaResult, GraphError, NotFound, SyncStateExpired
 from roomd.hybrid import HybridBooking, HybridError
-from roomd.store import Store, room_key
+from roomd.store import Enqueued, Store, room_key
 
-from .decide import LinkIndex, Plan, cancels_one_occurrence, mass_delete, plan
+from .decide import LinkIndex, Op, Plan, cancels_one_occurrence, mass_delete, plan
 from .inbound import ORGANIZER_GONE, OutlookReader, Window
 from .inbound_series import OutlookSeriesReader
 from .model import HybridItem, OutlookItem, OutlookState, RoomContext, read_fingerprint
@@ -418,21 +418,23 @@ class RoomSync:
             if decided.breaker is not None:
                 await tx.set_flag("breaker", decided.breaker)
                 await tx.audit(room.mailbox, "none", "breaker", decided.breaker)
-            for new_link in decided.links:
-                await tx.upsert_link(new_link)
-            for op in decided.ops:
-                hold = decided.breaker is not None and (
-                    op.op in CANCEL_OPS or cancels_one_occurrence(op)
-                )
-                await tx.enqueue(
-                    op.intent_id,
-                    op.op,
-                    op.payload,
-                    not_before=HELD if hold else None,
-                    again=op.op in UPDATE_OPS,
-                )
-            for line in decided.audit:
-                await tx.audit(line.booking, line.side, line.action, line.reason)
+            # each kind in one trip to SQLite's thread (executemany), not one per booking
+            await tx.upsert_links(list(decided.links))
+            await tx.enqueue_many(
+                [
+                    Enqueued(
+                        op.intent_id,
+                        op.op,
+                        op.payload,
+                        not_before=HELD if _held(decided, op) else None,
+                        again=op.op in UPDATE_OPS,
+                    )
+                    for op in decided.ops
+                ]
+            )
+            await tx.audit_many(
+                [(line.booking, line.side, line.action, line.reason) for line in decided.audit]
+            )
             if stored is None or stored.delta_link != delta.delta_link or baseline:
                 await tx.save_delta(start, end, delta.delta_link)
             if new_cursor is not None and (
@@ -633,6 +635,11 @@ class RoomSync:
                     if isinstance(event_id, str):
                         outlook.extend(await self._outlook.items(ctx, window, [copy], index))
                         break
+
+
+def _held(decided: Plan, op: Op) -> bool:
+    """A cancellation the mass-delete breaker holds back until an operator's ``sync --force``."""
+    return decided.breaker is not None and (op.op in CANCEL_OPS or cancels_one_occurrence(op))
 
 
 def _idle(

@@ -172,3 +172,18 @@ async def test_the_room_of_a_hybrid_booking_is_found_across_rooms(
     async with store.write(ROOM) as tx:
         await tx.upsert_link(Link("l-1", hybrid_id="h-1", state="canceled"))
     assert await store.room_of_hybrid_booking("h-1") == OTHER_ROOM
+
+
+async def test_links_written_many_at_once_still_refuse_a_second_claim_and_name_it(
+    store: Store,
+) -> None:
+    """A round's links go in one statement; a conflict among them still names the link."""
+    async with store.write(ROOM) as tx:
+        await tx.upsert_links([Link("l-1", hybrid_id="h-1"), Link("l-2", hybrid_id="h-2")])
+    assert [link.link_id for link in await store.links(ROOM)] == ["l-1", "l-2"]
+
+    expected = re.escape("link l-4 would claim Hybrid booking h-1, already linked by l-1")
+    with pytest.raises(LinkConflict, match=expected):
+        async with store.write(ROOM) as tx:
+            await tx.upsert_links([Link("l-3", hybrid_id="h-3"), Link("l-4", hybrid_id="h-1")])
+    assert [link.link_id for link in await store.links(ROOM)] == ["l-1", "l-2"]

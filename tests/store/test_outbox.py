@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from roomd.store import OutboxState, Store, UnknownIntent, open_store
+from roomd.store import Enqueued, OutboxState, Store, UnknownIntent, open_store
 
 from .conftest import ROOM, Clock
 
@@ -29,6 +29,38 @@ async def test_due_writes_come_back_in_planning_order(store: Store, clock: Clock
     due = await store.due_outbox(ROOM, later, limit=4)
     assert [i.intent_id for i in due] == ["i-0", "i-1", "i-2", "i-3"]
     assert [i.payload["n"] for i in await store.due_outbox(ROOM, later)] == [0, 1, 2, 3, 4, 5]
+
+
+async def test_writes_planned_many_at_once_keep_their_order_and_their_replacements(
+    store: Store, clock: Clock
+) -> None:
+    """``enqueue_many``: planning order kept, a known intent not planned twice, an ``again``
+    intent moved to the end of the queue, and one named twice in a list replaced by the
+    second."""
+    async with store.write(ROOM) as tx:
+        await tx.enqueue("i-0", "graph.update", {"n": 0})
+        await tx.enqueue("i-1", "graph.create", {"n": 1})
+    async with store.write(ROOM) as tx:
+        await tx.enqueue_many(
+            [
+                Enqueued("i-0", "graph.update", {"n": 10}, again=True),
+                Enqueued("i-1", "graph.create", {"n": 11}),
+                Enqueued("i-2", "graph.create", {"n": 2}),
+            ]
+        )
+    due = await store.due_outbox(ROOM, clock.advance(1))
+    assert [(i.intent_id, i.payload["n"]) for i in due] == [("i-1", 1), ("i-0", 10), ("i-2", 2)]
+
+    async with store.write(ROOM) as tx:
+        await tx.enqueue_many(
+            [
+                Enqueued("i-3", "graph.update", {"n": 3}, again=True),
+                Enqueued("i-3", "graph.update", {"n": 33}, again=True),
+            ]
+        )
+    due = await store.due_outbox(ROOM, clock.advance(1))
+    assert [(i.intent_id, i.payload["n"]) for i in due][-1] == ("i-3", 33)
+    assert [i.intent_id for i in due].count("i-3") == 1
 
 
 async def test_a_failed_write_is_retried_only_when_due(store: Store, clock: Clock) -> None:
