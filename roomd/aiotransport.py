@@ -26,6 +26,13 @@ bytes. What it maps:
   honours the environment and finds a proxy there keeps httpx's own transport
   (:func:`transport_for` returns None).
 
+Why not the ``httpx-aiohttp`` package (0.2.0), which does the same: it maps every
+``aiohttp.ClientConnectionError`` to ``httpx.ConnectTimeout``, so a server that drops the
+connection after reading a request (``ServerDisconnectedError``) would read as "never sent":
+the Hybrid client retries a create that was never sent, and a lost answer would book twice.
+It also keeps aiohttp's own resend of idempotent requests (tests/test_aiotransport.py tests
+both here).
+
 aiohttp's own retry of an idempotent request on a kept-alive connection found closed is turned
 off: the clients' retry rules stay the only ones, and count every retry.
 """

@@ -114,3 +114,46 @@ async def test_a_request_sent_past_the_client_is_the_request_the_client_would_se
     assert direct == through_client
     assert direct["headers"]["user-agent"] == "roomd"
     assert direct["query"] == {"reference": "a b&c"}
+
+
+@pytest.mark.parametrize("method", ["DELETE", "POST"])
+async def test_a_request_lost_on_a_kept_alive_connection_is_sent_once_and_maybe_acted_on(
+    method: str,
+) -> None:
+    """The server reads the request and closes the kept-alive connection without answering.
+    The transport must not send it again on its own (aiohttp would, for an idempotent method:
+    the clients' retry rules decide and count retries) and must not call it "never sent"
+    (ConnectError would let a POST be retried blindly: a second booking)."""
+    import asyncio
+
+    seen: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            await reader.readexactly(length)
+            seen.append(head.split(b" ", 1)[0])
+            if len(seen) == 1:
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                await writer.drain()
+                continue
+            writer.close()  # acted on, never answered
+            return
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    transport = AiohttpTransport(ssl.create_default_context(), LIMITS)
+    try:
+        async with httpx.AsyncClient(transport=transport, timeout=5) as client:
+            assert (await client.get(f"http://127.0.0.1:{port}/bookings")).status_code == 200
+            with pytest.raises(httpx.TransportError) as caught:
+                await client.request(method, f"http://127.0.0.1:{port}/bookings/1", json={})
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert not isinstance(caught.value, httpx.ConnectError | httpx.ConnectTimeout)
+    assert seen == [b"GET", method.encode()]
