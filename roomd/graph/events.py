@@ -126,7 +126,6 @@ class _Read:
     mailbox: str
     path: str
     params: Mapping[str, str]
-    prefer: tuple[str, ...] = ()
     listing: bool = False
 
 
@@ -356,16 +355,16 @@ class EventOps:
         page_size: int | None = None,
     ) -> list[dict[str, Any]]:
         """Occurrences and exceptions of a series in ``[start, end)``, all pages
-        (event-list-instances.md). Cancelled occurrences are not listed (event.md)."""
+        (event-list-instances.md). Cancelled occurrences are not listed (event.md). The page
+        size is asked with ``$top``: the page documents OData query parameters for it, not
+        ``Prefer: odata.maxpagesize`` (delta's), and pages lists by 10 otherwise."""
         params = {"startDateTime": _utc("start", start), "endDateTime": _utc("end", end)}
         if select:
             params["$select"] = ",".join(select)
-        prefer = (f"odata.maxpagesize={page_size}",) if page_size else ()
+        if page_size:
+            params["$top"] = str(page_size)
         return await self.http.collect(
-            user_path(mailbox, "events", master_id, "instances"),
-            mailbox=mailbox,
-            params=params,
-            prefer=prefer,
+            user_path(mailbox, "events", master_id, "instances"), mailbox=mailbox, params=params
         )
 
     async def find_by_ical_uid(
@@ -413,11 +412,12 @@ class EventOps:
         ids = list(dict.fromkeys(master_ids))
         reads = []
         window = {"startDateTime": _utc("start", start), "endDateTime": _utc("end", end)}
-        prefer = (f"odata.maxpagesize={page_size}",) if page_size else ()
+        if page_size:
+            window["$top"] = str(page_size)
         for master_id in ids:
             reads.append(_Read(mailbox, user_path(mailbox, "events", master_id), {}))
             path = user_path(mailbox, "events", master_id, "instances")
-            reads.append(_Read(mailbox, path, window, prefer, listing=True))
+            reads.append(_Read(mailbox, path, window, listing=True))
         answers = await self._read_many(reads)
         out: dict[str, tuple[dict[str, Any] | GraphError, list[dict[str, Any]] | GraphError]] = {}
         for n, master_id in enumerate(ids):
@@ -439,7 +439,6 @@ class EventOps:
                     method="GET",
                     url=read.path
                     + ("?" + urlencode(read.params, quote_via=quote) if read.params else ""),
-                    headers={"Prefer": ", ".join(read.prefer)} if read.prefer else {},
                     mailbox=read.mailbox,
                 )
                 for n, read in enumerate(chunk)
@@ -458,9 +457,7 @@ class EventOps:
                 link = body.get("@odata.nextLink")
                 if read.listing and isinstance(link, str):
                     try:
-                        rest = await self.http.collect(
-                            link, mailbox=read.mailbox, prefer=read.prefer
-                        )
+                        rest = await self.http.collect(link, mailbox=read.mailbox)
                     except GraphError as exc:
                         out.append(exc)
                         continue
