@@ -367,11 +367,210 @@ def plan_series(
     Series already linked are planned first: their writes (a new end, a new time, a cancel)
     may free occurrences that a new series in the same round takes, as when "this and
     following" ends one series where the next begins, and Hybrid refuses (409) a series over
-    occurrences another still holds. Writes run in the order they are planned."""
+    occurrences another still holds. Writes run in the order they are planned. A series both
+    sides split is planned with the two new series it became (``_split_offs``), in the order
+    that frees before it takes."""
     by_id = {lk.link_id: lk for lk in links.all}
     pairs = pair_series(links, outlook, hybrid)
-    for pair in sorted(pairs, key=lambda p: p.link is None):
+    splits = _split_offs(room, pairs)
+    paired = {id(p) for s in splits for p in (s.outlook_only, s.hybrid_only)}
+    rest = sorted((p for p in pairs if id(p) not in paired), key=lambda p: p.link is None)
+    for split in splits:  # one that frees occurrences in the loser's series goes first
+        if split.first:
+            _plan_split_off(room, split, by_id, out)
+    for pair in rest:
         _plan_one(room, pair, by_id, out)
+        for split in splits:
+            if split.original is pair and not split.first:
+                _plan_split_off(room, split, by_id, out)
+
+
+# --- "this and following" on both sides -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _SplitOff:
+    """Both sides split one linked series ("this and following") since the last sync: each
+    ended ``original`` early and began a new series on the day it ended it before. The two new
+    series are the same part of the series, so the room's conflict rule picks one, as it picks
+    the original's end: the loser's new series takes the winner's shape (``pair``, linked to
+    both), never a second series beside the winner's. ``first``: the loser's new series starts
+    earlier than the winner's, so writing the winner's frees days the original takes back on
+    the loser's side (Hybrid refuses, 409, a series over occurrences another holds)."""
+
+    original: SeriesPair
+    outlook_only: SeriesPair
+    hybrid_only: SeriesPair
+    pair: SeriesPair
+    winner: str
+    first: bool
+
+
+def _split_at(old: Shape, new: Shape, until: datetime) -> datetime | None:
+    """The first occurrence (before ``until``) of the series ``old`` that ``new`` no longer has,
+    when ``new`` is ``old`` ended early ("this and following": the same start and times, the
+    occurrences a strict prefix of the old ones); None for any other change."""
+    if (old.start, old.end, old.zone) != (new.start, new.end, new.zone):
+        return None
+    try:
+        before = occurrences(
+            old.rrule,
+            dtstart_local=old.start,
+            zone=old.zone,
+            exdates=(),
+            between=(old.start, until),
+        )
+        after = occurrences(
+            new.rrule,
+            dtstart_local=new.start,
+            zone=new.zone,
+            exdates=(),
+            between=(new.start, until),
+        )
+    except ValueError:
+        return None
+    if not after or len(after) >= len(before) or before[: len(after)] != after:
+        return None
+    return before[len(after)]
+
+
+def _began(
+    shape: Shape | None, person: str | None, at: datetime, zone: str, who: str | None
+) -> bool:
+    """Whether a new series is the one ``who`` began where a split removed ``at``: its first
+    occurrence on that day (in the series' zone; at any time of it), by the same person."""
+    if shape is None or (who and (person or "").lower() != who.lower()):
+        return False
+    tz = zone_info(zone)
+    return shape.start.astimezone(tz).date() == at.astimezone(tz).date()
+
+
+def _split_offs(room: RoomContext, pairs: Sequence[SeriesPair]) -> list[_SplitOff]:
+    """The linked series both sides split since the last sync, each with the new series each
+    side began where it ended it (one new, unlinked series on each side, by the series'
+    organizer, its first occurrence on the day the split removed first). Only where the
+    conflict rule's winner may be written (the room's ``direction``)."""
+    winner = "hybrid" if room.conflict == "hybrid_wins" else "outlook"
+    if room.direction == ("hybrid_to_outlook" if winner == "outlook" else "outlook_to_hybrid"):
+        return []
+    new_o = [
+        p
+        for p in pairs
+        if p.link is None
+        and p.hybrid is None
+        and p.outlook is not None
+        and p.outlook.state is OutlookState.LIVE
+        and p.outlook.shape is not None
+        and not p.outlook.problem
+    ]
+    new_h = [
+        p
+        for p in pairs
+        if p.link is None
+        and p.outlook is None
+        and p.hybrid is not None
+        and p.hybrid.state is HybridState.LIVE
+        and p.hybrid.shape is not None
+        and not p.hybrid.reference
+        and not p.hybrid.problem
+    ]
+    if not new_o or not new_h:
+        return []
+    found: list[_SplitOff] = []
+    for pair in pairs:
+        o, h, link = pair.outlook, pair.hybrid, pair.link
+        if (
+            link is None
+            or link.state != "active"
+            or o is None
+            or h is None
+            or o.problem
+            or h.problem
+            or o.state is not OutlookState.LIVE
+            or h.state is not HybridState.LIVE
+            or o.shape is None
+            or h.shape is None
+            or o.window is None
+            or _hybrid_seen(pair) is not Seen.CHANGED
+            or _outlook_seen(pair) is not Seen.CHANGED
+        ):
+            continue
+        old_o = read_shape(link.outlook_fingerprint or link.hybrid_fingerprint)
+        old_h = read_shape(link.hybrid_fingerprint or link.outlook_fingerprint)
+        if old_o is None or old_h is None:
+            continue
+        until = o.window[1]
+        at_o = _split_at(old_o[0], o.shape, until)
+        at_h = _split_at(old_h[0], h.shape, until)
+        if at_o is None or at_h is None:
+            continue
+        who, zone = link.organizer_mailbox, old_o[0].zone
+        outlook_new = [
+            p
+            for p in new_o
+            if p.outlook is not None
+            and _began(p.outlook.shape, p.outlook.organizer, at_o, zone, who)
+        ]
+        hybrid_new = [
+            p
+            for p in new_h
+            if p.hybrid is not None and _began(p.hybrid.shape, p.hybrid.organizer, at_h, zone, who)
+        ]
+        if len(outlook_new) != 1 or len(hybrid_new) != 1:
+            continue
+        n_o, n_h = outlook_new[0].outlook, hybrid_new[0].hybrid
+        assert n_o is not None and n_o.shape is not None and n_o.ical_uid is not None
+        assert n_h is not None and n_h.shape is not None
+        # recorded as the loser's shape: the pair then reads as changed on the winner's side
+        # only, and is planned as any linked series is (the winner's shape written over)
+        loser = n_h.shape if winner == "outlook" else n_o.shape
+        key = link_id_for("outlook", n_o.ical_uid)
+        synthetic = Link(
+            link_id=key,
+            hybrid_id=n_h.hybrid_id,
+            room_event_id=n_o.master_id,
+            series_master_id=n_o.master_id,
+            ical_uid=n_o.ical_uid,
+            organizer_mailbox=n_o.organizer,
+            organizer_event_id=n_o.organizer_master_id,
+            outlook_fingerprint=shape_fingerprint(loser),
+            hybrid_fingerprint=shape_fingerprint(loser, n_h.status),
+        )
+        found.append(
+            _SplitOff(
+                original=pair,
+                outlook_only=outlook_new[0],
+                hybrid_only=hybrid_new[0],
+                pair=SeriesPair(link=synthetic, outlook=n_o, hybrid=n_h),
+                winner=winner,
+                first=(at_o > at_h) if winner == "outlook" else (at_h > at_o),
+            )
+        )
+        new_o.remove(outlook_new[0])
+        new_h.remove(hybrid_new[0])
+    return found
+
+
+def _plan_split_off(room: RoomContext, split: _SplitOff, by_id: dict[str, Link], out: Plan) -> None:
+    pair = split.pair
+    assert pair.link is not None and pair.outlook is not None and pair.hybrid is not None
+    original = split.original.link
+    assert original is not None
+    out.conflicts += 1
+    if split.winner == "outlook":
+        loser = f"Hybrid's new series {pair.hybrid.hybrid_id} takes Outlook's times"
+    else:
+        loser = f"Outlook's new series {pair.outlook.master_id} takes Hybrid's times"
+    out.audit.append(
+        AuditLine(
+            pair.link.link_id,
+            "none",
+            "conflict",
+            f"both sides split series {original.link_id} (this and following) since the last "
+            f"sync; rule {room.conflict}: {loser}, no second new series",
+        )
+    )
+    _plan_one(room, pair, by_id, out)
 
 
 def _plan_one(room: RoomContext, pair: SeriesPair, by_id: dict[str, Link], out: Plan) -> None:
