@@ -373,9 +373,9 @@ def plan_series(
     by_id = {lk.link_id: lk for lk in links.all}
     pairs = pair_series(links, outlook, hybrid)
     splits = _split_offs(room, pairs)
-    paired = {id(p) for s in splits for p in (s.outlook_only, s.hybrid_only)}
-    rest = sorted((p for p in pairs if id(p) not in paired), key=lambda p: p.link is None)
-    for split in splits:  # one that frees occurrences in the loser's series goes first
+    taken = {id(p) for s in splits for p in s.taken}
+    rest = sorted((p for p in pairs if id(p) not in taken), key=lambda p: p.link is None)
+    for split in splits:  # a write that frees the loser's days goes before the one taking them
         if split.first:
             _plan_split_off(room, split, by_id, out)
     for pair in rest:
@@ -385,25 +385,32 @@ def plan_series(
                 _plan_split_off(room, split, by_id, out)
 
 
-# --- "this and following" on both sides -------------------------------------------------------
+# --- "this and following" in a conflict -------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class _SplitOff:
-    """Both sides split one linked series ("this and following") since the last sync: each
-    ended ``original`` early and began a new series on the day it ended it before. The two new
-    series are the same part of the series, so the room's conflict rule picks one, as it picks
-    the original's end: the loser's new series takes the winner's shape (``pair``, linked to
-    both), never a second series beside the winner's. ``first``: the loser's new series starts
-    earlier than the winner's, so writing the winner's frees days the original takes back on
-    the loser's side (Hybrid refuses, 409, a series over occurrences another holds)."""
+    """A linked series changed on both sides since the last sync, where the side the room's
+    conflict rule does not pick split it ("this and following": ended it early, and began a
+    new series on the day it ended it before). The rule picks the winner's series, whole (the
+    split's end is undone, as for any change the loser made), so the loser's new series is no
+    series of its own: it held the same days as the winner's series, and was written to the
+    other side beside it (Hybrid refused one of them, 409, or the room declined it).
+
+    * ``pair``: the winner split too: the two new series are the same part of the series; the
+      loser's takes the winner's shape (linked to both), as the original takes the winner's.
+    * ``lost``: the winner did not split (or its new series is not read yet): the loser's new
+      series is cancelled, audited as the conflict rule's choice.
+
+    ``taken``: the unlinked pairs this replaces in the plan. ``first``: planned before the
+    original, whose winning shape takes back days the loser's new series frees."""
 
     original: SeriesPair
-    outlook_only: SeriesPair
-    hybrid_only: SeriesPair
-    pair: SeriesPair
+    taken: tuple[SeriesPair, ...]
     winner: str
     first: bool
+    pair: SeriesPair | None = None
+    lost: SeriesPair | None = None
 
 
 def _split_at(old: Shape, new: Shape, until: datetime) -> datetime | None:
@@ -445,15 +452,10 @@ def _began(
     return shape.start.astimezone(tz).date() == at.astimezone(tz).date()
 
 
-def _split_offs(room: RoomContext, pairs: Sequence[SeriesPair]) -> list[_SplitOff]:
-    """The linked series both sides split since the last sync, each with the new series each
-    side began where it ended it (one new, unlinked series on each side, by the series'
-    organizer, its first occurrence on the day the split removed first). Only where the
-    conflict rule's winner may be written (the room's ``direction``)."""
-    winner = "hybrid" if room.conflict == "hybrid_wins" else "outlook"
-    if room.direction == ("hybrid_to_outlook" if winner == "outlook" else "outlook_to_hybrid"):
-        return []
-    new_o = [
+def _new_series(pairs: Sequence[SeriesPair]) -> tuple[list[SeriesPair], list[SeriesPair]]:
+    """The live series this round read on one side only, that no link knows: (Outlook's,
+    Hybrid's, not roomd's own)."""
+    outlook = [
         p
         for p in pairs
         if p.link is None
@@ -461,9 +463,10 @@ def _split_offs(room: RoomContext, pairs: Sequence[SeriesPair]) -> list[_SplitOf
         and p.outlook is not None
         and p.outlook.state is OutlookState.LIVE
         and p.outlook.shape is not None
+        and p.outlook.ical_uid is not None
         and not p.outlook.problem
     ]
-    new_h = [
+    hybrid = [
         p
         for p in pairs
         if p.link is None
@@ -474,103 +477,196 @@ def _split_offs(room: RoomContext, pairs: Sequence[SeriesPair]) -> list[_SplitOf
         and not p.hybrid.reference
         and not p.hybrid.problem
     ]
-    if not new_o or not new_h:
+    return outlook, hybrid
+
+
+def _both_changed(pair: SeriesPair) -> bool:
+    o, h, link = pair.outlook, pair.hybrid, pair.link
+    return (
+        link is not None
+        and link.state == "active"
+        and o is not None
+        and h is not None
+        and not o.problem
+        and not h.problem
+        and o.state is OutlookState.LIVE
+        and h.state is HybridState.LIVE
+        and o.shape is not None
+        and h.shape is not None
+        and o.window is not None
+        and _hybrid_seen(pair) is Seen.CHANGED
+        and _outlook_seen(pair) is Seen.CHANGED
+    )
+
+
+def _split_offs(room: RoomContext, pairs: Sequence[SeriesPair]) -> list[_SplitOff]:
+    """The linked series the conflict rule's loser split since the last sync, with the new
+    series it began (one new, unlinked series on that side, by the series' organizer, its
+    first occurrence on the day the split removed first), and the winner's if it split too.
+    Only where the winner may be written (the room's ``direction``)."""
+    winner = "hybrid" if room.conflict == "hybrid_wins" else "outlook"
+    if room.direction == ("hybrid_to_outlook" if winner == "outlook" else "outlook_to_hybrid"):
+        return []
+    new_o, new_h = _new_series(pairs)
+    if not (new_h if winner == "outlook" else new_o):
         return []
     found: list[_SplitOff] = []
     for pair in pairs:
-        o, h, link = pair.outlook, pair.hybrid, pair.link
-        if (
-            link is None
-            or link.state != "active"
-            or o is None
-            or h is None
-            or o.problem
-            or h.problem
-            or o.state is not OutlookState.LIVE
-            or h.state is not HybridState.LIVE
-            or o.shape is None
-            or h.shape is None
-            or o.window is None
-            or _hybrid_seen(pair) is not Seen.CHANGED
-            or _outlook_seen(pair) is not Seen.CHANGED
-        ):
+        if not _both_changed(pair):
             continue
+        o, h, link = pair.outlook, pair.hybrid, pair.link
+        assert o is not None and h is not None and link is not None
+        assert o.shape is not None and h.shape is not None and o.window is not None
         old_o = read_shape(link.outlook_fingerprint or link.hybrid_fingerprint)
         old_h = read_shape(link.hybrid_fingerprint or link.outlook_fingerprint)
         if old_o is None or old_h is None:
             continue
-        until = o.window[1]
-        at_o = _split_at(old_o[0], o.shape, until)
-        at_h = _split_at(old_h[0], h.shape, until)
-        if at_o is None or at_h is None:
-            continue
         who, zone = link.organizer_mailbox, old_o[0].zone
+        at_o = _split_at(old_o[0], o.shape, o.window[1])
+        at_h = _split_at(old_h[0], h.shape, o.window[1])
         outlook_new = [
             p
             for p in new_o
-            if p.outlook is not None
+            if at_o is not None
+            and p.outlook is not None
             and _began(p.outlook.shape, p.outlook.organizer, at_o, zone, who)
         ]
         hybrid_new = [
             p
             for p in new_h
-            if p.hybrid is not None and _began(p.hybrid.shape, p.hybrid.organizer, at_h, zone, who)
+            if at_h is not None
+            and p.hybrid is not None
+            and _began(p.hybrid.shape, p.hybrid.organizer, at_h, zone, who)
         ]
-        if len(outlook_new) != 1 or len(hybrid_new) != 1:
+        lost, won = (hybrid_new, outlook_new) if winner == "outlook" else (outlook_new, hybrid_new)
+        if len(lost) != 1:
             continue
-        n_o, n_h = outlook_new[0].outlook, hybrid_new[0].hybrid
-        assert n_o is not None and n_o.shape is not None and n_o.ical_uid is not None
-        assert n_h is not None and n_h.shape is not None
-        # recorded as the loser's shape: the pair then reads as changed on the winner's side
-        # only, and is planned as any linked series is (the winner's shape written over)
-        loser = n_h.shape if winner == "outlook" else n_o.shape
-        key = link_id_for("outlook", n_o.ical_uid)
-        synthetic = Link(
-            link_id=key,
-            hybrid_id=n_h.hybrid_id,
-            room_event_id=n_o.master_id,
-            series_master_id=n_o.master_id,
-            ical_uid=n_o.ical_uid,
-            organizer_mailbox=n_o.organizer,
-            organizer_event_id=n_o.organizer_master_id,
-            outlook_fingerprint=shape_fingerprint(loser),
-            hybrid_fingerprint=shape_fingerprint(loser, n_h.status),
-        )
-        found.append(
-            _SplitOff(
+        if len(won) == 1:
+            assert at_o is not None and at_h is not None
+            split = _SplitOff(
                 original=pair,
-                outlook_only=outlook_new[0],
-                hybrid_only=hybrid_new[0],
-                pair=SeriesPair(link=synthetic, outlook=n_o, hybrid=n_h),
+                taken=(lost[0], won[0]),
                 winner=winner,
                 first=(at_o > at_h) if winner == "outlook" else (at_h > at_o),
+                pair=_split_pair(winner, outlook_new[0], hybrid_new[0]),
             )
-        )
-        new_o.remove(outlook_new[0])
-        new_h.remove(hybrid_new[0])
+        else:
+            split = _SplitOff(
+                original=pair, taken=(lost[0],), winner=winner, first=True, lost=lost[0]
+            )
+        for used in split.taken:  # each new series is one split's
+            for side in (new_o, new_h):
+                if used in side:
+                    side.remove(used)
+        found.append(split)
     return found
 
 
+def _split_pair(winner: str, outlook: SeriesPair, hybrid: SeriesPair) -> SeriesPair:
+    """The two new series linked, recorded as the loser's shape: the pair reads as changed on
+    the winner's side only, and is planned as any linked series (the winner's shape written)."""
+    n_o, n_h = outlook.outlook, hybrid.hybrid
+    assert n_o is not None and n_o.shape is not None and n_o.ical_uid is not None
+    assert n_h is not None and n_h.shape is not None
+    loser = n_h.shape if winner == "outlook" else n_o.shape
+    link = Link(
+        link_id=link_id_for("outlook", n_o.ical_uid),
+        hybrid_id=n_h.hybrid_id,
+        room_event_id=n_o.master_id,
+        series_master_id=n_o.master_id,
+        ical_uid=n_o.ical_uid,
+        organizer_mailbox=n_o.organizer,
+        organizer_event_id=n_o.organizer_master_id,
+        outlook_fingerprint=shape_fingerprint(loser),
+        hybrid_fingerprint=shape_fingerprint(loser, n_h.status),
+    )
+    return SeriesPair(link=link, outlook=n_o, hybrid=n_h)
+
+
 def _plan_split_off(room: RoomContext, split: _SplitOff, by_id: dict[str, Link], out: Plan) -> None:
-    pair = split.pair
-    assert pair.link is not None and pair.outlook is not None and pair.hybrid is not None
-    original = split.original.link
-    assert original is not None
+    original = split.original
+    assert original.link is not None and original.outlook is not None
+    assert original.outlook.shape is not None
     out.conflicts += 1
+    since = f"since the last sync; rule {room.conflict}"
+    if split.pair is not None:
+        pair = split.pair
+        assert pair.link is not None and pair.outlook is not None and pair.hybrid is not None
+        if split.winner == "outlook":
+            loser = f"Hybrid's new series {pair.hybrid.hybrid_id} takes Outlook's times"
+        else:
+            loser = f"Outlook's new series {pair.outlook.master_id} takes Hybrid's times"
+        out.audit.append(
+            AuditLine(
+                pair.link.link_id,
+                "none",
+                "conflict",
+                f"both sides split series {original.link.link_id} (this and following) {since}: "
+                f"{loser}, no second new series",
+            )
+        )
+        _plan_one(room, pair, by_id, out)
+        return
+    assert split.lost is not None
+    why = (
+        f"split off series {original.link.link_id} (this and following), which the other side "
+        f"changed too {since}: that side's series wins whole, the split is undone"
+    )
     if split.winner == "outlook":
-        loser = f"Hybrid's new series {pair.hybrid.hybrid_id} takes Outlook's times"
-    else:
-        loser = f"Outlook's new series {pair.outlook.master_id} takes Hybrid's times"
-    out.audit.append(
-        AuditLine(
-            pair.link.link_id,
-            "none",
-            "conflict",
-            f"both sides split series {original.link_id} (this and following) since the last "
-            f"sync; rule {room.conflict}: {loser}, no second new series",
+        h = split.lost.hybrid
+        assert h is not None and h.shape is not None
+        key = link_id_for("hybrid", h.hybrid_id)
+        out.links.append(
+            Link(
+                link_id=key,
+                hybrid_id=h.hybrid_id,
+                hybrid_fingerprint=shape_fingerprint(h.shape, "canceled"),
+                state="canceled",
+            )
+        )
+        reason = f"Hybrid's new series {why}"
+        out.audit.append(AuditLine(key, "none", "conflict", reason))
+        out.ops.append(
+            Op(f"hybrid.cancel:{key}", "hybrid.cancel", {"link_id": key, "reason": reason})
+        )
+        out.audit.append(AuditLine(key, "hybrid", "cancel", f"{reason}; kept as canceled"))
+        out.count("outlook_to_hybrid", "canceled")
+        return
+    o = split.lost.outlook
+    assert o is not None and o.shape is not None and o.ical_uid is not None
+    key = link_id_for("outlook", o.ical_uid)
+    out.links.append(
+        Link(
+            link_id=key,
+            room_event_id=o.master_id,
+            series_master_id=o.master_id,
+            ical_uid=o.ical_uid,
+            organizer_mailbox=o.organizer,
+            organizer_event_id=o.organizer_master_id,
+            outlook_fingerprint=shape_fingerprint(o.shape),
+            state="canceled",
         )
     )
-    _plan_one(room, pair, by_id, out)
+    reason = f"Outlook's new series {why}"
+    out.audit.append(AuditLine(key, "none", "conflict", reason))
+    out.ops.append(
+        Op(
+            f"graph.cancel:{key}",
+            "graph.cancel",
+            {
+                "link_id": key,
+                "comment": "Cancelled: the series was changed in the room booking system at "
+                "the same time, and its change wins; this part of it is there again.",
+            },
+        )
+    )
+    out.audit.append(AuditLine(key, "outlook", "cancel", reason))
+    out.count("hybrid_to_outlook", "canceled")
+    # Hybrid's series wins whole: its rule is written over the organizer's split end too, also
+    # when Hybrid changed only the title (which alone would leave Outlook's times as they are)
+    original.link = replace(
+        original.link, outlook_fingerprint=shape_fingerprint(original.outlook.shape)
+    )
 
 
 def _plan_one(room: RoomContext, pair: SeriesPair, by_id: dict[str, Link], out: Plan) -> None:

@@ -1360,3 +1360,32 @@ def test_a_series_split_on_both_sides_at_other_days_keeps_one_split_off_on_each_
         m.run(two_series_each)
 
     replay(tmp_path, rule, steps)
+
+
+@pytest.mark.parametrize("rule", ["outlook_wins", "hybrid_wins"])
+@pytest.mark.parametrize("what", ["retime", "retitle"])
+def test_a_split_that_loses_to_a_change_of_the_whole_series_leaves_no_new_series(
+    tmp_path: Path, rule: str, what: str
+) -> None:
+    """Between two rounds one side splits a synced daily series ("this and following", the new
+    series at the same time of day as the series will have) and the other side retimes or
+    retitles the whole series; the room's rule picks the other side's series, whole, so the
+    split's end is undone. The split's new series then held the same slots as the series: it
+    was written to the other side all the same (Hybrid refused the series' own update, 409,
+    for good, or the room declined the new one, which the organizer kept). It goes with the
+    split it was part of. (Found by the machine under outlook_wins at 00:47 Paris time.)"""
+    splits, changes = ("hybrid", "outlook") if rule == "outlook_wins" else ("outlook", "hybrid")
+    offset = 60 if what == "retime" else 0
+
+    def steps(m: SeriesMachine) -> None:
+        m.outlook_create(organizer=PEOPLE[0], pick=0, daily=True, count=7, days=8, offset=0)
+        m.settle()
+        for side in (splits, changes):
+            if side == splits:
+                split = m.hybrid_series if side == "hybrid" else m.outlook_series
+                split(pick=0, what="split", offset=offset, at=13)
+            else:
+                change = m.hybrid_series if side == "hybrid" else m.outlook_series
+                change(pick=0, what=what, offset=offset, at=0)
+
+    replay(tmp_path, rule, steps, paris_time=time(0, 47))
