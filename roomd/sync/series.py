@@ -17,6 +17,13 @@ delta signal is simply missing from the expected occurrences: it counts as cance
 (docs/graph-behaviour.md 1.4, 2.7). Exceptions are only compared inside that window: what lies
 outside it is not read, and not knowing is never a change.
 
+**"This and following"** is no operation of its own on either side: the series ends early
+(a changed shape) and a new, unlinked series begins. When both sides changed a series and the
+conflict rule's loser split it, the loser's new series goes with its split (``_split_offs``):
+it takes the winner's new series' shape when the winner split too, and is cancelled otherwise,
+so that no day is held twice. A loser's new series read only in a later round, once the
+series is synced, is taken for a new booking (not yet handled).
+
 **An occurrence Hybrid refused (409)** is left out of the Hybrid series (an exdate) and declined
 by the room, naming what holds the slot (outbox ``_decline_refused``, ``_move_refused``); its
 occurrence link records it cancelled on both sides. Not yet done, and what a demanding operator
