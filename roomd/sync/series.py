@@ -17,6 +17,13 @@ delta signal is simply missing from the expected occurrences: it counts as cance
 (docs/graph-behaviour.md 1.4, 2.7). Exceptions are only compared inside that window: what lies
 outside it is not read, and not knowing is never a change.
 
+**"This and following"** is no operation of its own on either side: the series ends early
+(a changed shape) and a new, unlinked series begins. When both sides changed a series and the
+conflict rule's loser split it, the loser's new series goes with its split (``_split_offs``):
+it takes the winner's new series' shape when the winner split too, and is cancelled otherwise,
+so that no day is held twice. A loser's new series read only in a later round, once the
+series is synced, is taken for a new booking (not yet handled).
+
 **An occurrence Hybrid refused (409)** is left out of the Hybrid series (an exdate) and declined
 by the room, naming what holds the slot (outbox ``_decline_refused``, ``_move_refused``); its
 occurrence link records it cancelled on both sides. Not yet done, and what a demanding operator
@@ -386,11 +393,306 @@ def plan_series(
     Series already linked are planned first: their writes (a new end, a new time, a cancel)
     may free occurrences that a new series in the same round takes, as when "this and
     following" ends one series where the next begins, and Hybrid refuses (409) a series over
-    occurrences another still holds. Writes run in the order they are planned."""
+    occurrences another still holds. Writes run in the order they are planned. A series both
+    sides split is planned with the two new series it became (``_split_offs``), in the order
+    that frees before it takes."""
     by_id = {lk.link_id: lk for lk in links.all}
     pairs = pair_series(links, outlook, hybrid)
-    for pair in sorted(pairs, key=lambda p: p.link is None):
+    splits = _split_offs(room, pairs)
+    taken = {id(p) for s in splits for p in s.taken}
+    rest = sorted((p for p in pairs if id(p) not in taken), key=lambda p: p.link is None)
+    for split in splits:  # a write that frees the loser's days goes before the one taking them
+        if split.first:
+            _plan_split_off(room, split, by_id, out)
+    for pair in rest:
         _plan_one(room, pair, by_id, out)
+        for split in splits:
+            if split.original is pair and not split.first:
+                _plan_split_off(room, split, by_id, out)
+
+
+# --- "this and following" in a conflict -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _SplitOff:
+    """A linked series changed on both sides since the last sync, where the side the room's
+    conflict rule does not pick split it ("this and following": ended it early, and began a
+    new series on the day it ended it before). The rule picks the winner's series, whole (the
+    split's end is undone, as for any change the loser made), so the loser's new series is no
+    series of its own: it held the same days as the winner's series, and was written to the
+    other side beside it (Hybrid refused one of them, 409, or the room declined it).
+
+    * ``pair``: the winner split too: the two new series are the same part of the series; the
+      loser's takes the winner's shape (linked to both), as the original takes the winner's.
+    * ``lost``: the winner did not split (or its new series is not read yet): the loser's new
+      series is cancelled, audited as the conflict rule's choice.
+
+    ``taken``: the unlinked pairs this replaces in the plan. ``first``: planned before the
+    original, whose winning shape takes back days the loser's new series frees."""
+
+    original: SeriesPair
+    taken: tuple[SeriesPair, ...]
+    winner: str
+    first: bool
+    pair: SeriesPair | None = None
+    lost: SeriesPair | None = None
+
+
+def _split_at(old: Shape, new: Shape, until: datetime) -> datetime | None:
+    """The first occurrence (before ``until``) of the series ``old`` that ``new`` no longer has,
+    when ``new`` is ``old`` ended early ("this and following": the same start and times, the
+    occurrences a strict prefix of the old ones); None for any other change."""
+    if (old.start, old.end, old.zone) != (new.start, new.end, new.zone):
+        return None
+    try:
+        before = occurrences(
+            old.rrule,
+            dtstart_local=old.start,
+            zone=old.zone,
+            exdates=(),
+            between=(old.start, until),
+        )
+        after = occurrences(
+            new.rrule,
+            dtstart_local=new.start,
+            zone=new.zone,
+            exdates=(),
+            between=(new.start, until),
+        )
+    except ValueError:
+        return None
+    if not after or len(after) >= len(before) or before[: len(after)] != after:
+        return None
+    return before[len(after)]
+
+
+def _began(
+    shape: Shape | None, person: str | None, at: datetime, zone: str, who: str | None
+) -> bool:
+    """Whether a new series is the one ``who`` began where a split removed ``at``: its first
+    occurrence on that day (in the series' zone; at any time of it), by the same person."""
+    if shape is None or (who and (person or "").lower() != who.lower()):
+        return False
+    tz = zone_info(zone)
+    return shape.start.astimezone(tz).date() == at.astimezone(tz).date()
+
+
+def _new_series(pairs: Sequence[SeriesPair]) -> tuple[list[SeriesPair], list[SeriesPair]]:
+    """The live series this round read on one side only, that no link knows: (Outlook's,
+    Hybrid's, not roomd's own)."""
+    outlook = [
+        p
+        for p in pairs
+        if p.link is None
+        and p.hybrid is None
+        and p.outlook is not None
+        and p.outlook.state is OutlookState.LIVE
+        and p.outlook.shape is not None
+        and p.outlook.ical_uid is not None
+        and not p.outlook.problem
+    ]
+    hybrid = [
+        p
+        for p in pairs
+        if p.link is None
+        and p.outlook is None
+        and p.hybrid is not None
+        and p.hybrid.state is HybridState.LIVE
+        and p.hybrid.shape is not None
+        and not p.hybrid.reference
+        and not p.hybrid.problem
+    ]
+    return outlook, hybrid
+
+
+def _both_changed(pair: SeriesPair) -> bool:
+    o, h, link = pair.outlook, pair.hybrid, pair.link
+    return (
+        link is not None
+        and link.state == "active"
+        and o is not None
+        and h is not None
+        and not o.problem
+        and not h.problem
+        and o.state is OutlookState.LIVE
+        and h.state is HybridState.LIVE
+        and o.shape is not None
+        and h.shape is not None
+        and o.window is not None
+        and _hybrid_seen(pair) is Seen.CHANGED
+        and _outlook_seen(pair) is Seen.CHANGED
+    )
+
+
+def _split_offs(room: RoomContext, pairs: Sequence[SeriesPair]) -> list[_SplitOff]:
+    """The linked series the conflict rule's loser split since the last sync, with the new
+    series it began (one new, unlinked series on that side, by the series' organizer, its
+    first occurrence on the day the split removed first), and the winner's if it split too.
+    Only where the winner may be written (the room's ``direction``)."""
+    winner = "hybrid" if room.conflict == "hybrid_wins" else "outlook"
+    if room.direction == ("hybrid_to_outlook" if winner == "outlook" else "outlook_to_hybrid"):
+        return []
+    new_o, new_h = _new_series(pairs)
+    if not (new_h if winner == "outlook" else new_o):
+        return []
+    found: list[_SplitOff] = []
+    for pair in pairs:
+        if not _both_changed(pair):
+            continue
+        o, h, link = pair.outlook, pair.hybrid, pair.link
+        assert o is not None and h is not None and link is not None
+        assert o.shape is not None and h.shape is not None and o.window is not None
+        old_o = read_shape(link.outlook_fingerprint or link.hybrid_fingerprint)
+        old_h = read_shape(link.hybrid_fingerprint or link.outlook_fingerprint)
+        if old_o is None or old_h is None:
+            continue
+        who, zone = link.organizer_mailbox, old_o[0].zone
+        at_o = _split_at(old_o[0], o.shape, o.window[1])
+        at_h = _split_at(old_h[0], h.shape, o.window[1])
+        outlook_new = [
+            p
+            for p in new_o
+            if at_o is not None
+            and p.outlook is not None
+            and _began(p.outlook.shape, p.outlook.organizer, at_o, zone, who)
+        ]
+        hybrid_new = [
+            p
+            for p in new_h
+            if at_h is not None
+            and p.hybrid is not None
+            and _began(p.hybrid.shape, p.hybrid.organizer, at_h, zone, who)
+        ]
+        lost, won = (hybrid_new, outlook_new) if winner == "outlook" else (outlook_new, hybrid_new)
+        if len(lost) != 1:
+            continue
+        if len(won) == 1:
+            assert at_o is not None and at_h is not None
+            split = _SplitOff(
+                original=pair,
+                taken=(lost[0], won[0]),
+                winner=winner,
+                first=(at_o > at_h) if winner == "outlook" else (at_h > at_o),
+                pair=_split_pair(winner, outlook_new[0], hybrid_new[0]),
+            )
+        else:
+            split = _SplitOff(
+                original=pair, taken=(lost[0],), winner=winner, first=True, lost=lost[0]
+            )
+        for used in split.taken:  # each new series is one split's
+            for side in (new_o, new_h):
+                if used in side:
+                    side.remove(used)
+        found.append(split)
+    return found
+
+
+def _split_pair(winner: str, outlook: SeriesPair, hybrid: SeriesPair) -> SeriesPair:
+    """The two new series linked, recorded as the loser's shape: the pair reads as changed on
+    the winner's side only, and is planned as any linked series (the winner's shape written)."""
+    n_o, n_h = outlook.outlook, hybrid.hybrid
+    assert n_o is not None and n_o.shape is not None and n_o.ical_uid is not None
+    assert n_h is not None and n_h.shape is not None
+    loser = n_h.shape if winner == "outlook" else n_o.shape
+    link = Link(
+        link_id=link_id_for("outlook", n_o.ical_uid),
+        hybrid_id=n_h.hybrid_id,
+        room_event_id=n_o.master_id,
+        series_master_id=n_o.master_id,
+        ical_uid=n_o.ical_uid,
+        organizer_mailbox=n_o.organizer,
+        organizer_event_id=n_o.organizer_master_id,
+        outlook_fingerprint=shape_fingerprint(loser),
+        hybrid_fingerprint=shape_fingerprint(loser, n_h.status),
+    )
+    return SeriesPair(link=link, outlook=n_o, hybrid=n_h)
+
+
+def _plan_split_off(room: RoomContext, split: _SplitOff, by_id: dict[str, Link], out: Plan) -> None:
+    original = split.original
+    assert original.link is not None and original.outlook is not None
+    assert original.outlook.shape is not None
+    out.conflicts += 1
+    since = f"since the last sync; rule {room.conflict}"
+    if split.pair is not None:
+        pair = split.pair
+        assert pair.link is not None and pair.outlook is not None and pair.hybrid is not None
+        if split.winner == "outlook":
+            loser = f"Hybrid's new series {pair.hybrid.hybrid_id} takes Outlook's times"
+        else:
+            loser = f"Outlook's new series {pair.outlook.master_id} takes Hybrid's times"
+        out.audit.append(
+            AuditLine(
+                pair.link.link_id,
+                "none",
+                "conflict",
+                f"both sides split series {original.link.link_id} (this and following) {since}: "
+                f"{loser}, no second new series",
+            )
+        )
+        _plan_one(room, pair, by_id, out)
+        return
+    assert split.lost is not None
+    why = (
+        f"split off series {original.link.link_id} (this and following), which the other side "
+        f"changed too {since}: that side's series wins whole, the split is undone"
+    )
+    if split.winner == "outlook":
+        h = split.lost.hybrid
+        assert h is not None and h.shape is not None
+        key = link_id_for("hybrid", h.hybrid_id)
+        out.links.append(
+            Link(
+                link_id=key,
+                hybrid_id=h.hybrid_id,
+                hybrid_fingerprint=shape_fingerprint(h.shape, "canceled"),
+                state="canceled",
+            )
+        )
+        reason = f"Hybrid's new series {why}"
+        out.audit.append(AuditLine(key, "none", "conflict", reason))
+        out.ops.append(
+            Op(f"hybrid.cancel:{key}", "hybrid.cancel", {"link_id": key, "reason": reason})
+        )
+        out.audit.append(AuditLine(key, "hybrid", "cancel", f"{reason}; kept as canceled"))
+        out.count("outlook_to_hybrid", "canceled")
+        return
+    o = split.lost.outlook
+    assert o is not None and o.shape is not None and o.ical_uid is not None
+    key = link_id_for("outlook", o.ical_uid)
+    out.links.append(
+        Link(
+            link_id=key,
+            room_event_id=o.master_id,
+            series_master_id=o.master_id,
+            ical_uid=o.ical_uid,
+            organizer_mailbox=o.organizer,
+            organizer_event_id=o.organizer_master_id,
+            outlook_fingerprint=shape_fingerprint(o.shape),
+            state="canceled",
+        )
+    )
+    reason = f"Outlook's new series {why}"
+    out.audit.append(AuditLine(key, "none", "conflict", reason))
+    out.ops.append(
+        Op(
+            f"graph.cancel:{key}",
+            "graph.cancel",
+            {
+                "link_id": key,
+                "comment": "Cancelled: the series was changed in the room booking system at "
+                "the same time, and its change wins; this part of it is there again.",
+            },
+        )
+    )
+    out.audit.append(AuditLine(key, "outlook", "cancel", reason))
+    out.count("hybrid_to_outlook", "canceled")
+    # Hybrid's series wins whole: its rule is written over the organizer's split end too, also
+    # when Hybrid changed only the title (which alone would leave Outlook's times as they are)
+    original.link = replace(
+        original.link, outlook_fingerprint=shape_fingerprint(original.outlook.shape)
+    )
 
 
 def _plan_one(room: RoomContext, pair: SeriesPair, by_id: dict[str, Link], out: Plan) -> None:

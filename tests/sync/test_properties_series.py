@@ -1305,3 +1305,87 @@ def test_an_occurrence_cancelled_by_the_organizer_and_changed_in_hybrid_goes_on_
         m.both_edit(pick=0, which=7, offset=60, at=0, outlook="cancel", hybrid=what, first="hybrid")
 
     replay(tmp_path, "hybrid_wins", steps)
+
+
+@pytest.mark.parametrize("rule", ["outlook_wins", "hybrid_wins"])
+def test_a_series_split_on_both_sides_holds_one_split_off_series_on_each_side(
+    tmp_path: Path, rule: str
+) -> None:
+    """A member's daily series (9 days from 03-24) is synced; between two rounds the member
+    splits it in Hybrid ("this and following", at its second day) and retitles an occurrence
+    of the new part, and the organizer splits it in Outlook at its third day. Both split the
+    same series: a conflict, which the room's rule decides. Under outlook_wins the original
+    series was updated to Outlook's, but the Hybrid split's new series was still written to
+    Outlook beside the organizer's own, so the organizer held two series over the same days.
+    Whichever rule wins, each side must hold the winner's split-off series once. (Found by
+    the machine at 00:19 Paris time.)"""
+
+    def steps(m: SeriesMachine) -> None:
+        for _ in range(4):
+            m.poll()
+        m.hybrid_create(member=PEOPLE[0], pick=0, daily=True, count=3, days=6, offset=0)
+        m.poll()
+        m.crash(at=1, after=False, restart=False)
+        for _ in range(14):
+            m.poll()
+        m.hybrid_series(pick=13, what="split", offset=0, at=0)
+        m.hybrid_occurrence(pick=3, what="retitle", offset=0, which=3)
+        m.outlook_series(pick=14, what="split", offset=0, at=11)
+
+    replay(tmp_path, rule, steps, paris_time=time(0, 19))
+
+
+@pytest.mark.parametrize("rule", ["outlook_wins", "hybrid_wins"])
+@pytest.mark.parametrize("hybrid_at,outlook_at,offsets", [(3, 0, (30, 30)), (2, 1, (30, 60))])
+def test_a_series_split_on_both_sides_at_other_days_keeps_one_split_off_on_each_side(
+    tmp_path: Path, rule: str, hybrid_at: int, outlook_at: int, offsets: tuple[int, int]
+) -> None:
+    """As above, the member splitting the series after the organizer's day or before it, the
+    new series at the same time or not: the room's rule picks one split, so each side holds
+    the original and one new series, the winner's (the loser's new one takes its days and
+    time), never both new series (which doubled the days, or Hybrid refused them, 409)."""
+
+    def steps(m: SeriesMachine) -> None:
+        m.hybrid_create(member=PEOPLE[1], pick=2, daily=True, count=3, days=2, offset=30)
+        m.settle()
+        m.hybrid_series(pick=0, what="split", offset=offsets[0], at=hybrid_at)
+        m.outlook_series(pick=0, what="split", offset=offsets[1], at=outlook_at)
+        m.settle()
+
+        async def two_series_each(w: SeriesWorld) -> None:
+            (band,) = w.lineages
+            assert len(w.organizer_masters(band)) == 2, await w.report()
+            assert len(w.hybrid_masters(band)) == 2, await w.report()
+
+        m.run(two_series_each)
+
+    replay(tmp_path, rule, steps)
+
+
+@pytest.mark.parametrize("rule", ["outlook_wins", "hybrid_wins"])
+@pytest.mark.parametrize("what", ["retime", "retitle"])
+def test_a_split_that_loses_to_a_change_of_the_whole_series_leaves_no_new_series(
+    tmp_path: Path, rule: str, what: str
+) -> None:
+    """Between two rounds one side splits a synced daily series ("this and following", the new
+    series at the same time of day as the series will have) and the other side retimes or
+    retitles the whole series; the room's rule picks the other side's series, whole, so the
+    split's end is undone. The split's new series then held the same slots as the series: it
+    was written to the other side all the same (Hybrid refused the series' own update, 409,
+    for good, or the room declined the new one, which the organizer kept). It goes with the
+    split it was part of. (Found by the machine under outlook_wins at 00:47 Paris time.)"""
+    splits, changes = ("hybrid", "outlook") if rule == "outlook_wins" else ("outlook", "hybrid")
+    offset = 60 if what == "retime" else 0
+
+    def steps(m: SeriesMachine) -> None:
+        m.outlook_create(organizer=PEOPLE[0], pick=0, daily=True, count=7, days=8, offset=0)
+        m.settle()
+        for side in (splits, changes):
+            if side == splits:
+                split = m.hybrid_series if side == "hybrid" else m.outlook_series
+                split(pick=0, what="split", offset=offset, at=13)
+            else:
+                change = m.hybrid_series if side == "hybrid" else m.outlook_series
+                change(pick=0, what=what, offset=offset, at=0)
+
+    replay(tmp_path, rule, steps, paris_time=time(0, 47))
