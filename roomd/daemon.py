@@ -25,7 +25,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from roomd import observe, refusals, ticks, utc
+from roomd import heap, observe, refusals, ticks, utc
 from roomd.config import ConfigError, RoomSettings, Settings, load_config
 from roomd.sdnotify import Notifier
 from roomd.store import Store, StoreError, open_store
@@ -726,6 +726,9 @@ class Daemon:
             observe.OUTBOX_OLDEST_AGE.labels(room=st.room).set(
                 utc.age_seconds(st.oldest_pending_at, now) or 0.0
             )
+        # once per interval, after the rounds' transients are gone: glibc keeps what they
+        # freed for ever otherwise (bench/README.md, RSS); well under a millisecond
+        heap.trim()
 
     # --- reload --------------------------------------------------------------------------------
     async def reload(self) -> bool:

@@ -23,6 +23,7 @@ RANK = {
     "roomd.roommetrics": -1,  # observe's per-room metric families: imports nothing of roomd
     "roomd.refusals": 0,  # one hold on a refused credential, used by both clients
     "roomd.entra": 0,  # what to do about a refused credential: the daemon and doctor
+    "roomd.heap": 0,  # gives the C heap's free pages back (malloc_trim): the daemon
     "roomd.config": 1,
     "roomd.store": 2,
     "roomd.graph": 3,
