@@ -111,7 +111,25 @@ def _heaps() -> dict[str, float]:
         found["malloc_free_MB"] = round(info.fordblks / 2**20, 1)
     except (OSError, AttributeError):
         pass  # not glibc
+    try:  # SQLite's own allocations (page caches, statements), part of glibc's heap in use
+        lib = ctypes.CDLL(_sqlite_library())
+        lib.sqlite3_memory_used.restype = ctypes.c_int64
+        found["sqlite_MB"] = round(lib.sqlite3_memory_used() / 2**20, 1)
+    except (OSError, AttributeError):
+        pass
     return found
+
+
+def _sqlite_library() -> str:
+    """The SQLite library the interpreter's ``_sqlite3`` module is linked to (the same loaded
+    copy: its memory counter is the daemon's)."""
+    import _sqlite3
+
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        path = line.split()[-1]
+        if "libsqlite3" in path:
+            return path
+    return str(_sqlite3.__file__)
 
 
 def _emit(stage: str, **fields: Any) -> None:
