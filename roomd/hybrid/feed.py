@@ -123,6 +123,12 @@ class ChangeFeed:
         if bound is None:
             return
         stale = [k for k in self._seen if k[1] is not None and k[1] < bound]  # always set
+        if stale and len(stale) * 2 > len(self._seen):
+            # most of it: a new dict, since an emptied one keeps its table (the organization
+            # feed's first walk after a start remembers every booking the initial sync wrote)
+            gone = set(stale)
+            self._seen = {k: None for k in self._seen if k not in gone}
+            return
         for key in stale:
             del self._seen[key]
 
