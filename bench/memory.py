@@ -16,7 +16,10 @@ builds, reading its RSS (``psutil``, after ``gc.collect()``) after each stage:
    until a round changes nothing (rounds go through the daemon's concurrency limit, room lock,
    round record, metrics and ``room_round`` log line, to /dev/null), then after each of
    ``--idle-rounds`` idle rounds (each followed by the daemon's once-per-poll-interval job: the
-   outbox gauges and the idle rounds' delta links, written in one transaction).
+   outbox gauges and the idle rounds' delta links, written in one transaction). An idle round
+   reads the rooms as the daemon's ticker does, the organization listing and then each slice of
+   the poll interval's rooms together, slice after slice (``--one-group``: all rooms in one
+   group, as the figures before slices were measured).
 
 Each stage also gives the peak RSS so far (``ru_maxrss``), Python's object arenas and glibc's
 heap (used, and freed but kept), and the RSS the kernel counts as anonymous, file-backed and
@@ -108,7 +111,25 @@ def _heaps() -> dict[str, float]:
         found["malloc_free_MB"] = round(info.fordblks / 2**20, 1)
     except (OSError, AttributeError):
         pass  # not glibc
+    try:  # SQLite's own allocations (page caches, statements), part of glibc's heap in use
+        lib = ctypes.CDLL(_sqlite_library())
+        lib.sqlite3_memory_used.restype = ctypes.c_int64
+        found["sqlite_MB"] = round(lib.sqlite3_memory_used() / 2**20, 1)
+    except (OSError, AttributeError):
+        pass
     return found
+
+
+def _sqlite_library() -> str:
+    """The SQLite library the interpreter's ``_sqlite3`` module is linked to (the same loaded
+    copy: its memory counter is the daemon's)."""
+    import _sqlite3
+
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        path = line.split()[-1]
+        if "libsqlite3" in path:
+            return path
+    return str(_sqlite3.__file__)
 
 
 def _emit(stage: str, **fields: Any) -> None:
@@ -138,7 +159,7 @@ def _fill_metrics(mailboxes: list[str]) -> None:
         observe.OUTBOX_OLDEST_AGE.labels(room=room).set(0.0)
 
 
-async def _roomd(config: Path, idle_rounds: int, trace: Path | None) -> None:
+async def _roomd(config: Path, idle_rounds: int, trace: Path | None, one_group: bool) -> None:
     _emit("interpreter")
     import aiohttp  # noqa: F401 - the daemon's web server
     import aiosqlite  # noqa: F401
@@ -213,17 +234,32 @@ async def _roomd(config: Path, idle_rounds: int, trace: Path | None) -> None:
         if not changed:
             break
 
+    slices: list[list[Any]] = [list(settings.rooms)]
+    if not one_group:  # the daemon's slices of the poll interval (roomd/ticks.py)
+        from roomd import ticks
+
+        count = ticks.slices_for(settings.sync.poll_interval_seconds)
+        slices = [[] for _ in range(count)]
+        for room in settings.rooms:
+            slices[ticks.slice_of(room.mailbox, count)].append(room)
+
     async def idle_round() -> float:
-        """What the daemon's ticker does over one poll interval (``Daemon.poll_rooms``, all
-        rooms in one group: the organization's Hybrid listing, the idle rooms' delta reads in
+        """What the daemon's ticker does over one poll interval (``Daemon.poll_rooms``: the
+        organization's Hybrid listing, then each slice's rooms read together, one slice after
+        the other as the ticker's slices follow each other: the idle rooms' delta reads in
         ``$batch``, a whole round for a room that shows something), then the once-per-interval
-        job; roomd before grouped ticks had one round per room."""
+        job; with ``--one-group`` all rooms in one group (the figures before slices were
+        measured so); roomd before grouped ticks had one round per room."""
         nonlocal changed
         if not hasattr(daemon, "poll_rooms"):
             return await one_round()
         changed = 0
         t = time.perf_counter()
-        await daemon.poll_rooms(settings.rooms, list_hybrid=True)
+        await daemon.poll_rooms(slices[0] if len(slices) == 1 else [], list_hybrid=True)
+        if len(slices) > 1:
+            for group in slices:
+                if group:
+                    await daemon.poll_rooms(group, list_hybrid=False)
         await asyncio.gather(*daemon._rounds.values())
         await daemon._export_outbox_gauges()
         return time.perf_counter() - t
@@ -239,13 +275,17 @@ async def _roomd(config: Path, idle_rounds: int, trace: Path | None) -> None:
     print(json.dumps({"stage": "peak", "rss_mb": peak_rss_bytes() / 2**20}))
 
 
-def run(rooms: int, bookings: int, idle_rounds: int, trace: Path | None) -> list[dict[str, Any]]:
+def run(
+    rooms: int, bookings: int, idle_rounds: int, trace: Path | None, one_group: bool = False
+) -> list[dict[str, Any]]:
     """The worker's stages, in order, against a rig of ``rooms`` rooms."""
     with Rig(rooms=rooms, bookings=bookings) as rig:
         print(f"rig: {rooms} rooms x {bookings} meetings, seeded in {rig.seed_seconds:.1f} s")
         args = ["--worker", "--config", str(rig.config_path), "--idle-rounds", str(idle_rounds)]
         if trace is not None:
             args += ["--tracemalloc", str(trace.resolve())]
+        if one_group:
+            args.append("--one-group")
         proc = subprocess.Popen(
             [sys.executable, "-m", "bench.memory", *args],
             stdout=subprocess.PIPE,
@@ -281,10 +321,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--idle-rounds", type=int, default=3)
     parser.add_argument("--tracemalloc", type=Path, help="per idle round: where memory grew")
     parser.add_argument("--json", type=Path, help="also write the stages here")
+    parser.add_argument(
+        "--one-group",
+        action="store_true",
+        help="an idle round reads all rooms in one group, not slice by slice as the daemon",
+    )
     args = parser.parse_args(argv)
     for line in machine():
         print(line)
-    stages = run(args.rooms, args.bookings, args.idle_rounds, args.tracemalloc)
+    stages = run(args.rooms, args.bookings, args.idle_rounds, args.tracemalloc, args.one_group)
     peak = stages[-1]["rss_mb"]
     verdict = "met" if peak < RSS_10K_TARGET_MB else "MISSED"
     print(
@@ -303,9 +348,10 @@ def _worker(argv: list[str]) -> int:
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--idle-rounds", type=int, required=True)
     parser.add_argument("--tracemalloc", type=Path)
+    parser.add_argument("--one-group", action="store_true")
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    asyncio.run(_roomd(args.config, args.idle_rounds, args.tracemalloc))
+    asyncio.run(_roomd(args.config, args.idle_rounds, args.tracemalloc, args.one_group))
     return 0
 
 

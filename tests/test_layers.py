@@ -24,6 +24,7 @@ RANK = {
     "roomd.refusals": 0,  # one hold on a refused credential, used by both clients
     "roomd.aiotransport": 0,  # httpx's API over aiohttp's pool, used by both clients
     "roomd.entra": 0,  # what to do about a refused credential: the daemon and doctor
+    "roomd.heap": 0,  # gives the C heap's free pages back (malloc_trim): the daemon
     "roomd.config": 1,
     "roomd.store": 2,
     "roomd.graph": 3,

@@ -29,15 +29,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from types import MappingProxyType
 
 from roomd.hybrid.model import HybridBooking
 
 __all__ = ["ChangeFeed", "FeedWalk", "version_key", "walk_start"]
 
 VersionKey = tuple[str, datetime | None, str]
+_NONE_PENDING: Mapping[VersionKey, None] = MappingProxyType({})
 
 
 def version_key(booking: HybridBooking) -> VersionKey:
@@ -70,12 +72,17 @@ class ChangeFeed:
     return (newer than ``cursor - overlap``), so it stays small.
     """
 
+    # slotted, and no dict of pending versions while none are: the Hybrid client keeps a feed
+    # per room for the life of the process (bench/README.md, RSS)
+    __slots__ = ("_pending", "_pending_cursor", "_seen", "overlap")
+
     def __init__(self, overlap: timedelta = timedelta(seconds=10)) -> None:
         if overlap < timedelta(0):
             raise ValueError(f"ChangeFeed: overlap must not be negative, found {overlap}")
         self.overlap = overlap
         self._seen: dict[VersionKey, None] = {}
-        self._pending: dict[VersionKey, None] = {}  # reported by the last absorb, unconfirmed
+        # reported by the last absorb, unconfirmed
+        self._pending: Mapping[VersionKey, None] = _NONE_PENDING
         self._pending_cursor: datetime | None = None
 
     def query_from(self, cursor: datetime | None) -> datetime | None:
@@ -109,19 +116,25 @@ class ChangeFeed:
         """The caller stored the cursor the last ``absorb`` returned: its versions are
         delivered and are not reported again."""
         self._seen.update(self._pending)
-        self._pending = {}
+        self._pending = _NONE_PENDING
         self._forget_before(self.query_from(self._pending_cursor))
 
     def _forget_before(self, bound: datetime | None) -> None:
         if bound is None:
             return
         stale = [k for k in self._seen if k[1] is not None and k[1] < bound]  # always set
+        if stale and len(stale) * 2 > len(self._seen):
+            # most of it: a new dict, since an emptied one keeps its table (the organization
+            # feed's first walk after a start remembers every booking the initial sync wrote)
+            gone = set(stale)
+            self._seen = {k: None for k in self._seen if k not in gone}
+            return
         for key in stale:
             del self._seen[key]
 
     def _ended(self, pending: dict[VersionKey, None], cursor: datetime | None) -> None:
         # an unconfirmed earlier read: its versions are reported again
-        self._pending = pending
+        self._pending = pending if pending else _NONE_PENDING
         self._pending_cursor = cursor
 
     def delivered(self, booking: HybridBooking) -> bool:
@@ -137,6 +150,8 @@ class FeedWalk:
     """One read of a ``ChangeFeed`` taken a booking at a time: ``take`` says whether a listed
     booking is a new version; ``end`` gives the next cursor and leaves the read to be confirmed,
     exactly as ``absorb`` of the same bookings would (``absorb`` is made of these)."""
+
+    __slots__ = ("_cursor", "_feed", "_newest", "_pending")
 
     def __init__(self, feed: ChangeFeed, cursor: datetime | None) -> None:
         self._feed = feed

@@ -387,8 +387,15 @@ async def room_statuses(conn: aiosqlite.Connection) -> list[RoomStatus]:
 # --- many rooms at once (the daemon's grouped poll) ----------------------------------------------
 
 
-def _in(rooms: list[str]) -> str:
-    return ", ".join("?" for _ in rooms)
+ROOMS_IN = "SELECT value FROM json_each(?)"
+"""``room IN (ROOMS_IN)`` with the rooms as one JSON array parameter (``_rooms``): the statement's
+text is the same for any number of rooms. With one ``?`` per room each group size was a
+statement of its own, and sqlite3 keeps up to 128 prepared statements per connection: the
+daemon's groups of a few hundred rooms, each size once, held several MB (bench/README.md, RSS)."""
+
+
+def _rooms(rooms: list[str]) -> str:
+    return json.dumps(rooms)
 
 
 async def delta_states(conn: aiosqlite.Connection, rooms: list[str]) -> dict[str, DeltaState]:
@@ -397,7 +404,9 @@ async def delta_states(conn: aiosqlite.Connection, rooms: list[str]) -> dict[str
     if not rooms:
         return {}
     rows = await fetch_all(
-        conn, f"SELECT {_DELTA_COLUMNS} FROM delta_state WHERE room IN ({_in(rooms)})", tuple(rooms)
+        conn,
+        f"SELECT {_DELTA_COLUMNS} FROM delta_state WHERE room IN ({ROOMS_IN})",
+        (_rooms(rooms),),
     )
     return {row["room"]: _delta_state(row) for row in rows}
 
@@ -408,8 +417,8 @@ async def hybrid_cursors(conn: aiosqlite.Connection, rooms: list[str]) -> dict[s
         return {}
     rows = await fetch_all(
         conn,
-        f"SELECT {_CURSOR_COLUMNS} FROM hybrid_cursor WHERE room IN ({_in(rooms)})",
-        tuple(rooms),
+        f"SELECT {_CURSOR_COLUMNS} FROM hybrid_cursor WHERE room IN ({ROOMS_IN})",
+        (_rooms(rooms),),
     )
     return {row["room"]: _hybrid_cursor(row) for row in rows}
 
@@ -422,18 +431,18 @@ async def rooms_with_work(
     conditions of ``due_outbox`` and of ``links(awaiting_answer_since=...)``)."""
     if not rooms:
         return set()
-    marks = _in(rooms)
+    listed = _rooms(rooms)
     due = await fetch_all(
         conn,
-        f"SELECT DISTINCT room FROM outbox WHERE room IN ({marks}) "
+        f"SELECT DISTINCT room FROM outbox WHERE room IN ({ROOMS_IN}) "
         "AND state IN ('pending', 'failed') AND next_at <= ?",
-        (*rooms, to_db(now, "now")),
+        (listed, to_db(now, "now")),
     )
     awaiting = await fetch_all(
         conn,
-        f"SELECT DISTINCT room FROM links WHERE room IN ({marks}) "
+        f"SELECT DISTINCT room FROM links WHERE room IN ({ROOMS_IN}) "
         "AND COALESCE(room_event_id, '') = '' AND COALESCE(organizer_event_id, '') <> '' "
         "AND (created_at IS NULL OR created_at >= ?)",
-        (*rooms, to_db(awaiting_answer_since, "awaiting_answer_since")),
+        (listed, to_db(awaiting_answer_since, "awaiting_answer_since")),
     )
     return {row["room"] for row in (*due, *awaiting)}

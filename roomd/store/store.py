@@ -285,6 +285,8 @@ class Store:
         for room, idle in pending.items():
             if self._idle.get(room) is idle:
                 del self._idle[room]
+        if not self._idle:
+            self._idle = {}  # an emptied dict keeps its table (~0.3 MB at 10,000 rooms)
         return len(pending)
 
     async def _begin(self, writer: aiosqlite.Connection) -> None:
