@@ -232,13 +232,7 @@ def zone_shifts(shape: Shape, hybrid_zone: str, until: datetime) -> dict[datetim
     if hybrid_zone == shape.zone or until <= shape.start:
         return {}
     try:
-        ours = occurrences(
-            shape.rrule,
-            dtstart_local=shape.start,
-            zone=shape.zone,
-            exdates=(),
-            between=(shape.start, until),
-        )
+        ours = _rule_starts(shape, (shape.start, until))
         theirs = occurrences(
             hybrid_rule(shape, hybrid_zone),
             dtstart_local=shape.start,
@@ -439,6 +433,14 @@ class _SplitOff:
     lost: SeriesPair | None = None
 
 
+def _rule_starts(shape: Shape, between: tuple[datetime, datetime]) -> list[datetime]:
+    """The starts in ``between`` of every occurrence ``shape``'s rule has, in its own zone,
+    before any exception or exdate (ValueError: a rule roomd cannot evaluate)."""
+    return occurrences(
+        shape.rrule, dtstart_local=shape.start, zone=shape.zone, exdates=(), between=between
+    )
+
+
 def _split_at(old: Shape, new: Shape, until: datetime) -> datetime | None:
     """The first occurrence (before ``until``) of the series ``old`` that ``new`` no longer has,
     when ``new`` is ``old`` ended early ("this and following": the same start and times, the
@@ -446,20 +448,8 @@ def _split_at(old: Shape, new: Shape, until: datetime) -> datetime | None:
     if (old.start, old.end, old.zone) != (new.start, new.end, new.zone):
         return None
     try:
-        before = occurrences(
-            old.rrule,
-            dtstart_local=old.start,
-            zone=old.zone,
-            exdates=(),
-            between=(old.start, until),
-        )
-        after = occurrences(
-            new.rrule,
-            dtstart_local=new.start,
-            zone=new.zone,
-            exdates=(),
-            between=(new.start, until),
-        )
+        before = _rule_starts(old, (old.start, until))
+        after = _rule_starts(new, (new.start, until))
     except ValueError:
         return None
     if not after or len(after) >= len(before) or before[: len(after)] != after:
@@ -1600,13 +1590,7 @@ def _rescheduled_away(o: OutlookSeries | None, originals: set[datetime]) -> set[
     if o is None or o.state is not OutlookState.LIVE or o.shape is None or o.window is None:
         return set()
     try:
-        rule = occurrences(
-            o.shape.rrule,
-            dtstart_local=o.shape.start,
-            zone=o.shape.zone,
-            exdates=(),
-            between=o.window,
-        )
+        rule = _rule_starts(o.shape, o.window)
     except ValueError:
         return set()
     return {t for t in originals if o.window[0] <= t < o.window[1]} - set(rule)
