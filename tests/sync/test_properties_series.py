@@ -18,10 +18,15 @@ A hypothesis state machine drives random operations on Room 4A, whose clocks are
 * roomd polls or runs one round; Graph and Hybrid fail for a while; roomd is killed at its n-th
   call to Graph, Hybrid or its database, or restarts (part 1's rules, less often).
 
-Every clock (Graph's, Hybrid's, roomd's) starts ten days before the next change of Paris's
-clocks, so that most series run across it: 09:00 must stay 09:00 on both sides. It starts at
-10:00 Paris time (ROOMD_PROPERTY_TIME=HH:MM for another), whatever the hour the suite runs at,
-so that the suite's run is repeatable; ROOMD_PROPERTY_SEARCH=1 draws the time of day too.
+Every clock (Graph's, Hybrid's, roomd's) starts ten days before the next spring change of
+Paris's clocks, so that most series run across it: 09:00 must stay 09:00 on both sides. It
+starts at 10:00 Paris time (ROOMD_PROPERTY_TIME=HH:MM for another) on that Thursday (the EU
+changes on the last Sunday of March), whatever the day and hour the suite runs, so that the
+suite's run is repeatable: the same weekdays, the same side of the change, every year.
+ROOMD_PROPERTY_DST=autumn starts before the October change (clocks going back) instead;
+ROOMD_PROPERTY_SEARCH=1 draws the time of day and the change (a failure prints both), so that
+searches cover both. The regressions below replay at the defaults (or the environment's) unless
+they pass a time of day of their own.
 
 Each series keeps to a band of the day of its own (two hours of Paris time: 07:00-09:00,
 09:00-11:00, ...), and every edit stays in it, on the occurrence's own day: no two series ever
@@ -70,13 +75,16 @@ from hypothesis.stateful import (
 )
 from sync.test_properties import (
     PEOPLE,
+    PINNED_CHANGE,
     ROOM,
     World,
     WorldMachine,
+    dst_change,
     machine_settings,
     pinned,
+    pinned_change,
+    start_before_change,
     time_of_day,
-    until_time_of_day,
 )
 
 from roomd.sim.graph.events import occurrence_starts
@@ -91,7 +99,7 @@ FIRST_BAND = timedelta(hours=7)  # bands of the day in Paris time: 07:00-09:00, 
 BAND = timedelta(hours=2)
 BANDS = 7
 OFFSETS = (0, 30, 60, 90)  # minutes into its band an occurrence may start
-BEFORE_DST = 10  # days between the example's start and the change of clocks
+BEFORE_DST = 10  # days between the example's start (a Thursday) and the change of clocks
 PINNED_PARIS = time(10, 0)  # the examples' Paris time of day (unless ROOMD_PROPERTY_SEARCH=1)
 
 Occ = tuple[datetime, datetime, str | None]  # start, end (UTC), title (None: not compared)
@@ -105,17 +113,6 @@ def paris_tenant() -> Tenant:
         replace(r, time_zone=ZONE) if r.time_zone == "Europe/London" else r for r in tenant.rooms
     )
     return replace(tenant, rooms=rooms)
-
-
-def days_to_start(now: datetime) -> int:
-    """Whole days from ``now`` to ``BEFORE_DST`` days before the next change of Paris's clocks
-    (at least that far ahead: the simulators' clocks only move forward)."""
-    day = now.astimezone(PARIS).date() + timedelta(days=BEFORE_DST)
-    while True:
-        noon = datetime(day.year, day.month, day.day, 12, tzinfo=PARIS)
-        if noon.utcoffset() != (noon - timedelta(days=1)).utcoffset():
-            return (day - now.astimezone(PARIS).date()).days - BEFORE_DST
-        day += timedelta(days=1)
 
 
 def band_of(start: datetime) -> int | None:
@@ -174,14 +171,20 @@ class SeriesWorld(World):
     """Part 1's world (simulators, roomd's engine, faults, crashes) in Paris, ten days before
     its clocks change, with people who make series."""
 
-    def __init__(self, directory: Path, conflict: str, paris_time: time | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        conflict: str,
+        paris_time: time | None = None,
+        change: str | None = None,
+    ) -> None:
         super().__init__(directory, conflict, tenant=paris_tenant())
-        days = timedelta(days=days_to_start(datetime.now(UTC)))
-        # the time of day matters (a series's first day, what the room's window holds): pinned
-        # unless given (a regression found at one time of day replays at it)
+        # the date and time of day matter (the change's direction, a series's first day, what
+        # the room's window holds): pinned unless given (a regression replays where it was found)
         wanted = paris_time or pinned(PINNED_PARIS)
-        days += until_time_of_day(datetime.now(UTC) + days, wanted, PARIS)
-        self.advance_clocks(days)
+        change = change or pinned_change(PINNED_CHANGE)
+        now = datetime.now(UTC)
+        self.advance_clocks(start_before_change(now, change, PARIS, BEFORE_DST, wanted) - now)
         self.lineages: dict[int, Lineage] = {}
         self.hybrid_seen: set[str] = set()
         self.occurrence_titles = False  # roomd does not carry one occurrence's title (yet)
@@ -787,10 +790,13 @@ class SeriesMachine(WorldMachine[SeriesWorld]):
     @initialize(
         conflict=st.sampled_from(["outlook_wins", "hybrid_wins"]),
         paris_time=time_of_day(PINNED_PARIS),
+        **dst_change(),
     )
-    def start(self, conflict: str, paris_time: time | None = None) -> None:
+    def start(
+        self, conflict: str, paris_time: time | None = None, change: str | None = None
+    ) -> None:
         directory = Path(tempfile.mkdtemp(dir=self.directory))
-        self.world = SeriesWorld(directory, conflict, paris_time)
+        self.world = SeriesWorld(directory, conflict, paris_time, change)
         self.run(lambda w: w.start())
 
     def _outlook(self) -> bool:
@@ -955,12 +961,14 @@ def replay(
     conflict: str,
     steps: Callable[[SeriesMachine], None],
     paris_time: time | None = None,
+    change: str | None = None,
 ) -> None:
-    """Run ``steps`` on a fresh machine (its clocks at ``paris_time`` in Paris, when given),
-    then settle and check as at the end of an example."""
+    """Run ``steps`` on a fresh machine (its clocks at ``paris_time`` in Paris, ten days before
+    the ``change`` of its clocks, when given), then settle and check as at the end of an
+    example."""
     with asyncio.Runner() as runner:
         machine = SeriesMachine(runner, tmp_path)
-        machine.start(conflict, paris_time)
+        machine.start(conflict, paris_time, change)
         try:
             steps(machine)
         finally:
