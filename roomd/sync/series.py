@@ -55,7 +55,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from roomd.store import Link
+from roomd.store import Link, LinkState
 
 from .decide import (
     WRITES_HYBRID,
@@ -578,6 +578,31 @@ def _split_offs(room: RoomContext, pairs: Sequence[SeriesPair]) -> list[_SplitOf
     return found
 
 
+def _outlook_link(
+    key: str,
+    o: OutlookSeries,
+    outlook_fingerprint: str,
+    *,
+    hybrid_id: str | None = None,
+    hybrid_fingerprint: str | None = None,
+    state: LinkState = "active",
+) -> Link:
+    """A link naming the room's copy of the Outlook series ``o`` and its organizer's: the ids
+    every series link read from Outlook carries, in one place."""
+    return Link(
+        link_id=key,
+        hybrid_id=hybrid_id,
+        room_event_id=o.master_id,
+        series_master_id=o.master_id,
+        ical_uid=o.ical_uid,
+        organizer_mailbox=o.organizer,
+        organizer_event_id=o.organizer_master_id,
+        outlook_fingerprint=outlook_fingerprint,
+        hybrid_fingerprint=hybrid_fingerprint,
+        state=state,
+    )
+
+
 def _split_pair(winner: str, outlook: SeriesPair, hybrid: SeriesPair) -> SeriesPair:
     """The two new series linked, recorded as the loser's shape: the pair reads as changed on
     the winner's side only, and is planned as any linked series (the winner's shape written)."""
@@ -585,15 +610,11 @@ def _split_pair(winner: str, outlook: SeriesPair, hybrid: SeriesPair) -> SeriesP
     assert n_o is not None and n_o.shape is not None and n_o.ical_uid is not None
     assert n_h is not None and n_h.shape is not None
     loser = n_h.shape if winner == "outlook" else n_o.shape
-    link = Link(
-        link_id=link_id_for("outlook", n_o.ical_uid),
+    link = _outlook_link(
+        link_id_for("outlook", n_o.ical_uid),
+        n_o,
+        shape_fingerprint(loser),
         hybrid_id=n_h.hybrid_id,
-        room_event_id=n_o.master_id,
-        series_master_id=n_o.master_id,
-        ical_uid=n_o.ical_uid,
-        organizer_mailbox=n_o.organizer,
-        organizer_event_id=n_o.organizer_master_id,
-        outlook_fingerprint=shape_fingerprint(loser),
         hybrid_fingerprint=shape_fingerprint(loser, n_h.status),
     )
     return SeriesPair(link=link, outlook=n_o, hybrid=n_h)
@@ -651,18 +672,7 @@ def _plan_split_off(room: RoomContext, split: _SplitOff, by_id: dict[str, Link],
     o = split.lost.outlook
     assert o is not None and o.shape is not None and o.ical_uid is not None
     key = link_id_for("outlook", o.ical_uid)
-    out.links.append(
-        Link(
-            link_id=key,
-            room_event_id=o.master_id,
-            series_master_id=o.master_id,
-            ical_uid=o.ical_uid,
-            organizer_mailbox=o.organizer,
-            organizer_event_id=o.organizer_master_id,
-            outlook_fingerprint=shape_fingerprint(o.shape),
-            state="canceled",
-        )
-    )
+    out.links.append(_outlook_link(key, o, shape_fingerprint(o.shape), state="canceled"))
     reason = f"Outlook's new series {why}"
     out.audit.append(AuditLine(key, "none", "conflict", reason))
     out.ops.append(
@@ -843,15 +853,7 @@ def _create_hybrid(room: RoomContext, pair: SeriesPair, key: str, out: Plan) -> 
         return None
     fp = shape_fingerprint(o.shape)
     shifts = zone_shifts(o.shape, room.zone, o.window[1]) if o.window is not None else {}
-    link = Link(
-        link_id=key,
-        room_event_id=o.master_id,
-        series_master_id=o.master_id,
-        ical_uid=o.ical_uid,
-        organizer_mailbox=o.organizer,
-        organizer_event_id=o.organizer_master_id,
-        outlook_fingerprint=fp,
-    )
+    link = _outlook_link(key, o, fp)
     # made again (Outlook's change won over Hybrid's cancel): the first create's intent is
     # done, so the same intent would be dropped by the outbox as already carried out, and the
     # series would stay in Outlook only; the new intent is named after the shape it books
@@ -1152,15 +1154,11 @@ def _link(room: RoomContext, pair: SeriesPair, key: str, out: Plan) -> Link | No
     o, h = pair.outlook, pair.hybrid
     assert o is not None and h is not None and o.shape is not None
     canceled = h.state is not HybridState.LIVE
-    link = Link(
-        link_id=key,
+    link = _outlook_link(
+        key,
+        o,
+        shape_fingerprint(o.shape),
         hybrid_id=h.hybrid_id,
-        room_event_id=o.master_id,
-        series_master_id=o.master_id,
-        ical_uid=o.ical_uid,
-        organizer_mailbox=o.organizer,
-        organizer_event_id=o.organizer_master_id,
-        outlook_fingerprint=shape_fingerprint(o.shape),
         hybrid_fingerprint=shape_fingerprint(h.shape, h.status) if h.shape else None,
         state="canceled" if canceled else "active",
     )
