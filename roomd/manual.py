@@ -27,7 +27,7 @@ from roomd.daemon import lock_state
 from roomd.store import AuditEntry, Link, OutboxItem, StoreError, open_store
 from roomd.sync import RoundFailed
 from roomd.sync.model import link_id_for, read_fingerprint
-from roomd.sync.series import CANCELLED, REGULAR, read_shape
+from roomd.sync.series import CANCELLED, REGULAR, read_shape, refused_by
 
 
 class UsageError(Exception):
@@ -220,6 +220,9 @@ async def explain(settings: Settings, any_id: str) -> list[Story]:
 def _synced_json(fingerprint: str | None) -> dict[str, Any] | None:
     if fingerprint in (REGULAR, CANCELLED):
         return {"occurrence": fingerprint}
+    holder = refused_by(fingerprint)
+    if holder is not None:
+        return {"occurrence": CANCELLED, "refused_for": holder}
     shape = read_shape(fingerprint)
     if shape is not None:
         series, series_status = shape
@@ -248,6 +251,12 @@ def _synced_text(fingerprint: str | None) -> str:
     one occurrence of a series (regular, moved, cancelled)."""
     if fingerprint in (REGULAR, CANCELLED):
         return "the occurrence as the rule has it" if fingerprint == REGULAR else "cancelled"
+    holder = refused_by(fingerprint)
+    if holder is not None:
+        return (
+            f"left out: refused (409) while booking {holder} held its slot; given back to the "
+            "organizer when that booking frees it"
+        )
     shape = read_shape(fingerprint)
     if shape is not None:
         series, status = shape

@@ -34,7 +34,15 @@ from .model import HybridStatus, RoomContext, Slot, fingerprint
 from .outbound_series import hybrid_shape
 from .ports import GraphPort, HybridPort, transient
 from .recurrence import graph_from_rrule, occurrences
-from .series import CANCELLED, NOT_EXPRESSIBLE, occurrence_link_id, shape_fingerprint
+from .series import (
+    CANCELLED,
+    NOT_EXPRESSIBLE,
+    REGULAR,
+    RESTORE_OP,
+    occurrence_link_id,
+    refused_fingerprint,
+    shape_fingerprint,
+)
 from .zones import to_windows, zone_info
 
 MAX_ATTEMPTS = 8
@@ -335,7 +343,10 @@ class Executor:
                     f"occurrence {when}: Hybrid refused it (409), {why}; left out of the series",
                 )
             )
-            links.append(_left_out(link, original, booking.id))
+            # what holds it, so that the round whose feed shows it gone gives it back (a week
+            # a zone shift moved in Hybrid is not: its exdate is at another time than its own)
+            holder = _holder_of(why) if original == at else None
+            links.append(_left_out(link, original, booking.id, holder=holder))
         return links
 
     async def _room_declines(
@@ -419,7 +430,7 @@ class Executor:
         for t in mine:
             for s, e, booking_id in sorted(theirs):
                 if s < t + length and t < e:
-                    found[t] = f"booking {booking_id}, {s:%Y-%m-%d %H:%M}-{e:%H:%M} UTC"
+                    found[t] = _holding(booking_id, s, e)
                     break
         return found
 
@@ -642,6 +653,132 @@ class Executor:
             ],
         )
 
+    async def _hybrid_restore(
+        self, room: RoomContext, payload: dict[str, Any], link: Link
+    ) -> Outcome:
+        """An occurrence Hybrid refused whose slot freed (series.py ``_plan_restores``) goes
+        back to the organizer, while they still hold it at that time: its exdate is lifted in
+        Hybrid, then the room is asked again on the organizer's occurrence. A declined
+        occurrence has left the room's calendar (docs/graph-behaviour.md 2.6: 404 afterwards;
+        event.md: /instances lists no cancelled occurrence), so there is nothing to accept as
+        the room, and answering for the room would bypass its booking assistant (the
+        room-mailboxes article: rooms are only attendees). The room is re-invited instead:
+        removed from the occurrence's attendees and added back, two updates that go to that
+        attendee only (event-update.md: an update of only the attendees "sends a meeting update
+        to only the attendees that have changed"), and its booking assistant accepts the
+        occurrence if the room is free in Exchange ("free = accept; busy = decline",
+        Set-CalendarProcessing AutomateProcessing AutoAccept; user-post-events.md). A 409 on
+        the exdate: the slot is taken anew, the occurrence stays declined, recorded with what
+        holds it now (its refusal is audited once, when it happened). Repeatable: a replay
+        after a crash lifts nothing twice and asks the room only while it does not hold the
+        occurrence; one that finds the organizer's occurrence gone puts the exdate back."""
+        original = parse_datetime(payload["original_start"], "original_start")
+        end = parse_datetime(payload["end"], "end")
+        when = f"{original:%Y-%m-%d %H:%M} UTC"
+        freed = f"booking {payload.get('holder')}, which held its slot, was {payload.get('freed')}"
+        if not link.hybrid_id or not link.organizer_mailbox or not link.organizer_event_id:
+            return Outcome(
+                audit=[("hybrid", "restore_skipped", f"{when}: the series is not on both sides")]
+            )
+        target = await self._occurrence(link.organizer_mailbox, link.organizer_event_id, original)
+        held_at = graph_start(target) if target is not None else None
+        if target is None or held_at != original:
+            gone = "cancelled it" if target is None else f"moved it to {held_at:%Y-%m-%d %H:%M} UTC"
+            await self._exdate(link, original, present=True)
+            return Outcome(
+                links=[_left_out(link, original, link.hybrid_id)],
+                audit=[
+                    (
+                        "hybrid",
+                        "restore_skipped",
+                        f"occurrence {when}: {freed}, but the organizer {gone}: it stays out of "
+                        "the series",
+                    )
+                ],
+            )
+        try:
+            if not await self._exdate(link, original, present=False):
+                return Outcome(
+                    audit=[("hybrid", "restore_skipped", f"{when}: the Hybrid series is gone")]
+                )
+        except DoubleBooking:
+            why = await self._holding_now(room, link, original, end)
+            holder = _holder_of(why)
+            return Outcome(links=[_left_out(link, original, link.hybrid_id, holder=holder)])
+        held = link.room_event_id is not None and (
+            await self._occurrence(room.mailbox, link.room_event_id, original) is not None
+        )
+        if not held:
+            await self._invite_room_again(room, link.organizer_mailbox, target)
+        restored = replace(
+            _left_out(link, original, link.hybrid_id),
+            hybrid_fingerprint=REGULAR,  # the room's answer comes back through its delta
+        )
+        return Outcome(
+            links=[restored],
+            audit=[
+                ("hybrid", "occurrence_restored", f"{when}: exdate lifted"),
+                (
+                    "outlook",
+                    "restored",
+                    f"occurrence {when}: {freed}; back in the series in Hybrid, and the room is "
+                    "asked to hold it again for the organizer",
+                ),
+            ],
+        )
+
+    async def _exdate(self, link: Link, original: datetime, *, present: bool) -> bool:
+        """Make ``original`` an exdate of the Hybrid series (``present``) or not; False when
+        the series is gone. Writes only what differs."""
+        assert link.hybrid_id is not None
+        series = await self._hybrid.get_booking(link.hybrid_id)
+        if series is None or series.recurrence is None or series.canceled:
+            return False
+        exdates = {x.replace(microsecond=0) for x in series.recurrence.exdates}
+        if (original in exdates) == present:
+            return True
+        wanted = exdates | {original} if present else exdates - {original}
+        await self._hybrid.patch_booking(
+            link.hybrid_id,
+            {
+                "recurrence": {
+                    "rrule": series.recurrence.rrule,
+                    "exdates": [format_datetime(x) for x in sorted(wanted)],
+                }
+            },
+        )
+        return True
+
+    async def _holding_now(
+        self, room: RoomContext, link: Link, start: datetime, end: datetime
+    ) -> str:
+        """What holds [start, end) in the room in Hybrid now (a ``_holding`` text)."""
+        for other in await self._hybrid.bookings_between(start, end, resource_id=room.hybrid_id):
+            if (
+                not other.canceled
+                and link.hybrid_id not in (other.id, other.parent)
+                and other.start < end
+                and start < other.end
+            ):
+                return _holding(other.id, other.start, other.end)
+        return "the room is already booked in the booking system"
+
+    async def _invite_room_again(
+        self, room: RoomContext, organizer: str, occurrence: dict[str, Any]
+    ) -> None:
+        """The room removed from the organizer's occurrence and added back (see
+        ``_hybrid_restore``): each update goes to the room only."""
+        attendees = [a for a in occurrence.get("attendees") or [] if isinstance(a, dict)]
+        others = [
+            {"emailAddress": a.get("emailAddress"), "type": a.get("type") or "required"}
+            for a in attendees
+            if str((a.get("emailAddress") or {}).get("address", "")).lower() != room.mailbox
+        ]
+        me = {"emailAddress": {"address": room.mailbox, "name": room.name}, "type": "resource"}
+        event_id = str(occurrence["id"])
+        await self._graph.update_event(organizer, event_id, {"attendees": others})
+        await self._graph.update_event(organizer, event_id, {"attendees": [*others, me]})
+
     async def _new_exception(
         self,
         series: HybridBooking,
@@ -817,6 +954,7 @@ _OPS: dict[str, Callable[[Executor, RoomContext, dict[str, Any], Link], Any]] = 
     "graph.respond": Executor._graph_respond,
     "hybrid.occurrence": Executor._hybrid_occurrence,
     "graph.occurrence": Executor._graph_occurrence,
+    RESTORE_OP: Executor._hybrid_restore,
 }
 
 
@@ -858,9 +996,12 @@ def _zone_refusal(room: RoomContext, at: datetime, why: str) -> str:
     )
 
 
-def _left_out(series: Link, original: datetime, hybrid_id: str | None) -> Link:
+def _left_out(
+    series: Link, original: datetime, hybrid_id: str | None, *, holder: str | None = None
+) -> Link:
     """The occurrence link of an occurrence Hybrid refused: cancelled on both sides (left out
-    of the Hybrid series, declined by the room), so no round plans it again."""
+    of the Hybrid series, declined by the room), so no round plans it again; ``holder``, the
+    booking that holds its slot (``series.refused_fingerprint``), when it may be given back."""
     return Link(
         link_id=occurrence_link_id(series.link_id, original),
         original_start=original,
@@ -868,8 +1009,29 @@ def _left_out(series: Link, original: datetime, hybrid_id: str | None) -> Link:
         series_master_id=series.series_master_id,
         ical_uid=series.ical_uid,
         outlook_fingerprint=CANCELLED,
-        hybrid_fingerprint=CANCELLED,
+        hybrid_fingerprint=refused_fingerprint(holder) if holder else CANCELLED,
     )
+
+
+def _holding(booking_id: str, start: datetime, end: datetime) -> str:
+    """What holds a slot, in the words of the room's decline and the audit."""
+    return f"booking {booking_id}, {start:%Y-%m-%d %H:%M}-{end:%H:%M} UTC"
+
+
+def _holder_of(why: str) -> str | None:
+    """The booking id in a ``_holding`` text; None for any other reason."""
+    if not why.startswith("booking "):
+        return None
+    return why.removeprefix("booking ").partition(",")[0] or None
+
+
+def graph_start(event: dict[str, Any]) -> datetime | None:
+    """An event's start as UTC (roomd asks Graph for UTC), None when unreadable."""
+    stamp = (event.get("start") or {}).get("dateTime")
+    try:
+        return parse_datetime(stamp, "start").replace(microsecond=0)
+    except (ValueError, TypeError):
+        return None
 
 
 def _side(op: str) -> str:

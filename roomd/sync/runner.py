@@ -32,12 +32,12 @@ from .decide import LinkIndex, Op, Plan, cancels_one_occurrence, mass_delete, pl
 from .inbound import ORGANIZER_GONE, OutlookReader, Window
 from .inbound_series import OutlookSeriesReader
 from .model import HybridItem, OutlookItem, OutlookState, RoomContext, read_fingerprint
-from .outbound import HybridReader
+from .outbound import HybridReader, hybrid_state
 from .outbound_series import HybridSeriesReader
 from .outbox import DrainStats, Executor
 from .polling import PollResult, plan_poll
 from .ports import GraphPort, GroupGraphPort, GroupHybridPort, HybridPort
-from .series import plan_series, read_shape
+from .series import Holder, plan_series, read_shape, refused_holders
 
 
 @dataclass
@@ -466,12 +466,48 @@ class RoomSync:
     ) -> None:
         """Series are read whole on both sides and planned into the same plan (series.py)."""
         masters = series_masters(changes, index) + await self._unanswered_series(ctx, index)
-        outlook = await self._outlook_series.series(ctx, window, masters, index, ctx.zone)
+        holders, more, listed = await self._refusals_freed(bookings, index)
+        outlook = await self._outlook_series.series(ctx, window, masters + more, index, ctx.zone)
         hybrid = await self._hybrid_series.series(
-            bookings, index, resource_id=ctx.hybrid_id, room_zone=ctx.zone
+            [*bookings, *listed], index, resource_id=ctx.hybrid_id, room_zone=ctx.zone
         )
         if outlook or hybrid:
-            plan_series(ctx, index, outlook, hybrid, decided)
+            plan_series(ctx, index, outlook, hybrid, decided, holders=holders)
+
+    async def _refusals_freed(
+        self, bookings: list[HybridBooking], index: LinkIndex
+    ) -> tuple[dict[str, Holder], list[str], list[HybridBooking]]:
+        """The bookings in this round's Hybrid feed that held the slot of an occurrence Hybrid
+        refused (series.py ``_plan_restores``), and the series those occurrences belong to,
+        read again on both sides (their room masters, their Hybrid series): their own feeds
+        show nothing when the slot frees."""
+        refused = refused_holders(index.all)
+        holders: dict[str, Holder] = {}
+        series: set[str] = set()
+        for b in bookings:
+            if b.id in refused:
+                holders[b.id] = Holder(
+                    b.id,
+                    hybrid_state(b),
+                    b.start,
+                    b.end,
+                    recurring=b.recurrence is not None,
+                    changed=b.modified_at.isoformat() if b.modified_at else "",
+                )
+                series |= refused[b.id]
+        masters: list[str] = []
+        listed: list[HybridBooking] = []
+        by_id = {link.link_id: link for link in index.all} if series else {}
+        for link_id in sorted(series):
+            link = by_id.get(link_id)
+            if link is None or link.state != "active" or not link.hybrid_id:
+                continue
+            if link.series_master_id:
+                masters.append(link.series_master_id)
+            booking = await self._hybrid.get_booking(link.hybrid_id)
+            if booking is not None:
+                listed.append(booking)
+        return holders, masters, listed
 
     async def _unanswered_series(self, ctx: RoomContext, index: LinkIndex) -> list[str]:
         """The room's copies of series roomd made that no delta has shown yet. calendarView

@@ -85,6 +85,24 @@ from .zones import to_windows, zone_info
 
 REGULAR = "regular"
 CANCELLED = "cancelled"
+REFUSED = "refused:"
+"""An occurrence link's Hybrid side when Hybrid refused the occurrence (409) and the series was
+written without it (an exdate): cancelled, as ``CANCELLED``, and held by the booking whose id
+follows, so the round whose feed shows that booking gone can give the occurrence back."""
+
+
+def refused_fingerprint(holder_id: str) -> str:
+    return REFUSED + holder_id
+
+
+def refused_by(text: str | None) -> str | None:
+    """The booking that held the slot of an occurrence Hybrid refused, or None."""
+    return text[len(REFUSED) :] if text is not None and text.startswith(REFUSED) else None
+
+
+def _plain(text: str | None) -> str | None:
+    """An occurrence's recorded state without the refusal's holder (which is no state)."""
+    return CANCELLED if refused_by(text) is not None else text
 
 
 def _utc(value: datetime) -> datetime:
@@ -381,6 +399,8 @@ def plan_series(
     outlook: Sequence[OutlookSeries],
     hybrid: Sequence[HybridSeries],
     out: Plan,
+    *,
+    holders: Mapping[str, Holder] | None = None,
 ) -> None:
     """Add what the series this round read need to ``out`` (the round's one plan).
 
@@ -403,6 +423,8 @@ def plan_series(
         for split in splits:
             if split.original is pair and not split.first:
                 _plan_split_off(room, split, by_id, out)
+    if holders:
+        _plan_restores(room, pairs, by_id, out, holders)
 
 
 # --- "this and following" in a conflict -------------------------------------------------------
@@ -1188,6 +1210,119 @@ _SERIES_ACTIONS: dict[Action, Any] = {
 }
 
 
+# --- an occurrence Hybrid refused, given back when its slot frees -----------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """A booking this round's Hybrid feed shows that held the slot of an occurrence Hybrid
+    refused (its id is in that occurrence's link, ``refused_fingerprint``), as it is now.
+    ``changed``: its ``modifiedAt``, so that each of its changes may try the slot once."""
+
+    booking_id: str
+    state: HybridState
+    start: datetime
+    end: datetime
+    recurring: bool = False
+    changed: str = ""
+
+    def frees(self, start: datetime, end: datetime) -> str | None:
+        """How the booking gave up the slot [start, end), or None while it still holds it. A
+        recurring holder's occurrences are not evaluated here: any change of it may free the
+        slot, and Hybrid answers that (a 409 leaves the occurrence declined)."""
+        if self.state is HybridState.CANCELED:
+            return "canceled"
+        if self.state is HybridState.RELEASED:
+            return "released (nobody checked in)"
+        if self.recurring:
+            return "changed"
+        if self.start < end and start < self.end:
+            return None
+        return f"moved to {self.start:%Y-%m-%d %H:%M}-{self.end:%H:%M} UTC"
+
+
+RESTORE_OP = "hybrid.restore"
+_WHOLE_SERIES_OPS = frozenset(
+    f"{side}.{op}" for side in ("hybrid", "graph") for op in ("create", "update", "cancel")
+)
+
+
+def refused_holders(links: Sequence[Link]) -> dict[str, set[str]]:
+    """Each booking recorded as holding the slot of a refused occurrence -> the link ids of
+    the series whose occurrences it held (the runner reads those series again when the
+    booking changes: their own feeds show nothing)."""
+    out: dict[str, set[str]] = {}
+    for link in links:
+        holder = refused_by(link.hybrid_fingerprint)
+        if holder is not None and link.original_start is not None and link.state == "active":
+            out.setdefault(holder, set()).add(link.link_id.rpartition("@")[0])
+    return out
+
+
+def _plan_restores(
+    room: RoomContext,
+    pairs: Sequence[SeriesPair],
+    by_id: Mapping[str, Link],
+    out: Plan,
+    holders: Mapping[str, Holder],
+) -> None:
+    """Occurrences Hybrid refused whose slot the holder gave up this round (canceled, released,
+    moved away): the room declined them only because the room was taken, the organizer still
+    has them and was told why, and nobody will think to book the room again for a date the
+    room turned down; so they go back to the organizer, unasked. Only occurrences ahead, inside
+    the window, still left out on both sides (an exdate in Hybrid, not in the room's calendar),
+    in a series this round writes nothing else to; whether the organizer still holds it at
+    that time is checked when written (``outbox._hybrid_restore``), which lifts the exdate in
+    Hybrid (a 409: taken anew, it stays declined) and has the room asked again. Occurrences
+    the room declined by its own policy and those a member cancelled in Hybrid were never
+    recorded as refused, so they are never given back."""
+    if room.direction == "hybrid_to_outlook":
+        return
+    for pair in pairs:
+        link, o, h = pair.link, pair.outlook, pair.hybrid
+        if link is None or link.state != "active" or o is None or h is None:
+            continue
+        if o.state is not OutlookState.LIVE or h.state is not HybridState.LIVE:
+            continue
+        if o.shape is None or o.window is None:
+            continue
+        key = link.link_id
+        mine = [op for op in out.ops if op.payload.get("link_id") == key]
+        if any(op.op in _WHOLE_SERIES_OPS for op in mine):
+            continue  # the series itself changes this round: not in the middle of that
+        touched = {op.payload.get("original_start") for op in mine}
+        length = o.shape.end - o.shape.start
+        for lk in sorted(by_id.values(), key=lambda x: x.link_id):
+            original = lk.original_start
+            holder = holders.get(refused_by(lk.hybrid_fingerprint) or "")
+            if original is None or holder is None or not lk.link_id.startswith(key + "@"):
+                continue
+            freed = holder.frees(original, original + length)
+            if (
+                freed is None
+                or (room.now is not None and original <= room.now)
+                or not o.window[0] <= original < o.window[1]
+                or h.exceptions.get(original, REGULAR) is not None
+                or original in h.final
+                or o.exceptions.get(original, REGULAR) is not None
+                or iso(original) in touched
+            ):
+                continue
+            out.ops.append(
+                Op(
+                    f"{RESTORE_OP}:{key}:{iso(original)}:{holder.booking_id}:{holder.changed}",
+                    RESTORE_OP,
+                    {
+                        "link_id": key,
+                        "original_start": iso(original),
+                        "end": iso(original + length),
+                        "holder": holder.booking_id,
+                        "freed": freed,
+                    },
+                )
+            )
+
+
 # --- occurrences ------------------------------------------------------------------------------
 
 
@@ -1321,7 +1456,7 @@ def _plan_exceptions(
     for original in sorted(t for t in originals if _in_window(pair, t)):
         old = recorded.get(original)
         rec_o = old.outlook_fingerprint if old else REGULAR
-        rec_h = old.hybrid_fingerprint if old else REGULAR
+        rec_h = _plain(old.hybrid_fingerprint) if old else REGULAR
         o_state: ExceptionState | str = (
             o.exceptions.get(original, REGULAR)
             if o is not None and o.state is OutlookState.LIVE
@@ -1597,7 +1732,7 @@ def _rescheduled_away(o: OutlookSeries | None, originals: set[datetime]) -> set[
 def _from_fp(text: str | None) -> ExceptionState | str:
     if text in (None, REGULAR):
         return REGULAR
-    if text == CANCELLED:
+    if text == CANCELLED or refused_by(text) is not None:
         return None
     read = read_fingerprint(text)
     return read[0] if read is not None else REGULAR

@@ -798,6 +798,75 @@ def test_a_series_deleted_while_roomd_was_leaving_out_a_refused_occurrence_is_ca
     assert [row[0] for row in dead] == [f"graph.create:{held['_id']}"], dead  # pat's, as before
 
 
+# --- 9 (d). the refused occurrence given back when its slot frees --------------------------------
+
+
+def refused_series(world: SyncWorld, crash: bool = False, monkeypatch: Any = None) -> Any:
+    """Scenario 9 staged: a one-off Outlook cannot show (its member has no mailbox) holds the
+    third occurrence's slot in Hybrid, so Hybrid refuses that occurrence of Adele's new weekly
+    series and the room declines it. The first occurrence, the clash, the organizer's master,
+    the Hybrid series, the one-off, and a window."""
+    daemon = world.start()
+    first = at(9)
+    lo, hi = first - timedelta(days=1), first + timedelta(weeks=7)
+    clash = first + timedelta(weeks=2)
+    held = world.hybrid_book(PAT, clash + timedelta(minutes=30), summary="Held in Hybrid")
+    wait_for(
+        lambda: httpx.get(daemon.url("/readyz")).json()["rooms"][ROOM].get("problem"),
+        "roomd's problem with the one-off it cannot show",
+    )
+    master = world.book_series(ADELE, first, subject="Weekly sync", count=6)
+    series = wait_for(lambda: series_bookings(world), "the Hybrid series")[0]
+    wait_for(
+        lambda: room_slots(world, lo, hi) == weekly(first, 6, skip=(2,)),
+        "the room declining the refused occurrence",
+    )
+    wait_for(
+        lambda: [hybrid_time({"dateTime": x}) for x in exdates_of(world, series["_id"])] == [clash],
+        "Hybrid's series without that occurrence",
+    )
+    return first, clash, master, series, held, (lo, hi)
+
+
+def exdates_of(world: SyncWorld, series_id: str) -> list[str]:
+    return list(world.booking(series_id)["recurrence"]["exdates"])
+
+
+@pytest.mark.parametrize("how", ["canceled", "moved"])
+def test_a_refused_occurrence_is_given_back_to_the_organizer_when_its_slot_frees(
+    world: SyncWorld, how: str
+) -> None:
+    first, clash, master, series, held, (lo, hi) = refused_series(world)
+    if how == "canceled":
+        world.hybrid_call(lambda: world.hybrid.cancel_booking(held["_id"]))
+    else:  # to the afternoon: the morning slot is free
+        later = clash + timedelta(hours=5)
+        world.hybrid_call(
+            lambda: world.hybrid.update_booking(
+                held["_id"], start=later, end=later + timedelta(hours=1)
+            )
+        )
+
+    wait_for(lambda: exdates_of(world, series["_id"]) == [], "the exdate lifted in Hybrid")
+    wait_for(
+        lambda: room_slots(world, lo, hi) == weekly(first, 6),
+        "the room holding the occurrence again",
+    )
+    settle(world)
+    assert hybrid_slots(world, lo, hi) == sorted(
+        weekly(first, 6)
+        + ([(clash + timedelta(hours=5), clash + timedelta(hours=6))] if how == "moved" else [])
+    )
+    assert room_slots(world, lo, hi) == weekly(first, 6)
+    assert occurrences_of(world, ADELE, master["iCalUId"], lo, hi) == weekly(first, 6)
+    assert [s["_id"] for s in series_bookings(world)] == [series["_id"]]
+    trail = world.audit(f"o:{master['iCalUId']}")
+    restored = [line for line in trail if line.startswith("restored:")]
+    assert len(restored) == 1, trail
+    assert held["_id"] in restored[0] and f"{clash:%Y-%m-%d %H:%M}" in restored[0], trail
+    assert how in restored[0], trail
+
+
 # --- 10. a no-show of one occurrence -------------------------------------------------------------
 
 
