@@ -708,8 +708,7 @@ class Executor:
         held = link.room_event_id is not None and (
             await self._occurrence(room.mailbox, link.room_event_id, original) is not None
         )
-        if not held:
-            await self._invite_room_again(room, link.organizer_mailbox, target)
+        await self._invite_room_again(room, link.organizer_mailbox, target, held=held)
         restored = replace(
             _left_out(link, original, link.hybrid_id),
             hybrid_fingerprint=REGULAR,  # the room's answer comes back through its delta
@@ -764,19 +763,25 @@ class Executor:
         return "the room is already booked in the booking system"
 
     async def _invite_room_again(
-        self, room: RoomContext, organizer: str, occurrence: dict[str, Any]
+        self, room: RoomContext, organizer: str, occurrence: dict[str, Any], *, held: bool
     ) -> None:
         """The room removed from the organizer's occurrence and added back (see
-        ``_hybrid_restore``): each update goes to the room only."""
+        ``_hybrid_restore``): each update goes to the room only. A replay after a crash between
+        the two adds it back only; nothing is written when the room holds the occurrence and
+        is its attendee."""
         attendees = [a for a in occurrence.get("attendees") or [] if isinstance(a, dict)]
         others = [
             {"emailAddress": a.get("emailAddress"), "type": a.get("type") or "required"}
             for a in attendees
             if str((a.get("emailAddress") or {}).get("address", "")).lower() != room.mailbox
         ]
+        invited = len(others) < len(attendees)
+        if held and invited:
+            return
         me = {"emailAddress": {"address": room.mailbox, "name": room.name}, "type": "resource"}
         event_id = str(occurrence["id"])
-        await self._graph.update_event(organizer, event_id, {"attendees": others})
+        if invited:
+            await self._graph.update_event(organizer, event_id, {"attendees": others})
         await self._graph.update_event(organizer, event_id, {"attendees": [*others, me]})
 
     async def _new_exception(

@@ -236,6 +236,50 @@ async def test_removing_the_room_from_attendees_removes_its_copy(world: World) -
     assert await world.events(ROOM) == []
 
 
+async def test_a_room_taken_off_one_occurrence_lets_it_go_and_takes_it_back_when_invited(
+    world: World,
+) -> None:
+    """event-update.md (an update of only the attendees "sends a meeting update to only the
+    attendees that have changed") and user-post-events.md (the server accepts or rejects for
+    the resource by its free/busy schedule): the room taken off one occurrence no longer holds
+    it; invited back to it, its booking assistant takes it again while the slot is free."""
+    first = tomorrow_at(9)
+    day = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")[
+        (first.weekday() + 1) % 7
+    ]
+    recurrence = {
+        "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": [day]},
+        "range": {
+            "type": "numbered",
+            "startDate": first.date().isoformat(),
+            "numberOfOccurrences": 3,
+        },
+    }
+    org = await world.book(start=first, recurrence=recurrence)
+    lo, hi = first - timedelta(days=1), first + timedelta(weeks=4)
+
+    async def room_starts() -> list[str]:
+        return sorted(e["start"]["dateTime"][:16] for e in await world.view(ROOM, lo, hi))
+
+    held = await room_starts()
+    assert len(held) == 3
+    r = await world.graph.get(
+        f"/users/{ADELE}/events/{org['id']}/instances",
+        params={"startDateTime": lo.isoformat(), "endDateTime": hi.isoformat()},
+    )
+    second = sorted(r.json()["value"], key=lambda i: str(i["start"]["dateTime"]))[1]
+    others = [a for a in second["attendees"] if a["type"] != "resource"]
+    path = f"/users/{ADELE}/events/{second['id']}"
+    assert (await world.graph.patch(path, json={"attendees": others})).status_code == 200
+    world.sim.control.run_rba()
+    assert await room_starts() == [held[0], held[2]]
+    room = {"emailAddress": {"address": ROOM}, "type": "resource"}
+    r = await world.graph.patch(path, json={"attendees": [*others, room]})
+    assert r.status_code == 200
+    world.sim.control.run_rba()
+    assert await room_starts() == held
+
+
 async def test_event_written_directly_in_the_room_keeps_its_subject(world: World) -> None:
     """kb.wisc.edu 42396 [OBS]: events created in the room calendar bypass the RBA."""
     r = await world.graph.post(

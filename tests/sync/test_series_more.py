@@ -867,6 +867,174 @@ def test_a_refused_occurrence_is_given_back_to_the_organizer_when_its_slot_frees
     assert how in restored[0], trail
 
 
+def test_a_refused_occurrence_whose_slot_is_taken_again_stays_declined_audited_once(
+    world: SyncWorld,
+) -> None:
+    first, clash, master, series, held, (lo, hi) = refused_series(world)
+    settle(world)
+    trail = world.audit(f"o:{master['iCalUId']}")
+    world.pause()  # between two rounds, the slot is freed and taken again by another booking
+    world.hybrid_call(lambda: world.hybrid.cancel_booking(held["_id"]))
+    again = world.hybrid_book(PAT, clash + timedelta(minutes=15), summary="Taken again")
+    daemon = world.resume()
+    wait_for(
+        lambda: any(
+            x.get("room") == ROOM and x.get("written") for x in daemon.events("room_round")
+        ),
+        "roomd trying the slot",
+    )
+    settle(world)
+    assert [hybrid_time({"dateTime": x}) for x in exdates_of(world, series["_id"])] == [clash]
+    assert room_slots(world, lo, hi) == sorted(
+        [
+            *weekly(first, 6, skip=(2,)),
+        ]
+    )
+    assert world.audit(f"o:{master['iCalUId']}") == trail  # nothing more to say about it
+    # the booking that took it is the one whose going frees it now
+    world.hybrid_call(lambda: world.hybrid.cancel_booking(again["_id"]))
+    wait_for(lambda: room_slots(world, lo, hi) == weekly(first, 6), "the room holding it")
+    settle(world)
+    assert exdates_of(world, series["_id"]) == []
+    assert hybrid_slots(world, lo, hi) == weekly(first, 6)
+    restored = [x for x in world.audit(f"o:{master['iCalUId']}") if x.startswith("restored:")]
+    assert len(restored) == 1 and again["_id"] in restored[0], restored
+
+
+@pytest.mark.parametrize("change", ["cancelled", "moved"])
+def test_a_refused_occurrence_the_organizer_cancelled_or_moved_meanwhile_is_not_restored(
+    world: SyncWorld, change: str
+) -> None:
+    _first, clash, master, _, held, (lo, hi) = refused_series(world)
+    occurrence = next(
+        i for i in world.instances(ADELE, master["id"], lo, hi) if utc_of(i["start"]) == clash
+    )
+    uid = master["iCalUId"]
+    later = clash + timedelta(hours=6)
+    if change == "cancelled":
+        world.cancel(ADELE, occurrence["id"])
+        wait_for(
+            lambda: clash not in dict(occurrences_of(world, ADELE, uid, lo, hi)),
+            "the organizer's occurrence cancelled",
+        )
+    else:
+        world.move(ADELE, occurrence["id"], later)
+        wait_for(
+            lambda: any(f"{later:%Y-%m-%d %H:%M}" in x for x in world.audit(f"o:{uid}")),
+            "roomd reading the move",
+        )
+    settle(world)
+    kept = [(s, e) for s, e in hybrid_slots(world, lo, hi) if s != clash + timedelta(minutes=30)]
+    in_room = room_slots(world, lo, hi)
+    world.hybrid_call(lambda: world.hybrid.cancel_booking(held["_id"]))
+    settle(world, 4)
+    assert hybrid_slots(world, lo, hi) == kept
+    assert room_slots(world, lo, hi) == in_room
+    assert clash not in dict(kept) and clash not in dict(in_room)
+    trail = world.audit(f"o:{uid}")
+    assert not [x for x in trail if x.startswith("restored:")], trail
+    if change == "cancelled":  # roomd looked, and saw the organizer had let it go
+        skipped = [x for x in trail if x.startswith("restore_skipped:")]
+        assert len(skipped) == 1 and "the organizer cancelled it" in skipped[0], trail
+
+
+@pytest.mark.parametrize("nth", [1, 2])
+def test_sigkill_while_a_refused_occurrence_is_given_back_loses_and_doubles_nothing(
+    world: SyncWorld, monkeypatch: pytest.MonkeyPatch, nth: int
+) -> None:
+    """roomd is SIGKILLed once the exdate is lifted in Hybrid (its 1st write after the slot
+    frees), or once the room is taken off the organizer's occurrence (its 2nd, the first of the
+    two that ask the room again), before it records either: restarted, the occurrence is back
+    on both sides once, and audited once."""
+    first, clash, master, series, held, (lo, hi) = refused_series(world)
+    settle(world)
+    tripwire = Tripwire(world, monkeypatch)
+    world.pause()
+    world.hybrid_call(lambda: world.hybrid.cancel_booking(held["_id"]))
+    assert kill_while_writing(world, tripwire, (nth,)) == [nth]
+    assert exdates_of(world, series["_id"]) == []  # the kill came after the lift
+    assert clash not in dict(room_slots(world, lo, hi))  # before the room was asked again
+    wait_for(lambda: room_slots(world, lo, hi) == weekly(first, 6), "the room holding it")
+    settle(world)
+    assert exdates_of(world, series["_id"]) == []
+    assert hybrid_slots(world, lo, hi) == weekly(first, 6)
+    assert [s["_id"] for s in series_bookings(world)] == [series["_id"]]
+    assert children(world, series["_id"]) == []
+    assert occurrences_of(world, ADELE, master["iCalUId"], lo, hi) == weekly(first, 6)
+    attendees = {
+        a["emailAddress"]["address"].lower()
+        for i in all_instances(world, ADELE, master["id"], lo, hi)
+        if utc_of(i["start"]) == clash
+        for a in i.get("attendees") or []
+    }
+    assert ROOM in attendees
+    restored = [x for x in world.audit(f"o:{master['iCalUId']}") if x.startswith("restored:")]
+    assert len(restored) == 1, restored
+
+
+def test_occurrences_the_room_or_a_member_declined_are_not_restored_when_a_slot_frees(
+    world: SyncWorld,
+) -> None:
+    """Only an occurrence Hybrid refused goes back: one the room declined by its own policy (a
+    conflict in Exchange) and one a member cancelled in Hybrid stay cancelled when the
+    bookings around them go."""
+    world.sims.call(
+        lambda: world.sims.graph.control.set_calendar_processing(
+            ROOM, MaximumConflictInstances=2, ConflictPercentageAllowed=50
+        )
+    )
+    daemon = world.start()
+    first = at(9)
+    lo, hi = first - timedelta(days=1), first + timedelta(weeks=7)
+    clash, fourth, fifth = (first + timedelta(weeks=n) for n in (2, 3, 4))
+    held = world.hybrid_book(PAT, clash + timedelta(minutes=30), summary="Held in Hybrid")
+    # Megan's one-off is in the room's calendar too: the room declines the fifth itself
+    taken = world.hybrid_book(MEGAN, fifth + timedelta(minutes=30), summary="Megan's")
+    wait_for(lambda: room_slots(world, lo, hi), "Megan's one-off in the room's calendar")
+    wait_for(
+        lambda: httpx.get(daemon.url("/readyz")).json()["rooms"][ROOM].get("problem"),
+        "roomd's problem with the one-off it cannot show",
+    )
+    master = world.book_series(ADELE, first, subject="Weekly sync", count=6)
+    uid = master["iCalUId"]
+    series = wait_for(lambda: series_bookings(world), "the Hybrid series")[0]
+    wait_for(
+        lambda: (
+            [hybrid_time({"dateTime": x}) for x in exdates_of(world, series["_id"])]
+            == [clash, fifth]
+        ),
+        "Hybrid's series without the refused and the declined occurrence",
+    )
+    # the refused one goes back when Pat's booking goes
+    world.hybrid_call(lambda: world.hybrid.cancel_booking(held["_id"]))
+    wait_for(lambda: clash in dict(room_slots(world, lo, hi)), "the refused one given back")
+    wait_for(lambda: clash in dict(hybrid_slots(world, lo, hi)), "and in Hybrid")
+    # a member cancels the fourth in Hybrid
+    recurrence = {
+        "rrule": world.booking(series["_id"])["recurrence"]["rrule"],
+        "exdates": [*exdates_of(world, series["_id"]), _iso(fourth)],
+    }
+    world.hybrid_call(lambda: world.hybrid.update_booking(series["_id"], recurrence=recurrence))
+    wait_for(
+        lambda: fourth not in dict(occurrences_of(world, ADELE, uid, lo, hi)),
+        "the fourth cancelled in Outlook",
+    )
+    settle(world)
+    # Megan's booking goes: the fifth, which the room declined itself, stays declined
+    world.hybrid_call(lambda: world.hybrid.cancel_booking(taken["_id"]))
+    wait_for(lambda: not room_slots(world, fifth, fifth + timedelta(hours=2)), "Megan's gone")
+    settle(world, 4)
+    wanted = weekly(first, 6, skip=(3, 4))
+    assert hybrid_slots(world, lo, hi) == wanted
+    assert room_slots(world, lo, hi) == wanted
+    restored = [x for x in world.audit(f"o:{uid}") if x.startswith("restored:")]
+    assert len(restored) == 1 and f"{clash:%Y-%m-%d %H:%M}" in restored[0], restored
+
+
+def _iso(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
 # --- 10. a no-show of one occurrence -------------------------------------------------------------
 
 

@@ -149,11 +149,29 @@ class BookingAssistant:
             room,
             response=response,
             rewrite=cp.AutomateProcessing == "AutoAccept",
-            declined=declined,
+            declined=declined | self._uninvited(org, job.room),
             truncate_to=truncate_to,
         )
         self._track_room(org, job.room, response)
         self.rba_log.append((job.room, job.ical_uid, response))
+
+    def _uninvited(self, org: Event, room: str) -> set[datetime]:
+        """The occurrences of the organizer's series whose exception no longer lists the room:
+        an update of an occurrence's attendees "sends a meeting update to only the attendees
+        that have changed" (event-update.md), so a room taken off one occurrence gets that
+        occurrence's cancellation and holds it no more, as it holds only meetings it is invited
+        to (user-post-events.md, "Setting the location in an event")."""
+        if org.type != "seriesMaster" or not org.exceptions:
+            return set()
+        cal = self.exchange.calendar(self.exchange.mailbox(org.mailbox))
+        out = set()
+        for original, exc_id in org.exceptions.items():
+            exc = cal.events.get(exc_id)
+            if exc is not None and not any(
+                a["emailAddress"]["address"].lower() == room for a in exc.attendees
+            ):
+                out.add(original)
+        return out
 
     def _track_room(self, org: Event, room: str, response: str) -> None:
         now = self.clock.now()
