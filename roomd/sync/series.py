@@ -26,22 +26,32 @@ series is synced, is taken for a new booking (not yet handled).
 
 **An occurrence Hybrid refused (409)** is left out of the Hybrid series (an exdate) and declined
 by the room, naming what holds the slot (outbox ``_decline_refused``, ``_move_refused``); its
-occurrence link records it cancelled on both sides. Not yet done, and what a demanding operator
-expects (issue 8, d): when the slot frees (the clashing booking is canceled, moved or
-released), the occurrence is the organizer's again without anyone asking: the room declined it
-only because the room was taken, the organizer still has it in their calendar and was told
-why, and nobody will think to book "the room again" for a date the room turned down. So,
-while the organizer still holds that occurrence at that time, it lies ahead and inside the
-window, roomd lifts the exdate (a 409 again: the slot is taken anew, the occurrence stays
-declined, nothing is audited twice) and has the room hold it again, audited "restored" with
-the booking that had held the slot. Never for an occurrence the room declined by its own
-policy (its booking window, a conflict in Outlook) or one a member cancelled in Hybrid (final,
-``_decline_cancelled``). What it needs: the link to record *refused* (with the clashing
-booking's id), not *cancelled*; the round whose Hybrid feed shows that booking canceled or
-moved to read the series again (the runner reads only the series whose own feed changed); and
-a way for the room to hold an occurrence it declined, which leaves its calendar
-(event-decline.md): the organizer's copy re-sent to the room (the room's booking assistant
-then accepts a free slot), to be checked against Graph's documentation and the simulator.
+occurrence link records it cancelled on both sides, and, when Hybrid refused it in a new series,
+the booking that held its slot (``refused_fingerprint``; read as cancelled everywhere else).
+When that slot frees (issue 8, d: the holder is canceled, released, or moved off it), the
+occurrence is the organizer's again without anyone asking: the room declined it only because the
+room was taken, the organizer still has it in their calendar and was told why, and nobody will
+think to book "the room again" for a date the room turned down. The round whose Hybrid feed
+shows the holder reads that series again on both sides (runner ``_refusals_freed``: the series'
+own feeds show nothing), and ``_plan_restores`` plans a ``hybrid.restore`` for each refused
+occurrence that lies ahead, inside the window, still left out on both sides. The outbox checks
+that the organizer still holds it at that time (cancelled or moved meanwhile: it stays out,
+audited ``restore_skipped``), lifts the exdate (a 409: the slot is taken anew, it stays declined,
+recorded with the new holder and not audited again), then has the room asked again on the
+organizer's occurrence: a declined occurrence has left the room's calendar (event-decline.md,
+docs/graph-behaviour.md 2.6), so there is nothing to accept as the room; the room is taken off
+the occurrence's attendees and added back, updates that reach that attendee only
+(event-update.md), and its booking assistant accepts a free slot (Set-CalendarProcessing
+AutoAccept "free = accept; busy = decline"). Audited "restored" with the booking that had held
+the slot; the link records Hybrid's side regular and Outlook's cancelled until the room's answer
+comes back through its delta. Never for an occurrence the room declined by its own policy (its
+booking window, a conflict in Outlook), one a member cancelled in Hybrid (final,
+``_decline_cancelled``), a week a zone shift put elsewhere in Hybrid, or one refused where
+Outlook moved it (``_move_refused``): none of those records a holder. Not handled: the room's
+booking assistant declining the re-invite (the slot taken in Exchange between the check and its
+answer) leaves Hybrid holding the occurrence; and an occurrence the room holds again on its own
+(Exchange re-sending the series after an organizer's update) is recorded regular while Hybrid
+keeps its exdate.
 
 Pure, like ``decide``: no I/O, no clock.
 """

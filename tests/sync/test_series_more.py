@@ -891,6 +891,11 @@ def test_a_refused_occurrence_whose_slot_is_taken_again_stays_declined_audited_o
         ]
     )
     assert world.audit(f"o:{master['iCalUId']}") == trail  # nothing more to say about it
+    # the operator sees why it is left out, and what it waits for
+    config = daemon.config
+    story = roomd("explain", master["iCalUId"], config=config)
+    assert story.returncode == 0, story.stderr
+    assert f"refused (409) while booking {again['_id']} held its slot" in story.stdout
     # the booking that took it is the one whose going frees it now
     world.hybrid_call(lambda: world.hybrid.cancel_booking(again["_id"]))
     wait_for(lambda: room_slots(world, lo, hi) == weekly(first, 6), "the room holding it")
@@ -899,6 +904,9 @@ def test_a_refused_occurrence_whose_slot_is_taken_again_stays_declined_audited_o
     assert hybrid_slots(world, lo, hi) == weekly(first, 6)
     restored = [x for x in world.audit(f"o:{master['iCalUId']}") if x.startswith("restored:")]
     assert len(restored) == 1 and again["_id"] in restored[0], restored
+    story = roomd("explain", master["iCalUId"], config=config)
+    assert f"restored       occurrence {clash:%Y-%m-%d %H:%M} UTC" in story.stdout, story.stdout
+    assert "Hybrid:  the occurrence as the rule has it" in story.stdout, story.stdout
 
 
 @pytest.mark.parametrize("change", ["cancelled", "moved"])
