@@ -44,8 +44,15 @@ from support.sync_world import (
 
 from roomd.store import Link
 from roomd.sync.decide import LinkIndex, Plan
-from roomd.sync.model import OutlookState, RoomContext
-from roomd.sync.series import OutlookSeries, Shape, plan_series, shape_fingerprint
+from roomd.sync.model import HybridState, OutlookState, RoomContext
+from roomd.sync.series import (
+    Holder,
+    HybridSeries,
+    OutlookSeries,
+    Shape,
+    plan_series,
+    shape_fingerprint,
+)
 
 Slots = list[tuple[datetime, datetime]]
 LONDON = "Europe/London"
@@ -826,6 +833,83 @@ def refused_series(world: SyncWorld, crash: bool = False, monkeypatch: Any = Non
         "Hybrid's series without that occurrence",
     )
     return first, clash, master, series, held, (lo, hi)
+
+
+@pytest.mark.parametrize(
+    ("holder", "given_back"),
+    [
+        ("canceled", "canceled"),
+        ("released", "released (nobody checked in)"),
+        ("moved", "moved to 2027-01-18 14:00-15:00 UTC"),
+        ("still there", None),
+        ("unrelated", None),
+    ],
+)
+def test_the_plan_gives_a_refused_occurrence_back_only_when_its_holder_left_its_slot(
+    holder: str, given_back: str | None
+) -> None:
+    """Pure: the series read again for a round whose Hybrid feed shows the booking that held
+    the refused occurrence's slot. Only a holder that left the slot gives it back; a past
+    occurrence, or one the room's policy declined (no holder recorded), never."""
+    first = datetime(2027, 1, 4, 9, tzinfo=UTC)
+    shape = Shape("FREQ=WEEKLY;BYDAY=MO;WKST=MO;COUNT=6", "UTC", first, first + timedelta(hours=1))
+    refused, declined, past = (first + timedelta(weeks=n) for n in (2, 3, 0))
+    series = Link(
+        link_id="o:S",
+        hybrid_id="h1",
+        room_event_id="m",
+        series_master_id="m",
+        ical_uid="S",
+        outlook_fingerprint=shape_fingerprint(shape),
+        hybrid_fingerprint=shape_fingerprint(shape),
+    )
+    occurrences = [
+        Link(
+            link_id=f"o:S@{at:%Y-%m-%dT%H:%M:%SZ}",
+            original_start=at,
+            hybrid_parent_id="h1",
+            outlook_fingerprint="cancelled",
+            hybrid_fingerprint=fp,
+        )
+        for at, fp in ((refused, "refused:b1"), (declined, "cancelled"), (past, "refused:b1"))
+    ]
+    gone = {at: None for at in (refused, declined, past)}
+    outlook = OutlookSeries(
+        "m",
+        OutlookState.LIVE,
+        ical_uid="S",
+        shape=shape,
+        exceptions=gone,
+        window=(first - timedelta(days=90), first + timedelta(days=365)),
+        organizer=ADELE,
+        organizer_master_id="org-m",
+    )
+    hybrid = HybridSeries("h1", HybridState.LIVE, shape=shape, exceptions=gone)
+    state = {"canceled": HybridState.CANCELED, "released": HybridState.RELEASED}
+    slot = refused + timedelta(minutes=30)
+    if holder == "moved":
+        slot = refused + timedelta(hours=5)
+    holders = {
+        "b2" if holder == "unrelated" else "b1": Holder(
+            "b2" if holder == "unrelated" else "b1",
+            state.get(holder, HybridState.LIVE),
+            slot,
+            slot + timedelta(hours=1),
+        )
+    }
+    room = RoomContext(
+        mailbox=ROOM, hybrid_id=ROOM_ID, name="Room 4A", now=first + timedelta(days=1)
+    )
+    out = Plan()
+    plan_series(room, LinkIndex([series, *occurrences]), [outlook], [hybrid], out, holders=holders)
+    if given_back is None:
+        assert out.ops == []
+        return
+    assert [(op.op, op.payload["original_start"]) for op in out.ops] == [
+        ("hybrid.restore", f"{refused:%Y-%m-%dT%H:%M:%SZ}")
+    ]
+    assert out.ops[0].payload["freed"] == given_back
+    assert out.ops[0].payload["holder"] == "b1"
 
 
 def exdates_of(world: SyncWorld, series_id: str) -> list[str]:
