@@ -949,6 +949,15 @@ def test_a_refused_occurrence_is_given_back_to_the_organizer_when_its_slot_frees
     assert len(restored) == 1, trail
     assert held["_id"] in restored[0] and f"{clash:%Y-%m-%d %H:%M}" in restored[0], trail
     assert how in restored[0], trail
+    # recorded: later rounds plan nothing more for it
+    daemon = world.daemon
+    assert daemon is not None
+    mark = daemon.mark()
+    settle(world, 3)
+    daemon.mark()
+    rounds = [x for x in daemon.lines[mark:] if x.get("event") == "room_round"]
+    assert len(rounds) >= 2
+    assert all(not r.get("planned") and not r.get("written") for r in rounds), rounds
 
 
 def test_a_refused_occurrence_whose_slot_is_taken_again_stays_declined_audited_once(
