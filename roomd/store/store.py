@@ -7,6 +7,8 @@ Concurrency model (design.md sections 2, 3 and 8):
   issues ``BEGIN IMMEDIATE`` (the write lock is taken up front, so a transaction never fails half
   way with "database is locked" after reading), yields a :class:`RoomTx` bound to that one room,
   and commits, or rolls back if the block raised.
+- ``Store.write_staged(room)`` is the same transaction for the outbox drain's results, run in
+  one trip to the writer's thread instead of one per statement (bench/README.md section 2).
 - A separate read connection (opened ``mode=ro``) serves the ``Store`` read methods; it sees the
   last committed state, never a transaction in progress.
 - ``synchronous=FULL``: a commit is on disk before ``write()`` returns, so an outbox item marked
