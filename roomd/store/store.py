@@ -7,6 +7,8 @@ Concurrency model (design.md sections 2, 3 and 8):
   issues ``BEGIN IMMEDIATE`` (the write lock is taken up front, so a transaction never fails half
   way with "database is locked" after reading), yields a :class:`RoomTx` bound to that one room,
   and commits, or rolls back if the block raised.
+- ``Store.write_staged(room)`` is the same transaction for the outbox drain's results, run in
+  one trip to the writer's thread instead of one per statement (bench/README.md section 2).
 - A separate read connection (opened ``mode=ro``) serves the ``Store`` read methods; it sees the
   last committed state, never a transaction in progress.
 - ``synchronous=FULL``: a commit is on disk before ``write()`` returns, so an outbox item marked
@@ -42,7 +44,7 @@ from roomd import utc
 from . import queries
 from .errors import SchemaTooNew, StoreError, sqlite_problem
 from .migrations import MIGRATIONS, Migration, check_sequence, latest_version
-from .roomtx import RoomTx
+from .roomtx import RoomTx, StagedTx, Statement, run_staged
 from .rows import (
     AuditEntry,
     DeltaState,
@@ -235,6 +237,51 @@ class Store:
                     del self._idle[room]
             finally:
                 self._writer_task = None
+
+    @contextlib.asynccontextmanager
+    async def write_staged(self, room: str) -> AsyncIterator[StagedTx]:
+        """``write(room)`` in one trip to the writer's thread, for the outbox drain's results
+        (links, ``done`` marks, audit lines): the block stages them (:class:`StagedTx`), and
+        on its normal exit they run with the transaction's ``BEGIN IMMEDIATE`` and ``COMMIT``
+        as one function there, committed before this returns, as ``write()`` commits. Nothing
+        is written if the block raises. A staged statement that does not change its one row,
+        an SQLite error, or idle state of the room to write first sends the same calls
+        through ``write()`` instead, which raises what it always raised."""
+        self._require_writer()
+        key = room_key(room)
+        staged = StagedTx(key, to_db(self._clock(), "clock()"))
+        yield staged
+        if not staged.statements:
+            return
+        if key not in self._idle and await self._run_staged(key, staged):
+            return
+        async with self._transaction(key) as tx:
+            await staged.replay(tx)
+
+    async def _run_staged(self, room: str, staged: StagedTx) -> bool:
+        writer = self._require_writer()
+        task = asyncio.current_task()
+        if task is not None and self._writer_task is task:
+            raise StoreError(
+                self.path,
+                f"write({room}) inside another write() in the same task; nested transactions "
+                "are not supported (finish the first block, or do both in one)",
+            )
+        statements: list[Statement] = [
+            (
+                "INSERT INTO rooms (room, created_at) VALUES (?, ?) ON CONFLICT (room) DO NOTHING",
+                (room, to_db(self._clock(), "clock()")),
+                False,
+            ),
+            *staged.statements,
+        ]
+        async with self._write_lock:
+            if room in self._idle:  # deferred while this waited for the lock
+                return False
+            try:
+                return await _in_thread(writer, run_staged, statements)
+            except sqlite3.Error:
+                return False
 
     def defer_delta(
         self, room: str, window_start: datetime, window_end: datetime, delta_link: str
@@ -546,6 +593,19 @@ def _with_idle(status: RoomStatus, idle: _Idle | None) -> RoomStatus:
         consecutive_failures=0,
         rounds_total=status.rounds_total + 1,
     )
+
+
+async def _in_thread(
+    conn: aiosqlite.Connection,
+    fn: Callable[[sqlite3.Connection, list[Statement]], bool],
+    statements: list[Statement],
+) -> bool:
+    """``fn(sqlite3 connection, statements)`` run in ``conn``'s own thread, one trip. aiosqlite
+    has no public call for a function of the connection: this uses ``Connection._execute``, the
+    queue every aiosqlite call goes through (aiosqlite is pinned below 0.23;
+    tests/store/test_staged.py fails if that changes)."""
+    result = await conn._execute(lambda: fn(conn._conn, statements))  # type: ignore[no-untyped-call]
+    return bool(result)
 
 
 # --- opening -----------------------------------------------------------------------------------

@@ -161,10 +161,10 @@ class Executor:
 
     async def _record(self, room: RoomContext, batch: _Batch) -> None:
         """The results of the rows applied since the last commit, in one transaction: each
-        row's links, its ``done`` mark and its audit lines."""
+        row's links, its ``done`` mark and its audit lines (one trip to SQLite's thread)."""
         if not batch.applied:
             return
-        async with self._store.write(room.mailbox) as tx:
+        async with self._store.write_staged(room.mailbox) as tx:
             for done in batch.applied:
                 if done.outcome.link is not None:
                     await tx.upsert_link(done.outcome.link)

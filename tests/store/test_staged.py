@@ -1,0 +1,103 @@
+"""The outbox drain's results written in one trip to SQLite's thread (``Store.write_staged``):
+the same rows as ``write()`` writes, committed before it returns, and the same refusals."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import pytest
+
+from roomd.store import Link, LinkConflict, Store, UnknownIntent, open_store
+
+from .conftest import ROOM, T0
+
+
+@pytest.fixture
+def trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[object]]:
+    """Every function handed to an aiosqlite connection's thread (each call, each trip)."""
+    seen: list[object] = []
+    original = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(fn)
+        return await original(self, fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    yield seen
+
+
+async def planned(store: Store, *intents: str) -> None:
+    async with store.write(ROOM) as tx:
+        for intent in intents:
+            await tx.enqueue(intent, "hybrid.create", {"link_id": intent})
+
+
+async def test_a_drains_results_are_one_trip_and_committed_when_it_returns(
+    store: Store, trips: list[object]
+) -> None:
+    await planned(store, "i-1")
+    trips.clear()
+    async with store.write_staged(ROOM) as tx:
+        await tx.upsert_link(Link("l-1", hybrid_id="h-1", ical_uid="uid-1"))
+        await tx.mark_outbox("i-1", state="done")
+        await tx.audit("h-1", "hybrid", "create", "new in Outlook")
+    assert len(trips) == 1
+
+    assert [link.hybrid_id for link in await store.links(ROOM)] == ["h-1"]
+    item = await store.outbox_item(ROOM, "i-1")
+    assert item is not None and item.state == "done" and item.attempts == 1
+    assert [(a.booking, a.action) for a in await store.audit_for(ROOM)] == [("h-1", "create")]
+
+
+async def test_an_unknown_intent_is_refused_and_nothing_is_written(store: Store) -> None:
+    with pytest.raises(UnknownIntent):
+        async with store.write_staged(ROOM) as tx:
+            await tx.upsert_link(Link("l-1", hybrid_id="h-1"))
+            await tx.mark_outbox("never-planned", state="done")
+    assert await store.links(ROOM) == []
+
+
+async def test_a_second_claim_is_refused_and_named_as_write_names_it(store: Store) -> None:
+    await planned(store, "i-2")
+    async with store.write(ROOM) as tx:
+        await tx.upsert_link(Link("l-1", hybrid_id="h-1"))
+
+    expected = re.escape("link l-2 would claim Hybrid booking h-1, already linked by l-1")
+    with pytest.raises(LinkConflict, match=expected):
+        async with store.write_staged(ROOM) as tx:
+            await tx.audit("h-1", "hybrid", "create", "made")
+            await tx.upsert_link(Link("l-2", hybrid_id="h-1"))
+            await tx.mark_outbox("i-2", state="done")
+
+    assert [link.link_id for link in await store.links(ROOM)] == ["l-1"]
+    assert await store.audit_for(ROOM) == []
+    item = await store.outbox_item(ROOM, "i-2")
+    assert item is not None and item.state == "pending"
+
+
+async def test_a_block_that_raises_writes_nothing(store: Store) -> None:
+    with pytest.raises(RuntimeError):
+        async with store.write_staged(ROOM) as tx:
+            await tx.upsert_link(Link("l-1", hybrid_id="h-1"))
+            raise RuntimeError("stop")
+    assert await store.links(ROOM) == []
+
+
+async def test_a_rooms_idle_state_is_written_with_it_as_write_does(
+    store: Store, db_path: Path
+) -> None:
+    await planned(store, "i-1")
+    store.defer_delta(ROOM, T0, T0 + timedelta(days=30), "https://graph/delta?token=idle")
+    async with store.write_staged(ROOM) as tx:
+        await tx.mark_outbox("i-1", state="done")
+    other = await open_store(db_path, readonly=True)
+    try:
+        delta = await other.get_delta(ROOM)
+    finally:
+        await other.close()
+    assert delta is not None and delta.delta_link == "https://graph/delta?token=idle"
