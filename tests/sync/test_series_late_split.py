@@ -1,0 +1,173 @@
+"""A series split ("this and following") by the side the conflict rule does not pick, whose new
+series is read only in a later round (issue 8, scenarios 3 and 12).
+
+Both sides change one synced series between two rounds; the loser of the room's conflict rule
+ends it early (the first half of its "this and following"), and its new series, the second
+half, is read a round after the conflict was decided: a Hybrid member's app wrote the two
+halves around a round, or the room's booking assistant answered the organizer's new series
+after the round that read the series' new end. The winner changed the whole series (a retime)
+or split it too. The rule picks the winner's series whole, so the loser's new series goes with
+its split, as when both halves are read in one round (series.py ``_split_offs``): no day is
+held twice on either side, none is lost. Through both simulators and roomd's engine (the
+series property test's world), about a second each."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sync.test_properties_series import (
+    LENGTH,
+    PEOPLE,
+    ROOM,
+    SeriesMachine,
+    SeriesWorld,
+    local_day,
+    replay,
+    wall,
+)
+
+from roomd.sim.graph.events import occurrence_starts
+
+DAYS = 12  # a daily series, 12 occurrences
+WINNER_AT = 4  # the winner's split removes the 5th occurrence on
+LOSER_AT = 6  # the loser's the 7th (its new series does not overlap the winner's original)
+
+
+def _series(w: SeriesWorld) -> tuple[int, str, Any, Any]:
+    """The band's original series on each side (the first: the winner may have split it)."""
+    (band,) = w.lineages
+    organizer, master = w.organizer_masters(band)[0]
+    return band, organizer, master, w.hybrid_masters(band)[0]
+
+
+async def end_in_outlook(w: SeriesWorld, at: int) -> dict[str, Any]:
+    """The organizer ends the series before its ``at``-th occurrence (the first half of
+    "this and following"); the room answers. What the second half will book."""
+    band, organizer, master, _ = _series(w)
+    starts = occurrence_starts(master, master.start + timedelta(days=400))
+    recurrence = master.recurrence.as_graph()
+    recurrence["range"] = {
+        "type": "endDate",
+        "startDate": f"{local_day(starts[0]):%Y-%m-%d}",
+        "endDate": f"{local_day(starts[at - 1]):%Y-%m-%d}",
+        "recurrenceTimeZone": recurrence["range"]["recurrenceTimeZone"],
+    }
+    r = await w.graph_call(
+        "PATCH", f"/users/{organizer}/events/{master.id}", {"recurrence": recurrence}
+    )
+    assert r.status_code == 200, r.text
+    w.graph.control.run_rba()
+    w.edited(w.lineages[band], "outlook", f"{organizer} ends the series before {at}")
+    return {
+        "organizer": organizer,
+        "start": wall(local_day(starts[at]), band, 0),
+        "subject": master.subject,
+        "count": len(starts) - at,
+    }
+
+
+async def begin_in_outlook(w: SeriesWorld, rest: dict[str, Any]) -> None:
+    """The organizer's new series (the second half), answered by the room only now."""
+    body = w.series_body(rest["start"], rest["subject"], True, rest["count"])
+    r = await w.graph_call("POST", f"/users/{rest['organizer']}/events", body)
+    assert r.status_code == 201, r.text
+    band = next(iter(w.lineages))
+    w.edited(w.lineages[band], "outlook", "the organizer's new series")
+
+
+async def end_in_hybrid(w: SeriesWorld, at: int) -> dict[str, Any]:
+    band, _, _, series = _series(w)
+    originals = [iv.start for iv in w.hybrid.store.intervals(series, None, None)]
+    rule = ";".join(p for p in series.rrule.split(";") if not p.startswith(("COUNT=", "UNTIL=")))
+    until = originals[at] - timedelta(seconds=1)
+    w.hybrid.control.update_booking(
+        series.id,
+        recurrence={"rrule": f"{rule};UNTIL={until.astimezone(UTC):%Y%m%dT%H%M%SZ}"},
+    )
+    w.edited(w.lineages[band], "hybrid", f"its member ends the series before {at}")
+    return {
+        "resource": series.resource_id,
+        "member": series.member,
+        "summary": series.summary,
+        "start": wall(local_day(originals[at]), band, 0),
+        "rrule": f"{rule};COUNT={len(originals) - at}",
+    }
+
+
+async def begin_in_hybrid(w: SeriesWorld, rest: dict[str, Any]) -> None:
+    start = rest["start"]
+    w.hybrid.control.create_booking(
+        rest["resource"],
+        start,
+        start + LENGTH,
+        member=rest["member"],
+        summary=rest["summary"],
+        rrule=rest["rrule"],
+    )
+    band = next(iter(w.lineages))
+    w.edited(w.lineages[band], "hybrid", "its member's new series")
+
+
+def days_of(occurrences: list[tuple[datetime, datetime, Any]]) -> list[Any]:
+    return [local_day(start) for start, _, _ in occurrences]
+
+
+@pytest.mark.parametrize("winner_split", [False, True], ids=["winner_retimed", "winner_split"])
+@pytest.mark.parametrize("rule", ["outlook_wins", "hybrid_wins"])
+def test_a_losing_split_whose_new_series_is_read_a_round_late_doubles_no_day(
+    tmp_path: Path, rule: str, winner_split: bool
+) -> None:
+    loser = "hybrid" if rule == "outlook_wins" else "outlook"
+    ends: dict[str, Callable[[SeriesWorld, int], Any]] = {
+        "outlook": end_in_outlook,
+        "hybrid": end_in_hybrid,
+    }
+    begins = {"outlook": begin_in_outlook, "hybrid": begin_in_hybrid}
+    rest: dict[str, Any] = {}
+
+    def steps(m: SeriesMachine) -> None:
+        m.outlook_create(organizer=PEOPLE[0], pick=0, daily=True, count=DAYS // 3, days=2, offset=0)
+        m.settle()
+        assert m.world is not None
+        days = days_of(m.world.outlook_view()[0][next(iter(m.world.lineages))])
+        assert len(days) == DAYS
+        # the winner: the whole series an hour later, or split with its new series an hour later
+        change = m.outlook_series if loser == "hybrid" else m.hybrid_series
+        if winner_split:
+            change(pick=0, what="split", offset=60, at=WINNER_AT - 1)
+        else:
+            change(pick=0, what="retime", offset=60, at=0)
+
+        async def loser_ends(w: SeriesWorld) -> None:
+            rest.update(await ends[loser](w, LOSER_AT))
+
+        m.run(loser_ends)
+        m.poll()  # the conflict is decided before the loser's new series is read
+
+        async def loser_begins(w: SeriesWorld) -> None:
+            await begins[loser](w, rest)
+
+        m.run(loser_begins)
+        m.settle()
+
+        async def every_day_once(w: SeriesWorld) -> None:
+            (band,) = w.lineages
+            outlook, hybrid = w.outlook_view()[0][band], w.hybrid_view()[0][band]
+            room = w.room_view()[0][band]
+            report = await w.report()
+            for side in (outlook, hybrid, room):
+                assert days_of(side) == days, report  # each day once, none lost
+            assert len(w.organizer_masters(band)) == 1 + winner_split, report
+            assert len(w.hybrid_masters(band)) == 1 + winner_split, report
+            # the loser's new series is cancelled, kept as canceled in Hybrid, and audited
+            assert w.store is not None
+            trail = await w.store.audit_for(ROOM, limit=200)
+            assert [a for a in trail if a.action == "conflict" and "split" in a.reason], report
+
+        m.run(every_day_once)
+
+    replay(tmp_path, rule, steps)
