@@ -21,17 +21,19 @@ outside it is not read, and not knowing is never a change.
 (a changed shape) and a new, unlinked series begins. When both sides changed a series and the
 conflict rule's loser split it, the loser's new series goes with its split (``_split_offs``):
 it takes the winner's new series' shape when the winner split too, and is cancelled otherwise,
-so that no day is held twice. When the round that decides the conflict reads no new series
-of the loser's split (a member's app writes the two halves apart; the room's booking
-assistant answers the organizer's new series later), the series link records the lost split
-(``lost_split`` in its Outlook fingerprint: the losing side and the first occurrence the
-split removed). A later round that reads one new series on that side, by the series'
-organizer, beginning that day, while the series itself is as the conflict left it, cancels
-it, audited (``_late_split_offs``), and forgets the record. Cancelled also when the winner
-split too: by then the winner's new series has been written to the loser's side, so linking
-the late one onto it would make two of it. The record lasts until the series changes again
-(every write of its shape drops it): a new series that person begins on that very day before
-then is taken for the split's.
+so that no day is held twice. A split may move the series in the same edit (another time of
+day, length or zone, on the same days: ``_split_at``); on one side only, it is followed as
+any change is. When the round that decides the conflict reads no new series of the loser's
+split (a member's app writes the two halves apart; the room's booking assistant answers the
+organizer's new series later), the series link records the lost split (``lost_split`` in its
+Outlook fingerprint: the losing side and the first occurrence the split removed). A later
+round that reads one new series on that side, by the series' organizer, beginning that day,
+while the series itself is as the conflict left it, cancels it, audited
+(``_late_split_offs``), and forgets the record. Cancelled also when the winner split too: by
+then the winner's new series has been written to the loser's side, so linking the late one
+onto it would make two of it. The record lasts until the series changes again (every write
+of its shape drops it): a new series that person begins on that very day before then is
+taken for the split's.
 
 **An occurrence Hybrid refused (409)** is left out of the Hybrid series (an exdate) and declined
 by the room, naming what holds the slot (outbox ``_decline_refused``, ``_move_refused``); its
@@ -458,16 +460,20 @@ def _rule_starts(shape: Shape, between: tuple[datetime, datetime]) -> list[datet
 
 def _split_at(old: Shape, new: Shape, until: datetime) -> datetime | None:
     """The first occurrence (before ``until``) of the series ``old`` that ``new`` no longer has,
-    when ``new`` is ``old`` ended early ("this and following": the same start and times, the
-    occurrences a strict prefix of the old ones); None for any other change."""
-    if (old.start, old.end, old.zone) != (new.start, new.end, new.zone):
-        return None
+    when ``new`` is ``old`` ended early ("this and following": its occurrences' days a strict
+    prefix of the old ones', each in its series' zone); None for any other change. The
+    series may have moved as well, in the same edit (another time of day, length or zone, on
+    the same days): its new series too is the split's."""
     try:
         before = _rule_starts(old, (old.start, until))
         after = _rule_starts(new, (new.start, until))
     except ValueError:
         return None
-    if not after or len(after) >= len(before) or before[: len(after)] != after:
+    if not after or len(after) >= len(before):
+        return None
+    old_tz, new_tz = zone_info(old.zone), zone_info(new.zone)
+    days = [t.astimezone(old_tz).date() for t in before[: len(after)]]
+    if days != [t.astimezone(new_tz).date() for t in after]:
         return None
     return before[len(after)]
 

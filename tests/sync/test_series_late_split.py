@@ -8,8 +8,14 @@ halves around a round, or the room's booking assistant answered the organizer's 
 after the round that read the series' new end. The winner changed the whole series (a retime)
 or split it too. The rule picks the winner's series whole, so the loser's new series goes with
 its split, as when both halves are read in one round (series.py ``_split_offs``): no day is
-held twice on either side, none is lost. Through both simulators and roomd's engine (the
-series property test's world), about a second each."""
+held twice on either side, none is lost.
+
+Also a split that moves the series in the same edit (the first part and the new series at
+another time of day): on one side only, both sides follow it; against a change of the whole
+series on the other side, it is the loser's split like any other.
+
+Through both simulators and roomd's engine (the series property test's world), about a second
+each."""
 
 from __future__ import annotations
 
@@ -167,6 +173,97 @@ def test_a_losing_split_whose_new_series_is_read_a_round_late_doubles_no_day(
             assert w.store is not None
             trail = await w.store.audit_for(ROOM, limit=200)
             assert [a for a in trail if a.action == "conflict" and "split" in a.reason], report
+
+        m.run(every_day_once)
+
+    replay(tmp_path, rule, steps)
+
+
+# --- a split that also moves the series ("this and following" with a new time) ---------------
+
+
+async def split_moving(w: SeriesWorld, side: str, at: int, offset: int) -> None:
+    """One side's "this and following" that also moves the series: the series ends before its
+    ``at``-th occurrence and moves ``offset`` minutes into its band, and a new series at that
+    time takes over from the ``at``-th day, in one edit (the room answers)."""
+    band, organizer, master, series = _series(w)
+    if side == "outlook":
+        starts = occurrence_starts(master, master.start + timedelta(days=400))
+        recurrence = master.recurrence.as_graph()
+        recurrence["range"] = {
+            "type": "endDate",
+            "startDate": f"{local_day(starts[0]):%Y-%m-%d}",
+            "endDate": f"{local_day(starts[at - 1]):%Y-%m-%d}",
+            "recurrenceTimeZone": recurrence["range"]["recurrenceTimeZone"],
+        }
+        start = wall(local_day(starts[0]), band, offset)
+        body = {"start": w.paris(start), "end": w.paris(start + LENGTH), "recurrence": recurrence}
+        r = await w.graph_call("PATCH", f"/users/{organizer}/events/{master.id}", body)
+        assert r.status_code == 200, r.text
+        rest = wall(local_day(starts[at]), band, offset)
+        body = w.series_body(rest, master.subject, True, len(starts) - at)
+        r = await w.graph_call("POST", f"/users/{organizer}/events", body)
+        assert r.status_code == 201, r.text
+        w.graph.control.run_rba()
+    else:
+        originals = [iv.start for iv in w.hybrid.store.intervals(series, None, None)]
+        rule = ";".join(
+            p for p in series.rrule.split(";") if not p.startswith(("COUNT=", "UNTIL="))
+        )
+        until = originals[at] - timedelta(seconds=1)
+        start = wall(local_day(originals[0]), band, offset)
+        w.hybrid.control.update_booking(
+            series.id,
+            start=start,
+            end=start + LENGTH,
+            recurrence={"rrule": f"{rule};UNTIL={until.astimezone(UTC):%Y%m%dT%H%M%SZ}"},
+        )
+        rest = wall(local_day(originals[at]), band, offset)
+        w.hybrid.control.create_booking(
+            series.resource_id,
+            rest,
+            rest + LENGTH,
+            member=series.member,
+            summary=series.summary,
+            rrule=f"{rule};COUNT={len(originals) - at}",
+        )
+    w.edited(w.lineages[band], side, f"splits the series before {at}, moved by {offset} min")
+
+
+@pytest.mark.parametrize("both", [False, True], ids=["one_side", "both_sides"])
+@pytest.mark.parametrize("rule", ["outlook_wins", "hybrid_wins"])
+def test_a_split_that_also_moves_the_series_doubles_and_loses_no_day(
+    tmp_path: Path, rule: str, both: bool
+) -> None:
+    """The splitting side (the rule's loser when both sides changed the series) also moves it:
+    the first part and the new series at 07:30 instead of 07:00; the other side, when it
+    changed the series too, retimed it whole to 08:00 and wins."""
+    splitter = "hybrid" if rule == "outlook_wins" else "outlook"
+
+    def steps(m: SeriesMachine) -> None:
+        m.outlook_create(organizer=PEOPLE[0], pick=0, daily=True, count=DAYS // 3, days=2, offset=0)
+        m.settle()
+        assert m.world is not None
+        days = days_of(m.world.outlook_view()[0][next(iter(m.world.lineages))])
+        if both:
+            change = m.outlook_series if splitter == "hybrid" else m.hybrid_series
+            change(pick=0, what="retime", offset=60, at=0)
+
+        async def split(w: SeriesWorld) -> None:
+            await split_moving(w, splitter, LOSER_AT, 30)
+
+        m.run(split)
+        m.settle()
+
+        async def every_day_once(w: SeriesWorld) -> None:
+            (band,) = w.lineages
+            outlook, hybrid = w.outlook_view()[0][band], w.hybrid_view()[0][band]
+            room = w.room_view()[0][band]
+            report = await w.report()
+            for side in (outlook, hybrid, room):
+                assert days_of(side) == days, report  # each day once, none lost
+            assert len(w.organizer_masters(band)) == 2 - both, report
+            assert len(w.hybrid_masters(band)) == 2 - both, report
 
         m.run(every_day_once)
 
