@@ -871,11 +871,10 @@ def _plan_late_split_off(
     )
     _cancel_split_off(late.lost, late.winner, why, out)
     forgotten = _forget_lost_split(late.original)
+    out.links.append(forgotten)
     for pair in pairs:
         if pair.link is not None and pair.link.link_id == late.original.link_id:
-            pair.link = forgotten  # planned below from the record without the note
-            return
-    out.links.append(forgotten)
+            pair.link = forgotten  # read this round too: planned from the link without it
 
 
 def _plan_one(room: RoomContext, pair: SeriesPair, by_id: dict[str, Link], out: Plan) -> None:

@@ -176,6 +176,26 @@ def test_a_losing_split_whose_new_series_is_read_a_round_late_doubles_no_day(
 
         m.run(every_day_once)
 
+        # that is one new series per split: another the same person books from that day on,
+        # on purpose, later, is booked on the other side
+        async def another(w: SeriesWorld) -> None:
+            later = rest["start"] + timedelta(minutes=90)
+            await begins[loser](
+                w, {**rest, "start": later, "count": 2, "rrule": "FREQ=DAILY;COUNT=2"}
+            )
+
+        m.run(another)
+        m.settle()
+
+        async def booked(w: SeriesWorld) -> None:
+            (band,) = w.lineages
+            report = await w.report()
+            assert len(w.organizer_masters(band)) == 2 + winner_split, report
+            assert len(w.hybrid_masters(band)) == 2 + winner_split, report
+            assert len(w.room_view()[0][band]) == DAYS + 2, report
+
+        m.run(booked)
+
     replay(tmp_path, rule, steps)
 
 
