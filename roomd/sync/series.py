@@ -26,7 +26,9 @@ day, length or zone, on the same days: ``_split_at``); on one side only, it is f
 any change is. When the round that decides the conflict reads no new series of the loser's
 split (a member's app writes the two halves apart; the room's booking assistant answers the
 organizer's new series later), the series link records the lost split (``lost_split`` in its
-Outlook fingerprint: the losing side and the first occurrence the split removed). A later
+Outlook fingerprint: the losing side and the first occurrence the split removed), and the
+winner's series is written whole (Hybrid's rule over the organizer's split end also when
+Hybrid changed only the title, ``_hybrid_wins_whole``, as ``_plan_split_off`` does). A later
 round that reads one new series on that side, by the series' organizer, beginning that day,
 while the series itself is as the conflict left it, cancels it, audited
 (``_late_split_offs``), and forgets the record. Cancelled also when the winner split too: by
@@ -414,6 +416,8 @@ def plan_series(
             _plan_split_off(room, split, by_id, out)
     for pair in rest:
         lost = _lost_split_at(room, pair, splits)
+        if lost is not None and lost[0] == "outlook":
+            _hybrid_wins_whole(room, pair, out)
         _plan_one(room, pair, by_id, out)
         if lost is not None:
             _note_lost_split(out, pair, *lost)
@@ -773,6 +777,28 @@ def _lost_split_at(
         return None
     at = _split_at(old[0], loser, o.window[1])
     return None if at is None else ("hybrid" if winner == "outlook" else "outlook", at)
+
+
+def _hybrid_wins_whole(room: RoomContext, pair: SeriesPair, out: Plan) -> None:
+    """Hybrid's series wins over the organizer's split whole, as in ``_plan_split_off``: its
+    rule is written over the split's end too, also when Hybrid changed only the title (which
+    alone would leave the split's end in Outlook, and the late new series then booked in
+    Hybrid too, though the rule picked Hybrid's series). The link is read with Outlook's
+    split as last synced, so the conflict is counted and audited here."""
+    link, o = pair.link, pair.outlook
+    assert link is not None and o is not None and o.shape is not None
+    out.conflicts += 1
+    out.audit.append(
+        AuditLine(
+            link.link_id,
+            "none",
+            "conflict",
+            f"both sides changed the series since the last sync; the organizer ended it early "
+            f"(this and following) and Hybrid changed it; rule {room.conflict}: Hybrid's "
+            f"series is written whole",
+        )
+    )
+    pair.link = replace(link, outlook_fingerprint=shape_fingerprint(o.shape))
 
 
 def _note_lost_split(out: Plan, pair: SeriesPair, side: str, at: datetime) -> None:

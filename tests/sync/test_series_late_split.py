@@ -70,7 +70,7 @@ async def end_in_outlook(w: SeriesWorld, at: int) -> dict[str, Any]:
     w.edited(w.lineages[band], "outlook", f"{organizer} ends the series before {at}")
     return {
         "organizer": organizer,
-        "start": wall(local_day(starts[at]), band, 0),
+        "start": wall(local_day(starts[at]), band, 30),
         "subject": master.subject,
         "count": len(starts) - at,
     }
@@ -99,7 +99,7 @@ async def end_in_hybrid(w: SeriesWorld, at: int) -> dict[str, Any]:
         "resource": series.resource_id,
         "member": series.member,
         "summary": series.summary,
-        "start": wall(local_day(originals[at]), band, 0),
+        "start": wall(local_day(originals[at]), band, 30),
         "rrule": f"{rule};COUNT={len(originals) - at}",
     }
 
@@ -122,11 +122,15 @@ def days_of(occurrences: list[tuple[datetime, datetime, Any]]) -> list[Any]:
     return [local_day(start) for start, _, _ in occurrences]
 
 
-@pytest.mark.parametrize("winner_split", [False, True], ids=["winner_retimed", "winner_split"])
+@pytest.mark.parametrize("winner", ["retime", "retitle", "split"])
 @pytest.mark.parametrize("rule", ["outlook_wins", "hybrid_wins"])
 def test_a_losing_split_whose_new_series_is_read_a_round_late_doubles_no_day(
-    tmp_path: Path, rule: str, winner_split: bool
+    tmp_path: Path, rule: str, winner: str
 ) -> None:
+    """The winner retimes the whole series to 08:00, retitles it, or splits it before its
+    fifth day (its new series at 08:00); the loser ends it before its seventh day, and its new
+    series (at 07:30) is read a round later."""
+    winner_split = winner == "split"
     loser = "hybrid" if rule == "outlook_wins" else "outlook"
     ends: dict[str, Callable[[SeriesWorld, int], Any]] = {
         "outlook": end_in_outlook,
@@ -141,12 +145,8 @@ def test_a_losing_split_whose_new_series_is_read_a_round_late_doubles_no_day(
         assert m.world is not None
         days = days_of(m.world.outlook_view()[0][next(iter(m.world.lineages))])
         assert len(days) == DAYS
-        # the winner: the whole series an hour later, or split with its new series an hour later
         change = m.outlook_series if loser == "hybrid" else m.hybrid_series
-        if winner_split:
-            change(pick=0, what="split", offset=60, at=WINNER_AT - 1)
-        else:
-            change(pick=0, what="retime", offset=60, at=0)
+        change(pick=0, what=winner, offset=60, at=WINNER_AT - 1)
 
         async def loser_ends(w: SeriesWorld) -> None:
             rest.update(await ends[loser](w, LOSER_AT))
@@ -179,7 +179,7 @@ def test_a_losing_split_whose_new_series_is_read_a_round_late_doubles_no_day(
         # that is one new series per split: another the same person books from that day on,
         # on purpose, later, is booked on the other side
         async def another(w: SeriesWorld) -> None:
-            later = rest["start"] + timedelta(minutes=90)
+            later = rest["start"] + timedelta(minutes=60)
             await begins[loser](
                 w, {**rest, "start": later, "count": 2, "rrule": "FREQ=DAILY;COUNT=2"}
             )
