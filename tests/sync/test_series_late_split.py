@@ -23,6 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sync.test_properties_series import (
@@ -202,12 +203,45 @@ def test_a_losing_split_whose_new_series_is_read_a_round_late_doubles_no_day(
 # --- a split that also moves the series ("this and following" with a new time) ---------------
 
 
-async def split_moving(w: SeriesWorld, side: str, at: int, offset: int) -> None:
+def in_zone(when: datetime, windows: str, iana: str) -> dict[str, str]:
+    return {"dateTime": f"{when.astimezone(ZoneInfo(iana)):%Y-%m-%dT%H:%M:%S}", "timeZone": windows}
+
+
+async def split_moving(
+    w: SeriesWorld, side: str, at: int, offset: int, zone: tuple[str, str] | None = None
+) -> None:
     """One side's "this and following" that also moves the series: the series ends before its
     ``at``-th occurrence and moves ``offset`` minutes into its band, and a new series at that
-    time takes over from the ``at``-th day, in one edit (the room answers)."""
+    time takes over from the ``at``-th day, in one edit (the room answers). ``zone`` (Windows,
+    IANA names): the organizer's series and its new one move to that zone, the same instants
+    on the same days (Outlook only: Hybrid evaluates every rule in the room's zone)."""
     band, organizer, master, series = _series(w)
-    if side == "outlook":
+    if side == "outlook" and zone is not None:
+        starts = occurrence_starts(master, master.start + timedelta(days=400))
+        recurrence = master.recurrence.as_graph()
+        recurrence["range"] = {
+            "type": "endDate",
+            "startDate": f"{starts[0].astimezone(ZoneInfo(zone[1])):%Y-%m-%d}",
+            "endDate": f"{starts[at - 1].astimezone(ZoneInfo(zone[1])):%Y-%m-%d}",
+            "recurrenceTimeZone": zone[0],
+        }
+        start = wall(local_day(starts[0]), band, offset)
+        body = {
+            "start": in_zone(start, *zone),
+            "end": in_zone(start + LENGTH, *zone),
+            "recurrence": recurrence,
+        }
+        r = await w.graph_call("PATCH", f"/users/{organizer}/events/{master.id}", body)
+        assert r.status_code == 200, r.text
+        rest = wall(local_day(starts[at]), band, offset)
+        body = w.series_body(rest, master.subject, True, len(starts) - at)
+        body["start"], body["end"] = in_zone(rest, *zone), in_zone(rest + LENGTH, *zone)
+        body["recurrence"]["range"]["recurrenceTimeZone"] = zone[0]
+        body["recurrence"]["range"]["startDate"] = f"{rest.astimezone(ZoneInfo(zone[1])):%Y-%m-%d}"
+        r = await w.graph_call("POST", f"/users/{organizer}/events", body)
+        assert r.status_code == 201, r.text
+        w.graph.control.run_rba()
+    elif side == "outlook":
         starts = occurrence_starts(master, master.start + timedelta(days=400))
         recurrence = master.recurrence.as_graph()
         recurrence["range"] = {
@@ -288,3 +322,46 @@ def test_a_split_that_also_moves_the_series_doubles_and_loses_no_day(
         m.run(every_day_once)
 
     replay(tmp_path, rule, steps)
+
+
+@pytest.mark.parametrize("both", [False, True], ids=["one_side", "both_sides"])
+def test_an_organizer_split_that_also_moves_the_series_to_another_zone_doubles_no_day(
+    tmp_path: Path, both: bool
+) -> None:
+    """As above, the organizer's split also moving the series to London's zone (the same
+    instants, 06:30 London for 07:30 Paris; both change their clocks on the same day); the
+    member's retime to 08:00 wins (hybrid_wins) when both sides changed the series."""
+
+    def steps(m: SeriesMachine) -> None:
+        m.outlook_create(organizer=PEOPLE[0], pick=0, daily=True, count=DAYS // 3, days=2, offset=0)
+        m.settle()
+        assert m.world is not None
+        days = days_of(m.world.outlook_view()[0][next(iter(m.world.lineages))])
+        if both:
+            m.hybrid_series(pick=0, what="retime", offset=60, at=0)
+
+        async def split(w: SeriesWorld) -> None:
+            await split_moving(w, "outlook", LOSER_AT, 30, ("GMT Standard Time", "Europe/London"))
+
+        m.run(split)
+        m.settle()
+
+        async def every_day_once(w: SeriesWorld) -> None:
+            (band,) = w.lineages
+            outlook, hybrid = w.outlook_view()[0][band], w.hybrid_view()[0][band]
+            room = w.room_view()[0][band]
+            report = await w.report()
+            for side in (outlook, hybrid, room):
+                assert days_of(side) == days, report  # each day once, none lost
+            assert len(w.organizer_masters(band)) == 2 - both, report
+            assert len(w.hybrid_masters(band)) == 2 - both, report
+            if not both:  # the organizer's series are in London's zone
+                zones = {
+                    m.recurrence.as_graph()["range"]["recurrenceTimeZone"]
+                    for _, m in w.organizer_masters(band)
+                }
+                assert zones == {"GMT Standard Time"}, report
+
+        m.run(every_day_once)
+
+    replay(tmp_path, "hybrid_wins", steps)
