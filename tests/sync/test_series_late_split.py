@@ -123,6 +123,18 @@ def days_of(occurrences: list[tuple[datetime, datetime, Any]]) -> list[Any]:
     return [local_day(start) for start, _, _ in occurrences]
 
 
+async def each_day_once(w: SeriesWorld, days: list[Any], series: int) -> str:
+    """The organizer, the room and Hybrid hold each of ``days`` once (none twice, none lost),
+    in ``series`` live series on each side. The world's report, for further messages."""
+    (band,) = w.lineages
+    report = await w.report()
+    for held in (w.outlook_view()[0][band], w.hybrid_view()[0][band], w.room_view()[0][band]):
+        assert days_of(held) == days, report
+    assert len(w.organizer_masters(band)) == series, report
+    assert len(w.hybrid_masters(band)) == series, report
+    return report
+
+
 @pytest.mark.parametrize("winner", ["retime", "retitle", "split"])
 @pytest.mark.parametrize("rule", ["outlook_wins", "hybrid_wins"])
 def test_a_losing_split_whose_new_series_is_read_a_round_late_doubles_no_day(
@@ -162,14 +174,7 @@ def test_a_losing_split_whose_new_series_is_read_a_round_late_doubles_no_day(
         m.settle()
 
         async def every_day_once(w: SeriesWorld) -> None:
-            (band,) = w.lineages
-            outlook, hybrid = w.outlook_view()[0][band], w.hybrid_view()[0][band]
-            room = w.room_view()[0][band]
-            report = await w.report()
-            for side in (outlook, hybrid, room):
-                assert days_of(side) == days, report  # each day once, none lost
-            assert len(w.organizer_masters(band)) == 1 + winner_split, report
-            assert len(w.hybrid_masters(band)) == 1 + winner_split, report
+            report = await each_day_once(w, days, 1 + winner_split)
             # the loser's new series is cancelled, kept as canceled in Hybrid, and audited
             assert w.store is not None
             trail = await w.store.audit_for(ROOM, limit=200)
@@ -203,59 +208,48 @@ def test_a_losing_split_whose_new_series_is_read_a_round_late_doubles_no_day(
 # --- a split that also moves the series ("this and following" with a new time) ---------------
 
 
-def in_zone(when: datetime, windows: str, iana: str) -> dict[str, str]:
-    return {"dateTime": f"{when.astimezone(ZoneInfo(iana)):%Y-%m-%dT%H:%M:%S}", "timeZone": windows}
+PARIS = ("Romance Standard Time", "Europe/Paris")  # (Windows, IANA): the room's zone
+LONDON = ("GMT Standard Time", "Europe/London")
+
+
+def in_zone(when: datetime, zone: tuple[str, str]) -> dict[str, str]:
+    return {
+        "dateTime": f"{when.astimezone(ZoneInfo(zone[1])):%Y-%m-%dT%H:%M:%S}",
+        "timeZone": zone[0],
+    }
 
 
 async def split_moving(
-    w: SeriesWorld, side: str, at: int, offset: int, zone: tuple[str, str] | None = None
+    w: SeriesWorld, side: str, at: int, offset: int, zone: tuple[str, str] = PARIS
 ) -> None:
     """One side's "this and following" that also moves the series: the series ends before its
     ``at``-th occurrence and moves ``offset`` minutes into its band, and a new series at that
-    time takes over from the ``at``-th day, in one edit (the room answers). ``zone`` (Windows,
-    IANA names): the organizer's series and its new one move to that zone, the same instants
-    on the same days (Outlook only: Hybrid evaluates every rule in the room's zone)."""
+    time takes over from the ``at``-th day, in one edit (the room answers). ``zone``: the
+    organizer's series and its new one run in it from then on, the same instants on the same
+    days (Outlook only: Hybrid evaluates every rule in the room's zone)."""
     band, organizer, master, series = _series(w)
-    if side == "outlook" and zone is not None:
+    if side == "outlook":
         starts = occurrence_starts(master, master.start + timedelta(days=400))
         recurrence = master.recurrence.as_graph()
+        day = [f"{t.astimezone(ZoneInfo(zone[1])):%Y-%m-%d}" for t in starts]
         recurrence["range"] = {
             "type": "endDate",
-            "startDate": f"{starts[0].astimezone(ZoneInfo(zone[1])):%Y-%m-%d}",
-            "endDate": f"{starts[at - 1].astimezone(ZoneInfo(zone[1])):%Y-%m-%d}",
+            "startDate": day[0],
+            "endDate": day[at - 1],
             "recurrenceTimeZone": zone[0],
         }
         start = wall(local_day(starts[0]), band, offset)
         body = {
-            "start": in_zone(start, *zone),
-            "end": in_zone(start + LENGTH, *zone),
+            "start": in_zone(start, zone),
+            "end": in_zone(start + LENGTH, zone),
             "recurrence": recurrence,
         }
         r = await w.graph_call("PATCH", f"/users/{organizer}/events/{master.id}", body)
         assert r.status_code == 200, r.text
         rest = wall(local_day(starts[at]), band, offset)
         body = w.series_body(rest, master.subject, True, len(starts) - at)
-        body["start"], body["end"] = in_zone(rest, *zone), in_zone(rest + LENGTH, *zone)
-        body["recurrence"]["range"]["recurrenceTimeZone"] = zone[0]
-        body["recurrence"]["range"]["startDate"] = f"{rest.astimezone(ZoneInfo(zone[1])):%Y-%m-%d}"
-        r = await w.graph_call("POST", f"/users/{organizer}/events", body)
-        assert r.status_code == 201, r.text
-        w.graph.control.run_rba()
-    elif side == "outlook":
-        starts = occurrence_starts(master, master.start + timedelta(days=400))
-        recurrence = master.recurrence.as_graph()
-        recurrence["range"] = {
-            "type": "endDate",
-            "startDate": f"{local_day(starts[0]):%Y-%m-%d}",
-            "endDate": f"{local_day(starts[at - 1]):%Y-%m-%d}",
-            "recurrenceTimeZone": recurrence["range"]["recurrenceTimeZone"],
-        }
-        start = wall(local_day(starts[0]), band, offset)
-        body = {"start": w.paris(start), "end": w.paris(start + LENGTH), "recurrence": recurrence}
-        r = await w.graph_call("PATCH", f"/users/{organizer}/events/{master.id}", body)
-        assert r.status_code == 200, r.text
-        rest = wall(local_day(starts[at]), band, offset)
-        body = w.series_body(rest, master.subject, True, len(starts) - at)
+        body["start"], body["end"] = in_zone(rest, zone), in_zone(rest + LENGTH, zone)
+        body["recurrence"]["range"].update(recurrenceTimeZone=zone[0], startDate=day[at])
         r = await w.graph_call("POST", f"/users/{organizer}/events", body)
         assert r.status_code == 201, r.text
         w.graph.control.run_rba()
@@ -285,13 +279,19 @@ async def split_moving(
 
 
 @pytest.mark.parametrize("both", [False, True], ids=["one_side", "both_sides"])
-@pytest.mark.parametrize("rule", ["outlook_wins", "hybrid_wins"])
+@pytest.mark.parametrize(
+    "rule,zone",
+    [("outlook_wins", PARIS), ("hybrid_wins", PARIS), ("hybrid_wins", LONDON)],
+    ids=["outlook_wins", "hybrid_wins", "hybrid_wins-to_london"],
+)
 def test_a_split_that_also_moves_the_series_doubles_and_loses_no_day(
-    tmp_path: Path, rule: str, both: bool
+    tmp_path: Path, rule: str, zone: tuple[str, str], both: bool
 ) -> None:
     """The splitting side (the rule's loser when both sides changed the series) also moves it:
-    the first part and the new series at 07:30 instead of 07:00; the other side, when it
-    changed the series too, retimed it whole to 08:00 and wins."""
+    the first part and the new series at 07:30 instead of 07:00, and for an organizer maybe
+    to London's zone (the same instants: 06:30 there; both change their clocks on the same
+    day). The other side, when it changed the series too, retimed it whole to 08:00 and
+    wins."""
     splitter = "hybrid" if rule == "outlook_wins" else "outlook"
 
     def steps(m: SeriesMachine) -> None:
@@ -304,64 +304,21 @@ def test_a_split_that_also_moves_the_series_doubles_and_loses_no_day(
             change(pick=0, what="retime", offset=60, at=0)
 
         async def split(w: SeriesWorld) -> None:
-            await split_moving(w, splitter, LOSER_AT, 30)
+            await split_moving(w, splitter, LOSER_AT, 30, zone)
 
         m.run(split)
         m.settle()
 
         async def every_day_once(w: SeriesWorld) -> None:
+            report = await each_day_once(w, days, 2 - both)
             (band,) = w.lineages
-            outlook, hybrid = w.outlook_view()[0][band], w.hybrid_view()[0][band]
-            room = w.room_view()[0][band]
-            report = await w.report()
-            for side in (outlook, hybrid, room):
-                assert days_of(side) == days, report  # each day once, none lost
-            assert len(w.organizer_masters(band)) == 2 - both, report
-            assert len(w.hybrid_masters(band)) == 2 - both, report
+            if splitter == "outlook" and not both:  # the organizer's series in its new zone
+                zones = {
+                    master.recurrence.as_graph()["range"]["recurrenceTimeZone"]
+                    for _, master in w.organizer_masters(band)
+                }
+                assert zones == {zone[0]}, report
 
         m.run(every_day_once)
 
     replay(tmp_path, rule, steps)
-
-
-@pytest.mark.parametrize("both", [False, True], ids=["one_side", "both_sides"])
-def test_an_organizer_split_that_also_moves_the_series_to_another_zone_doubles_no_day(
-    tmp_path: Path, both: bool
-) -> None:
-    """As above, the organizer's split also moving the series to London's zone (the same
-    instants, 06:30 London for 07:30 Paris; both change their clocks on the same day); the
-    member's retime to 08:00 wins (hybrid_wins) when both sides changed the series."""
-
-    def steps(m: SeriesMachine) -> None:
-        m.outlook_create(organizer=PEOPLE[0], pick=0, daily=True, count=DAYS // 3, days=2, offset=0)
-        m.settle()
-        assert m.world is not None
-        days = days_of(m.world.outlook_view()[0][next(iter(m.world.lineages))])
-        if both:
-            m.hybrid_series(pick=0, what="retime", offset=60, at=0)
-
-        async def split(w: SeriesWorld) -> None:
-            await split_moving(w, "outlook", LOSER_AT, 30, ("GMT Standard Time", "Europe/London"))
-
-        m.run(split)
-        m.settle()
-
-        async def every_day_once(w: SeriesWorld) -> None:
-            (band,) = w.lineages
-            outlook, hybrid = w.outlook_view()[0][band], w.hybrid_view()[0][band]
-            room = w.room_view()[0][band]
-            report = await w.report()
-            for side in (outlook, hybrid, room):
-                assert days_of(side) == days, report  # each day once, none lost
-            assert len(w.organizer_masters(band)) == 2 - both, report
-            assert len(w.hybrid_masters(band)) == 2 - both, report
-            if not both:  # the organizer's series are in London's zone
-                zones = {
-                    m.recurrence.as_graph()["range"]["recurrenceTimeZone"]
-                    for _, m in w.organizer_masters(band)
-                }
-                assert zones == {"GMT Standard Time"}, report
-
-        m.run(every_day_once)
-
-    replay(tmp_path, "hybrid_wins", steps)
