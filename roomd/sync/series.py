@@ -860,6 +860,8 @@ def _late_split_offs(
         if note is None or recorded is None:
             continue
         side, at = note
+        if room.direction == ("hybrid_to_outlook" if side == "hybrid" else "outlook_to_hybrid"):
+            continue  # the loser's side is not written (any more)
         pair = read.get(link.link_id)
         if pair is not None and Seen.CHANGED in (_hybrid_seen(pair), _outlook_seen(pair)):
             continue
