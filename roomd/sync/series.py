@@ -21,8 +21,21 @@ outside it is not read, and not knowing is never a change.
 (a changed shape) and a new, unlinked series begins. When both sides changed a series and the
 conflict rule's loser split it, the loser's new series goes with its split (``_split_offs``):
 it takes the winner's new series' shape when the winner split too, and is cancelled otherwise,
-so that no day is held twice. A loser's new series read only in a later round, once the
-series is synced, is taken for a new booking (not yet handled).
+so that no day is held twice. A split may move the series in the same edit (another time of
+day, length or zone, on the same days: ``_split_at``); on one side only, it is followed as
+any change is. When the round that decides the conflict reads no new series of the loser's
+split (a member's app writes the two halves apart; the room's booking assistant answers the
+organizer's new series later), the series link records the lost split (``lost_split`` in its
+Outlook fingerprint: the losing side and the first occurrence the split removed), and the
+winner's series is written whole (Hybrid's rule over the organizer's split end also when
+Hybrid changed only the title, ``_hybrid_wins_whole``, as ``_plan_split_off`` does). A later
+round that reads one new series on that side, by the series' organizer, beginning that day,
+while the series itself is as the conflict left it, cancels it, audited
+(``_late_split_offs``), and forgets the record. Cancelled also when the winner split too: by
+then the winner's new series has been written to the loser's side, so linking the late one
+onto it would make two of it. The record lasts until the series changes again (every write
+of its shape drops it): a new series that person begins on that very day before then is
+taken for the split's.
 
 **An occurrence Hybrid refused (409)** is left out of the Hybrid series (an exdate) and declined
 by the room, naming what holds the slot (outbox ``_decline_refused``, ``_move_refused``); its
@@ -423,13 +436,21 @@ def plan_series(
     by_id = {lk.link_id: lk for lk in links.all}
     pairs = pair_series(links, outlook, hybrid)
     splits = _split_offs(room, pairs)
-    taken = {id(p) for s in splits for p in s.taken}
+    late = _late_split_offs(room, links, pairs, {id(p) for s in splits for p in s.taken})
+    taken = {id(p) for s in splits for p in s.taken} | {id(x.lost) for x in late}
     rest = sorted((p for p in pairs if id(p) not in taken), key=lambda p: p.link is None)
+    for late_one in late:  # frees days the series holds again
+        _plan_late_split_off(room, late_one, pairs, out)
     for split in splits:  # a write that frees the loser's days goes before the one taking them
         if split.first:
             _plan_split_off(room, split, by_id, out)
     for pair in rest:
+        lost = _lost_split_at(room, pair, splits)
+        if lost is not None and lost[0] == "outlook":
+            _hybrid_wins_whole(room, pair, out)
         _plan_one(room, pair, by_id, out)
+        if lost is not None:
+            _note_lost_split(out, pair, *lost)
         for split in splits:
             if split.original is pair and not split.first:
                 _plan_split_off(room, split, by_id, out)
@@ -475,16 +496,20 @@ def _rule_starts(shape: Shape, between: tuple[datetime, datetime]) -> list[datet
 
 def _split_at(old: Shape, new: Shape, until: datetime) -> datetime | None:
     """The first occurrence (before ``until``) of the series ``old`` that ``new`` no longer has,
-    when ``new`` is ``old`` ended early ("this and following": the same start and times, the
-    occurrences a strict prefix of the old ones); None for any other change."""
-    if (old.start, old.end, old.zone) != (new.start, new.end, new.zone):
-        return None
+    when ``new`` is ``old`` ended early ("this and following": its occurrences' days a strict
+    prefix of the old ones', each in its series' zone); None for any other change. The
+    series may have moved as well, in the same edit (another time of day, length or zone, on
+    the same days): its new series too is the split's."""
     try:
         before = _rule_starts(old, (old.start, until))
         after = _rule_starts(new, (new.start, until))
     except ValueError:
         return None
-    if not after or len(after) >= len(before) or before[: len(after)] != after:
+    if not after or len(after) >= len(before):
+        return None
+    old_tz, new_tz = zone_info(old.zone), zone_info(new.zone)
+    days = [t.astimezone(old_tz).date() for t in before[: len(after)]]
+    if days != [t.astimezone(new_tz).date() for t in after]:
         return None
     return before[len(after)]
 
@@ -681,8 +706,21 @@ def _plan_split_off(room: RoomContext, split: _SplitOff, by_id: dict[str, Link],
         f"split off series {original.link.link_id} (this and following), which the other side "
         f"changed too {since}: that side's series wins whole, the split is undone"
     )
-    if split.winner == "outlook":
-        h = split.lost.hybrid
+    _cancel_split_off(split.lost, split.winner, why, out)
+    if split.winner == "hybrid":
+        # Hybrid's series wins whole: its rule is written over the organizer's split end too,
+        # also when Hybrid changed only the title (which alone would leave Outlook's times)
+        original.link = replace(
+            original.link, outlook_fingerprint=shape_fingerprint(original.outlook.shape)
+        )
+
+
+def _cancel_split_off(lost: SeriesPair, winner: str, why: str, out: Plan) -> None:
+    """Cancel the conflict rule's loser's new series (``lost``, unlinked, on the side that is
+    not ``winner``), audited as the rule's choice: Hybrid keeps it as canceled; the organizer's
+    is cancelled with a comment saying why."""
+    if winner == "outlook":
+        h = lost.hybrid
         assert h is not None and h.shape is not None
         key = link_id_for("hybrid", h.hybrid_id)
         out.links.append(
@@ -701,7 +739,7 @@ def _plan_split_off(room: RoomContext, split: _SplitOff, by_id: dict[str, Link],
         out.audit.append(AuditLine(key, "hybrid", "cancel", f"{reason}; kept as canceled"))
         out.count("outlook_to_hybrid", "canceled")
         return
-    o = split.lost.outlook
+    o = lost.outlook
     assert o is not None and o.shape is not None and o.ical_uid is not None
     key = link_id_for("outlook", o.ical_uid)
     out.links.append(_outlook_link(key, o, shape_fingerprint(o.shape), state="canceled"))
@@ -720,11 +758,183 @@ def _plan_split_off(room: RoomContext, split: _SplitOff, by_id: dict[str, Link],
     )
     out.audit.append(AuditLine(key, "outlook", "cancel", reason))
     out.count("hybrid_to_outlook", "canceled")
-    # Hybrid's series wins whole: its rule is written over the organizer's split end too, also
-    # when Hybrid changed only the title (which alone would leave Outlook's times as they are)
-    original.link = replace(
-        original.link, outlook_fingerprint=shape_fingerprint(original.outlook.shape)
+
+
+# --- a losing split whose new series is read in a later round ----------------------------------
+
+LOST_SPLIT = "lost_split"
+"""The key of a series link's Outlook fingerprint (its JSON) that records a split the conflict
+rule undid while the loser's new series was not read yet: ``{"side", "at"}``, the losing side
+and the first occurrence its split removed. ``read_shape`` ignores it; a later change of the
+series writes a new fingerprint without it."""
+
+
+@dataclass(frozen=True, slots=True)
+class _LateSplitOff:
+    """A new series read on one side only, which is the new series of a split that side lost
+    in an earlier round (``original``'s link records it): it goes with its split."""
+
+    original: Link
+    lost: SeriesPair
+    winner: str
+
+
+def _winner(room: RoomContext) -> str:
+    return "hybrid" if room.conflict == "hybrid_wins" else "outlook"
+
+
+def _lost_split_at(
+    room: RoomContext, pair: SeriesPair, splits: Sequence[_SplitOff]
+) -> tuple[str, datetime] | None:
+    """(the losing side, the first occurrence its split removed) when both sides changed
+    ``pair`` since the last sync, the conflict rule's loser ended it early ("this and
+    following") and this round read no new series of that split: its new series may be read
+    in a later round (a member's app writes the two halves apart; the room's booking assistant
+    answers the organizer's new series later), once the winner's series has been written over
+    the split's end. None otherwise, or where the winner is not written (``direction``)."""
+    winner = _winner(room)
+    if room.direction == ("hybrid_to_outlook" if winner == "outlook" else "outlook_to_hybrid"):
+        return None
+    if any(s.original is pair for s in splits) or not _both_changed(pair):
+        return None
+    o, h, link = pair.outlook, pair.hybrid, pair.link
+    assert o is not None and h is not None and link is not None and o.window is not None
+    loser = h.shape if winner == "outlook" else o.shape
+    old = read_shape(
+        link.hybrid_fingerprint or link.outlook_fingerprint
+        if winner == "outlook"
+        else link.outlook_fingerprint or link.hybrid_fingerprint
     )
+    if old is None or loser is None:
+        return None
+    at = _split_at(old[0], loser, o.window[1])
+    return None if at is None else ("hybrid" if winner == "outlook" else "outlook", at)
+
+
+def _hybrid_wins_whole(room: RoomContext, pair: SeriesPair, out: Plan) -> None:
+    """Hybrid's series wins over the organizer's split whole, as in ``_plan_split_off``: its
+    rule is written over the split's end too, also when Hybrid changed only the title (which
+    alone would leave the split's end in Outlook, and the late new series then booked in
+    Hybrid too, though the rule picked Hybrid's series). The link is read with Outlook's
+    split as last synced, so the conflict is counted and audited here."""
+    link, o = pair.link, pair.outlook
+    assert link is not None and o is not None and o.shape is not None
+    out.conflicts += 1
+    out.audit.append(
+        AuditLine(
+            link.link_id,
+            "none",
+            "conflict",
+            f"both sides changed the series since the last sync; the organizer ended it early "
+            f"(this and following) and Hybrid changed it; rule {room.conflict}: Hybrid's "
+            f"series is written whole",
+        )
+    )
+    pair.link = replace(link, outlook_fingerprint=shape_fingerprint(o.shape))
+
+
+def _note_lost_split(out: Plan, pair: SeriesPair, side: str, at: datetime) -> None:
+    """Record the lost split in the series link this round writes (the winner's shape)."""
+    assert pair.link is not None
+    for n in range(len(out.links) - 1, -1, -1):
+        link = out.links[n]
+        if link.link_id != pair.link.link_id or link.original_start is not None:
+            continue
+        if link.state != "active" or not link.outlook_fingerprint:
+            return
+        with contextlib.suppress(ValueError, TypeError):
+            data = json.loads(link.outlook_fingerprint)
+            data[LOST_SPLIT] = {"side": side, "at": iso(at)}
+            text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            out.links[n] = replace(link, outlook_fingerprint=text)
+        return
+
+
+def _lost_split(link: Link) -> tuple[str, datetime] | None:
+    """What ``_note_lost_split`` recorded in ``link``, if anything (parsed only where the text
+    names it: every link of the room is asked, every round that reads a series)."""
+    text = link.outlook_fingerprint
+    if link.original_start is not None or link.state != "active" or not text:
+        return None
+    if f'"{LOST_SPLIT}"' not in text:
+        return None
+    try:
+        note = json.loads(text).get(LOST_SPLIT)
+        side, at = note["side"], datetime.fromisoformat(note["at"])
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+    return (side, _utc(at)) if side in ("outlook", "hybrid") and at.tzinfo else None
+
+
+def _forget_lost_split(link: Link) -> Link:
+    data = json.loads(link.outlook_fingerprint or "{}")
+    data.pop(LOST_SPLIT, None)
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return replace(link, outlook_fingerprint=text)
+
+
+def _late_split_offs(
+    room: RoomContext, links: LinkIndex, pairs: Sequence[SeriesPair], taken: set[int]
+) -> list[_LateSplitOff]:
+    """The new series this round read that are the new series of a split lost in an earlier
+    round: one new, unlinked series on the losing side, by the series' organizer, its first
+    occurrence on the day the split removed first (as ``_split_offs`` pairs them in one
+    round). Not when this round reads the series itself changed again (a split done anew
+    after the conflict is the person's new decision, planned as any change)."""
+    if not any(_lost_split(lk) for lk in links.all):
+        return []
+    new_o, new_h = ([p for p in side if id(p) not in taken] for side in _new_series(pairs))
+    read = {p.link.link_id: p for p in pairs if p.link is not None}
+    found: list[_LateSplitOff] = []
+    for link in links.all:
+        note = _lost_split(link)
+        recorded = read_shape(link.outlook_fingerprint)
+        if note is None or recorded is None:
+            continue
+        side, at = note
+        if room.direction == ("hybrid_to_outlook" if side == "hybrid" else "outlook_to_hybrid"):
+            continue  # the loser's side is not written (any more)
+        pair = read.get(link.link_id)
+        if pair is not None and Seen.CHANGED in (_hybrid_seen(pair), _outlook_seen(pair)):
+            continue
+        zone, who = recorded[0].zone, link.organizer_mailbox
+        if side == "hybrid":
+            ours = [
+                p
+                for p in new_h
+                if p.hybrid is not None
+                and _began(p.hybrid.shape, p.hybrid.organizer, at, zone, who)
+            ]
+        else:
+            ours = [
+                p
+                for p in new_o
+                if p.outlook is not None
+                and _began(p.outlook.shape, p.outlook.organizer, at, zone, who)
+            ]
+        if len(ours) != 1:
+            continue
+        (new_h if side == "hybrid" else new_o).remove(ours[0])
+        found.append(_LateSplitOff(link, ours[0], "outlook" if side == "hybrid" else "hybrid"))
+    return found
+
+
+def _plan_late_split_off(
+    room: RoomContext, late: _LateSplitOff, pairs: Sequence[SeriesPair], out: Plan
+) -> None:
+    """Cancel the late new series (the conflict was decided and counted when the series was
+    read), and forget the record: one new series per split."""
+    why = (
+        f"began where a split (this and following) ended series {late.original.link_id}, a "
+        f"split that lost to the other side's change of the series in an earlier round (rule "
+        f"{room.conflict}): that side's series stays whole, the split is undone"
+    )
+    _cancel_split_off(late.lost, late.winner, why, out)
+    forgotten = _forget_lost_split(late.original)
+    out.links.append(forgotten)
+    for pair in pairs:
+        if pair.link is not None and pair.link.link_id == late.original.link_id:
+            pair.link = forgotten  # read this round too: planned from the link without it
 
 
 def _plan_one(room: RoomContext, pair: SeriesPair, by_id: dict[str, Link], out: Plan) -> None:
