@@ -4,6 +4,10 @@ Microsoft Entra ID signs client assertions with RS256/PS256, so only RSA keys wo
 legacy PEM form ``{"private_key", "thumbprint" (SHA-1 hex), "passphrase"}`` (msal
 ``ConfidentialClientApplication`` docs). Checking all of it at load time turns a failed token
 request at 3 a.m. into a ``roomd config check`` line.
+
+cryptography is imported only when a certificate is read: with a client secret nothing else in a
+running daemon needs it (msal imports it only to sign a certificate's assertions), and importing
+it maps its OpenSSL build, ~10 MB of the daemon's RSS (bench/README.md section 1).
 """
 
 from __future__ import annotations
@@ -11,11 +15,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 _BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----.*?-----END \1-----", re.DOTALL)
 _KEY_LABELS = {b"PRIVATE KEY", b"RSA PRIVATE KEY", b"ENCRYPTED PRIVATE KEY", b"EC PRIVATE KEY"}
@@ -38,6 +42,9 @@ class LoadedCertificate:
 
 
 def _public_der(key: rsa.RSAPublicKey | rsa.RSAPrivateKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     public = key.public_key() if isinstance(key, rsa.RSAPrivateKey) else key
     return public.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -48,6 +55,13 @@ def load_certificate(
     pem: bytes, password: bytes | None, source: str, now: dt.datetime | None = None
 ) -> LoadedCertificate:
     """Parse and cross-check; raise CertificateProblem. Messages never contain key material."""
+    # here, not at the top: see the module's docstring (a daemon with a client secret never
+    # imports cryptography)
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     file_key, password_key = "certificate_file", "certificate_password_file"
     blocks = [(m.group(1), m.group(0)) for m in _BLOCK.finditer(pem)]
     keys = [block for label, block in blocks if label in _KEY_LABELS]

@@ -61,6 +61,14 @@ from .times import to_db
 BUSY_TIMEOUT_S = 5.0
 """How long SQLite waits for another process's lock before giving up."""
 
+READER_CACHE_KIB = 512
+"""The read connection's SQLite page cache (2,000 KiB by default). In WAL mode a connection
+drops its whole cache when it starts a read after another connection's commit, and the writer
+commits all the time, so the reader's cache held little that was read again; full, it is
+up to 2 MB of the daemon's heap (bench/README.md section 1). Set once the file
+is known to be a roomd database (the pragma reads the file)."""
+READER_CACHE = f"PRAGMA cache_size = -{READER_CACHE_KIB}"
+
 WRITABLE_CHECK_TIMEOUT_S = 5.0
 """``check_writable`` reports "not writable" if the writer is busy for longer than this: a round's
 transaction holds no network call, so a writer busy this long is itself a fault."""
@@ -101,6 +109,7 @@ async def open_store(
                     f"database schema version {version} is older than this roomd's ({latest}); "
                     "run the daemon of this roomd version once to upgrade it",
                 )
+            await ro.execute(READER_CACHE)
         except BaseException:
             await ro.close()
             raise
@@ -118,6 +127,7 @@ async def open_store(
         await writer.execute("PRAGMA synchronous = FULL")
         await migrate(writer, path, migrations, clock)
         reader = await _connect(path, readonly=True)
+        await reader.execute(READER_CACHE)
     except sqlite3.Error as exc:
         if reader is not None:
             await reader.close()

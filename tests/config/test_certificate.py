@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -187,3 +190,26 @@ def test_unreadable_password_and_certificate_files_are_both_reported(
         f"graph.certificate_password_file: cannot read {path.parent / 'absent.pass'} "
         "(no such file) (line 5)",
     ]
+
+
+def test_a_daemon_with_a_client_secret_never_imports_cryptography(
+    write: Write, valid_text: str, env: dict[str, str]
+) -> None:
+    """cryptography maps its own OpenSSL build (~10 MB of RSS, bench/README.md section 1): only a
+    certificate credential needs it, and then it is imported when the certificate is read."""
+    path = write(valid_text)
+    script = (
+        "import sys\n"
+        "from roomd.compose import build_daemon\n"
+        "from roomd.config import load_config\n"
+        f"build_daemon(load_config({str(path)!r}), config_path={str(path)!r})\n"
+        "print(sorted(m for m in sys.modules if m.startswith('cryptography')))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert run.stdout.strip() == "[]"
