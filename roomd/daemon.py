@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import fcntl
 import functools
-import math
 import os
 import signal
 import time
@@ -23,6 +22,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from roomd import heap, observe, refusals, ticks, utc
 from roomd.config import ConfigError, RoomSettings, Settings, load_config
@@ -163,8 +164,7 @@ class Daemon:
         self.store: Store | None = None
         self.web: WebServer | None = None
         self._runner: RoundRunner | None = None
-        # the periodic jobs (outbox gauges, pruning) by name: one task each (``_every``)
-        self._jobs: dict[str, asyncio.Task[None]] = {}
+        self._scheduler: AsyncIOScheduler | None = None
         self._lock_fd: int | None = None
         # rooms with a successful round in this process: a success recorded by an earlier run
         # says nothing about whether this one can reach Graph and Hybrid
@@ -231,6 +231,8 @@ class Daemon:
         self._runner = await self._runner_factory(s, self.store)
         self.web = WebServer(self, self._extra_routes())
         await self.web.start(s.http.listen, s.http.port)
+        self._scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
+        self._scheduler.start()
         for room in s.rooms:  # every room's first round now: it also settles where its feeds are
             self.request_round(room.mailbox)
         self._start_ticker(s.sync.poll_interval_seconds)
@@ -304,8 +306,8 @@ class Daemon:
         inflight = [t for t in self._rounds.values() if not t.done()]
         self._notifier.stopping("stopping: finishing in-flight rounds")
         self._log.info("stopping", inflight=len(inflight))
-        for job in self._jobs.values():
-            job.cancel()
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
         if self._ticker is not None:
             self._ticker.cancel()
         if inflight:
@@ -527,34 +529,16 @@ class Daemon:
         self._record(room, stats, None, duration, fields, current=current)
 
     def _schedule_pruning(self) -> None:
-        self._schedule("prune", PRUNE_EVERY_S, self._prune)
-
-    def _schedule(self, name: str, seconds: float, job: Callable[[], Awaitable[None]]) -> None:
-        """Run ``job`` every ``seconds`` from now on (replacing the job of that name).
-
-        Two jobs on a fixed interval do not need a scheduler library: APScheduler, which ran
-        them before, cost ~3.5 MB of RSS in the modules it imports (multiprocessing,
-        importlib.metadata, email's parser; bench/README.md section 1)."""
-        old = self._jobs.pop(name, None)
-        if old is not None:
-            old.cancel()
-        self._jobs[name] = asyncio.ensure_future(self._every(name, seconds, job))
-
-    async def _every(self, name: str, seconds: float, job: Callable[[], Awaitable[None]]) -> None:
-        """The first run one interval from now, then on a fixed schedule; one run at a time:
-        runs that a slow run overlapped are skipped, not made up (as APScheduler's
-        ``max_instances=1, coalesce=True`` did). A failing run is logged and the job goes on."""
-        loop = asyncio.get_running_loop()
-        due = loop.time() + seconds
-        while self._accepting:
-            await asyncio.sleep(max(0.0, due - loop.time()))
-            if not self._accepting:
-                return
-            try:
-                await job()
-            except Exception as exc:
-                self._log.error("job_failed", job=name, error=describe_error(exc))
-            due += seconds * max(1, math.ceil((loop.time() - due) / seconds))
+        assert self._scheduler is not None
+        self._scheduler.add_job(
+            self._prune,
+            "interval",
+            seconds=PRUNE_EVERY_S,
+            id="__prune__",
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+        )
 
     async def _prune(self) -> None:
         """Forget finished outbox rows and old audit lines, room by room under the room's lock
@@ -577,7 +561,16 @@ class Daemon:
             self._log.info("pruned", outbox_rows=outbox, audit_lines=audit)
 
     def _schedule_gauges(self, interval: float) -> None:
-        self._schedule("outbox_gauges", interval, self._export_outbox_gauges)
+        assert self._scheduler is not None
+        self._scheduler.add_job(
+            self._export_outbox_gauges,
+            "interval",
+            seconds=interval,
+            id="__outbox_gauges__",
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+        )
 
     def request_round(self, mailbox: str, *, hurry: bool = False) -> None:
         """Start the room's round now, or one more right after the round that is running;
