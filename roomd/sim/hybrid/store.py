@@ -73,6 +73,11 @@ class Store:
             )
             self.members[member.id] = member
         self.bookings: dict[str, Booking] = {}
+        # ids by room and by series (parent): the rig's initial syncs create tens of thousands of
+        # bookings, and a create checks the room's bookings and each series' exceptions; a scan
+        # of every booking per create made the simulator, not roomd, the benchmark's bottleneck
+        self._in_room: dict[str, dict[str, None]] = {}
+        self._of_parent: dict[str, dict[str, None]] = {}
         self.listeners: list[Listener] = []
 
     # ---- time and events -------------------------------------------------------------------
@@ -122,7 +127,23 @@ class Store:
         return found
 
     def children(self, parent_id: str) -> list[Booking]:
-        return [b for b in self.bookings.values() if b.parent == parent_id]
+        return [self.bookings[i] for i in self._of_parent.get(parent_id, ())]
+
+    def in_room(self, resource_id: str) -> list[Booking]:
+        return [self.bookings[i] for i in self._in_room.get(resource_id, ())]
+
+    def _put(self, booking: Booking) -> None:
+        """Store a new booking or the new version of one (every write goes through here, so
+        that the room and series indexes stay right)."""
+        old = self.bookings.get(booking.id)
+        if old is not None and old.resource_id != booking.resource_id:
+            self._in_room[old.resource_id].pop(old.id, None)
+        if old is not None and old.parent is not None and old.parent != booking.parent:
+            self._of_parent[old.parent].pop(old.id, None)
+        self.bookings[booking.id] = booking
+        self._in_room.setdefault(booking.resource_id, {})[booking.id] = None
+        if booking.parent is not None:
+            self._of_parent.setdefault(booking.parent, {})[booking.id] = None
 
     def add_member(self, name: str, email: str) -> Member:
         """Add a person (the demo and tests use it for organizers who join later)."""
@@ -170,7 +191,7 @@ class Store:
             if booking.parent is not None:
                 raise unprocessable("recurrence: an exception of a series cannot recur itself")
         self._check_free(booking)
-        self.bookings[booking.id] = booking
+        self._put(booking)
         self._emit("booking.created", booking)
         return booking
 
@@ -206,7 +227,7 @@ class Store:
         self._check_free(candidate, exclude={current.id})
         candidate.modified_at = self.stamp()
         candidate.modified_by = actor
-        self.bookings[current.id] = candidate
+        self._put(candidate)
         self._emit("booking.updated", candidate)
         return candidate
 
@@ -266,7 +287,7 @@ class Store:
             source=series.source,
             reference=series.reference,
         )
-        self.bookings[child.id] = child
+        self._put(child)
         self._emit("booking.created", child)
         self._mark_canceled(child, reason, actor)
         return child
@@ -405,10 +426,8 @@ class Store:
         if candidate.parent is not None and candidate.original_start is not None:
             extra[candidate.parent] = [candidate.original_start]
         theirs: list[Interval] = []
-        for other in self.bookings.values():
+        for other in self.in_room(candidate.resource_id):
             if other.id in excluded or other.id == candidate.id or other.canceled:
-                continue
-            if other.resource_id != candidate.resource_id:
                 continue
             theirs.extend(self.intervals(other, lo, hi, extra.get(other.id, ())))
         theirs.sort(key=lambda i: i.start)
