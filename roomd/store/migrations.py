@@ -140,10 +140,19 @@ CREATE TABLE room_flags (
 );
 """
 
+MIGRATION_4 = """
+-- The dead items per room (`roomd status`, /readyz, the outbox gauges) without reading every
+-- done item: the outbox keeps done items for weeks (prune_outbox), and an initial sync leaves
+-- one per booking, so counting dead items scanned 46,000 rows per /readyz at 1,000 rooms (30 ms
+-- of CPU; 1.1 ms with this index).
+CREATE INDEX outbox_dead ON outbox (room) WHERE state = 'dead';
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, MIGRATION_1),
     Migration(2, MIGRATION_2),
     Migration(3, MIGRATION_3),
+    Migration(4, MIGRATION_4),
 )
 
 
