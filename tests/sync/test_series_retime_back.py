@@ -19,7 +19,10 @@ time.
   payload ``lift``), keeping Outlook's cancelled occurrences, those a member added since the
   last sync and the final ones.
 
-Minimal replay of the falsifying example (a weekly series instead of its split one)."""
+Minimal replay of the falsifying example (a weekly series instead of its split one). The
+search that found it (ROOMD_PROPERTY_SEARCH=1 ROOMD_PROPERTY_EXAMPLES=150
+--hypothesis-seed=60910328181463162964249053092429731821 -k every_series) still fails on
+3f35ccc with this example and passes with the fix."""
 
 from __future__ import annotations
 
