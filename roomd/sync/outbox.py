@@ -459,11 +459,15 @@ class Executor:
         if "rrule" in changes:  # a series: its new rule keeps the exdates it has
             current = await self._hybrid.get_booking(link.hybrid_id)
             exdates = current.recurrence.exdates if current and current.recurrence else ()
-            # and those the plan asks for (Outlook's cancelled occurrences at the new times)
+            # less those Outlook's reschedule dropped (series.py ``_dropped_exdates``: it gave
+            # those occurrences back), and with those the plan asks for (Outlook's cancelled
+            # occurrences at the new times); repeatable, as the result depends on neither order
+            lift = {parse_datetime(x, "exdate") for x in changes.get("lift") or ()}
+            kept = {x.replace(microsecond=0) for x in exdates} - lift
             wanted = {parse_datetime(x, "exdate") for x in changes.get("exdates") or ()}
             body["recurrence"] = {
                 "rrule": changes["rrule"],
-                "exdates": [format_datetime(x) for x in sorted({*exdates, *wanted})],
+                "exdates": [format_datetime(x) for x in sorted(kept | wanted)],
             }
         booking = await self._hybrid.patch_booking(link.hybrid_id, body)
         return Outcome(
@@ -539,6 +543,8 @@ class Executor:
         one (or gets one), an exdate for a cancelled occurrence without one."""
         if not link.hybrid_id:
             raise Refused("the Hybrid series was never created")
+        if payload.get("regular"):
+            return await self._lift_exdate(room, payload, link)
         original = parse_datetime(payload["original_start"], "original_start")
         child = next(
             (
@@ -608,6 +614,35 @@ class Executor:
                         },
                     )
             return await self._move_refused(room, link, payload, start, end)
+
+    async def _lift_exdate(self, room: RoomContext, payload: dict[str, Any], link: Link) -> Outcome:
+        """Outlook holds again an occurrence Hybrid has as an exdate (an organizer's reschedule
+        drops the series' cancelled occurrences; series.py ``_lift_exdate``): the exdate goes.
+        A 409, the slot taken meanwhile: the room declines the occurrence naming what holds
+        it, and it is left out as any occurrence Hybrid refuses, with its holder (so it comes
+        back when that frees). Repeatable: an exdate already lifted is not written again."""
+        original = parse_datetime(payload["original_start"], "original_start")
+        ours = parse_datetime(payload.get("series_start") or payload["original_start"], "start")
+        end = parse_datetime(payload["end"], "end")
+        when = f"{ours:%Y-%m-%d %H:%M} UTC"
+        try:
+            if not await self._exdate(link, original, present=False):
+                return Outcome(audit=[("hybrid", "occurrence_gone", f"{when}: series gone")])
+        except DoubleBooking:
+            why = await self._holding_now(room, link, original, end)
+            declined = await self._room_declines(room, link, ours, why)
+            return Outcome(
+                links=[_left_out(link, ours, link.hybrid_id, holder=_holder_of(why))],
+                audit=[
+                    (
+                        "outlook",
+                        "room_decline" if declined else "room_decline_skipped",
+                        f"occurrence {when} is held again in Outlook, but Hybrid refused it "
+                        f"(409), {why}; left out of the series",
+                    )
+                ],
+            )
+        return Outcome(audit=[("hybrid", "occurrence_exdate_lifted", when)])
 
     async def _move_refused(
         self, room: RoomContext, link: Link, payload: dict[str, Any], start: datetime, end: datetime

@@ -62,9 +62,17 @@ booking window, a conflict in Outlook), one a member cancelled in Hybrid (final,
 ``_decline_cancelled``), a week a zone shift put elsewhere in Hybrid, or one refused where
 Outlook moved it (``_move_refused``): none of those records a holder. Not handled: the room's
 booking assistant declining the re-invite (the slot taken in Exchange between the check and its
-answer) leaves Hybrid holding the occurrence; and an occurrence the room holds again on its own
-(Exchange re-sending the series after an organizer's update) is recorded regular while Hybrid
-keeps its exdate.
+answer) leaves Hybrid holding the occurrence.
+
+**Outlook's reschedule gives cancelled occurrences back**: a new start or rule drops the series'
+exceptions, cancelled occurrences too (``_rescheduled_away``). The update writing it to Hybrid
+lifts the exdates it dropped (``_dropped_exdates``: those both sides last synced cancelled,
+refused ones too, as the room re-answers the rescheduled series; not Outlook's cancelled ones
+now, a member's new ones, nor the final ones), and records them regular; otherwise one would
+cancel that day again once the series is back at that time. Retimed and back before a round
+(the series reads unchanged), or held again by the room on its own (Exchange re-sending the
+series), an occurrence last synced cancelled reads regular in Outlook: its exdate is lifted
+(``_lift_exdate``; a 409 there: the room declines it, left out with its holder).
 
 Pure, like ``decide``: no I/O, no clock.
 """
@@ -972,6 +980,12 @@ def _plan_one(room: RoomContext, pair: SeriesPair, by_id: dict[str, Link], out: 
     if reshaped == "retimed":
         _cancel_rescheduled_children(room, pair, key, out)
     new_link = _SERIES_ACTIONS.get(action, _series_nothing)(room, pair, key, out)
+    lifted: dict[datetime, datetime] = {}
+    if reshaped == "retimed" and new_link is not None:
+        lifted = _dropped_exdates(room, pair, key, by_id)
+        for op in out.ops[planned:]:
+            if op.op == "hybrid.update" and lifted:
+                op.payload["changes"]["lift"] = sorted({iso(t) for t in lifted.values()})
     if new_link is not None and new_link.state == "active" and action not in _CREATES:
         _plan_exceptions(
             room,
@@ -981,11 +995,62 @@ def _plan_one(room: RoomContext, pair: SeriesPair, by_id: dict[str, Link], out: 
             out,
             reshaped=reshaped,
             hybrid_shape=_retimes_outlook(pair, action),
+            lifted=set(lifted),
         )
     for op in out.ops[planned:]:
         source = pair.outlook if op.op.startswith("hybrid.") else pair.hybrid
         if source is not None and source.modified_at is not None:
             op.payload["changed_at"] = iso(source.modified_at)
+
+
+def _dropped_exdates(
+    room: RoomContext, pair: SeriesPair, key: str, by_id: Mapping[str, Link]
+) -> dict[datetime, datetime]:
+    """The cancelled occurrences that Outlook's reschedule (a new start or rule, written to
+    Hybrid this round) gave back: Outlook drops a rescheduled series' exceptions, cancelled
+    occurrences too (``_rescheduled_away``), so the exdates Hybrid has for them go with the
+    update (outbox ``_hybrid_update``, payload ``lift``), or one would cancel that day again
+    once the series is back at that time (tests/sync/test_series_retime_back.py). Original
+    start → Hybrid's instant of it (they differ for a series in another zone than the room's).
+
+    Only cancellations both sides last synced (an occurrence link cancelled on both sides, or
+    refused: the room re-answers the rescheduled series, and declines anew what it cannot
+    hold), inside the window read, and not cancelled in Outlook's series as it is now. Kept:
+    those a member added in Hybrid since the last sync (no such link: a Hybrid change, still to
+    be planned), and the final ones (a canceled exception child, ``HybridSeries.final``, or a
+    released no-show)."""
+    o, h, link = pair.outlook, pair.hybrid, pair.link
+    if (
+        o is None
+        or o.state is not OutlookState.LIVE
+        or o.window is None
+        or link is None
+        or (h is not None and h.state is not HybridState.LIVE)
+    ):
+        return {}
+    now_cancelled = {t for t, state in o.exceptions.items() if state is None}
+    old = read_shape(link.outlook_fingerprint or link.hybrid_fingerprint)
+    zone = h.shape.zone if h is not None and h.shape is not None else room.zone
+    shifts = zone_shifts(old[0], zone, o.window[1]) if old is not None else {}
+    # a round that read Outlook only: a final occurrence is a canceled child, no exdate, so
+    # lifting its instant leaves it cancelled in Hybrid (a later round reads it so)
+    kept = h.final | h.released if h is not None else frozenset()
+    dropped: dict[datetime, datetime] = {}
+    for lk in by_id.values():
+        original = lk.original_start
+        if (
+            original is None
+            or not lk.link_id.startswith(key + "@")
+            or not _in_window(pair, original)
+            or lk.outlook_fingerprint != CANCELLED
+            or _plain(lk.hybrid_fingerprint) != CANCELLED
+            or original in now_cancelled
+        ):
+            continue
+        target = shifts.get(original, original)
+        if original not in kept and target not in kept:
+            dropped[original] = target
+    return dropped
 
 
 def _retimes_outlook(pair: SeriesPair, action: Action) -> bool:
@@ -1631,7 +1696,10 @@ def _plan_exceptions(
     *,
     reshaped: str | None = None,
     hybrid_shape: bool = False,
+    lifted: set[datetime] | None = None,
 ) -> None:
+    """``lifted``: cancelled occurrences whose exdates this round's update lifts
+    (``_dropped_exdates``): regular on both sides from now on."""
     o, h = pair.outlook, pair.hybrid
     key = series.link_id
     shifts, duration = _shifts(room, pair, series)
@@ -1687,6 +1755,8 @@ def _plan_exceptions(
             if h is not None and h.state is HybridState.LIVE and not retimed
             else _from_fp(rec_h)
         )
+        if original in (lifted or ()):
+            h_state = REGULAR  # the update lifts its exdate: Outlook's reschedule gave it back
         if original in gone and h_state != REGULAR:
             o_state = None  # nothing is there in Outlook any more: Hybrid's exception goes too
         o_fp, h_fp = exception_fingerprint(o_state), exception_fingerprint(h_state)
@@ -1719,7 +1789,18 @@ def _plan_exceptions(
             winner, final = "final", None
             _decline_cancelled(room, out, key, original)
         final_fp = exception_fingerprint(final)
-        if winner == "outlook" and room.direction != "hybrid_to_outlook":
+        if (
+            winner == "outlook"
+            and final == REGULAR
+            and h_state is None
+            and (h is None or original not in h.released)
+            and room.direction != "hybrid_to_outlook"
+        ):
+            # Outlook holds the occurrence again (only an organizer's reschedule gives a
+            # cancelled occurrence back, as it drops the series' exceptions; retimed and back
+            # before a round, the series reads unchanged): Hybrid's exdate is lifted
+            _lift_exdate(out, key, original, shifts.get(original), duration or _length(pair))
+        elif winner == "outlook" and room.direction != "hybrid_to_outlook":
             _write_occurrence(out, key, "hybrid", original, final, target=shifts.get(original))
         elif winner == "hybrid" and room.direction != "outlook_to_hybrid":
             released = h is not None and original in h.released
@@ -1947,6 +2028,39 @@ def _rescheduled_away(o: OutlookSeries | None, originals: set[datetime]) -> set[
     except ValueError:
         return set()
     return {t for t in originals if o.window[0] <= t < o.window[1]} - set(rule)
+
+
+def _length(pair: SeriesPair) -> timedelta:
+    shape = pair.outlook.shape if pair.outlook is not None else None
+    return shape.end - shape.start if shape is not None else timedelta(0)
+
+
+def _lift_exdate(
+    out: Plan, key: str, original: datetime, target: datetime | None, duration: timedelta
+) -> None:
+    """Lift Hybrid's exdate of the occurrence ``original`` (at Hybrid's instant ``target``
+    when it differs), which Outlook holds again. The outbox declines it as the room if Hybrid
+    refuses (409: the slot was taken meanwhile), as for any occurrence Hybrid refuses."""
+    at = target or original
+    payload: dict[str, Any] = {
+        "link_id": key,
+        "original_start": iso(at),
+        "regular": True,
+        "end": iso(at + duration),
+    }
+    if at != original:
+        payload["series_start"] = iso(original)
+    out.ops.append(Op(f"hybrid.occurrence:{key}:{iso(at)}:{REGULAR}", "hybrid.occurrence", payload))
+    out.audit.append(
+        AuditLine(
+            key,
+            "hybrid",
+            "occurrence",
+            f"occurrence {iso(original)} held again in Outlook (a reschedule drops the series' "
+            "cancelled occurrences): its exdate is lifted",
+        )
+    )
+    out.count("outlook_to_hybrid", "updated")
 
 
 def _from_fp(text: str | None) -> ExceptionState | str:
