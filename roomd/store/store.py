@@ -206,8 +206,9 @@ class Store:
         """
         return self._transaction(room_key(room))
 
-    @contextlib.asynccontextmanager
-    async def _transaction(self, room: str) -> AsyncIterator[RoomTx]:
+    def _writer_outside_write(self, room: str) -> aiosqlite.Connection:
+        """The writer connection, for a write that is not nested in another ``write()`` of the
+        same task (which would wait for its own lock)."""
         writer = self._require_writer()
         task = asyncio.current_task()
         if task is not None and self._writer_task is task:
@@ -216,8 +217,13 @@ class Store:
                 f"write({room}) inside another write() in the same task; nested transactions "
                 "are not supported (finish the first block, or do both in one)",
             )
+        return writer
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self, room: str) -> AsyncIterator[RoomTx]:
+        writer = self._writer_outside_write(room)
         async with self._write_lock:
-            self._writer_task = task
+            self._writer_task = asyncio.current_task()
             try:
                 await self._begin(writer)
                 tx = RoomTx(writer, room, self.path, self._clock)
@@ -269,14 +275,7 @@ class Store:
             await staged.replay(tx)
 
     async def _run_staged(self, room: str, staged: StagedTx) -> bool:
-        writer = self._require_writer()
-        task = asyncio.current_task()
-        if task is not None and self._writer_task is task:
-            raise StoreError(
-                self.path,
-                f"write({room}) inside another write() in the same task; nested transactions "
-                "are not supported (finish the first block, or do both in one)",
-            )
+        writer = self._writer_outside_write(room)
         statements: list[Statement] = [
             (
                 "INSERT INTO rooms (room, created_at) VALUES (?, ?) ON CONFLICT (room) DO NOTHING",
