@@ -617,20 +617,33 @@ class StagedTx:
             await getattr(tx, name)(*args, **kwargs)
 
 
-def run_staged(conn: sqlite3.Connection, statements: list[Statement]) -> bool:
-    """In the connection's own thread: ``BEGIN IMMEDIATE``, the statements, ``COMMIT``. False,
-    with everything rolled back, when a statement expected to change one row did not; SQLite's
-    errors are raised after the rollback. The transaction is never left open, even when the
+def run_staged_group(conn: sqlite3.Connection, groups: list[list[Statement]]) -> list[bool]:
+    """In the connection's own thread: ``BEGIN IMMEDIATE``, each group of statements in its own
+    savepoint, ``COMMIT``; per group, whether it was committed. A group in which a statement
+    expected to change one row did not, or which SQLite refused, is rolled back to its savepoint
+    (False) and the others are committed. When the transaction itself fails, everything is
+    rolled back and SQLite's error raised. The transaction is never left open, even when the
     caller stopped waiting (cancelled): the whole function runs once it has started."""
+    done: list[bool] = []
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for sql, params, exactly_one in statements:
-            if conn.execute(sql, params).rowcount != 1 and exactly_one:
-                conn.execute("ROLLBACK")
-                return False
+        for statements in groups:
+            conn.execute("SAVEPOINT staged")
+            ok = True
+            try:
+                for sql, params, exactly_one in statements:
+                    if conn.execute(sql, params).rowcount != 1 and exactly_one:
+                        ok = False
+                        break
+            except sqlite3.Error:
+                ok = False
+            if not ok:
+                conn.execute("ROLLBACK TO staged")
+            conn.execute("RELEASE staged")
+            done.append(ok)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    return True
+    return done

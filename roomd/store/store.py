@@ -8,7 +8,9 @@ Concurrency model (design.md sections 2, 3 and 8):
   way with "database is locked" after reading), yields a :class:`RoomTx` bound to that one room,
   and commits, or rolls back if the block raised.
 - ``Store.write_staged(room)`` is the same transaction for the outbox drain's results, run in
-  one trip to the writer's thread instead of one per statement (bench/README.md section 2).
+  one trip to the writer's thread instead of one per statement; results of several rooms that
+  wait at the same time are committed together (a group commit, each in its own savepoint), and
+  each caller returns once its own rows are on disk (bench/README.md section 2).
 - A separate read connection (opened ``mode=ro``) serves the ``Store`` read methods; it sees the
   last committed state, never a transaction in progress.
 - ``synchronous=FULL``: a commit is on disk before ``write()`` returns, so an outbox item marked
@@ -44,7 +46,7 @@ from roomd import utc
 from . import queries
 from .errors import SchemaTooNew, StoreError, sqlite_problem
 from .migrations import MIGRATIONS, Migration, check_sequence, latest_version
-from .roomtx import RoomTx, StagedTx, Statement, run_staged
+from .roomtx import RoomTx, StagedTx, Statement, run_staged_group
 from .rows import (
     AuditEntry,
     DeltaState,
@@ -172,6 +174,8 @@ class Store:
         self._writer_task: asyncio.Task[object] | None = None
         self._closed = False
         self._idle: dict[str, _Idle] = {}  # room -> what its last idle round left unwritten
+        self._staged: list[_Staged] = []  # write_staged results waiting for a group commit
+        self._committer: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         mode = "read-only" if self.readonly else "read-write"
@@ -189,6 +193,9 @@ class Store:
             with contextlib.suppress(StoreError):
                 await self.flush_idle()
         self._closed = True
+        if self._committer is not None and not self._committer.done():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._committer)  # the results already queued
         async with self._write_lock:
             # Reader first: the last connection to close checkpoints the WAL into the main file
             # and removes it, and only the writer can do that.
@@ -275,6 +282,14 @@ class Store:
             await staged.replay(tx)
 
     async def _run_staged(self, room: str, staged: StagedTx) -> bool:
+        """Queue the staged statements for the next group commit and wait until it is on disk.
+
+        Results that arrive while the writer is busy are committed together, each in its own
+        savepoint, by one ``BEGIN IMMEDIATE`` .. ``COMMIT`` (a group commit): every caller still
+        returns only once its own rows are committed, so a crash loses nothing a caller was told
+        was written, but 16 rooms draining at once pay one synced commit instead of 16
+        (bench/README.md section 2). A waiter cancelled before its group started is taken off
+        the queue; once started, its group runs to the end (as ``write()``'s commit does)."""
         writer = self._writer_outside_write(room)
         statements: list[Statement] = [
             (
@@ -284,13 +299,44 @@ class Store:
             ),
             *staged.statements,
         ]
-        async with self._write_lock:
-            if room in self._idle:  # deferred while this waited for the lock
-                return False
-            try:
-                return await _in_thread(writer, run_staged, statements)
-            except sqlite3.Error:
-                return False
+        mine = _Staged(room, statements, asyncio.get_running_loop().create_future())
+        self._staged.append(mine)
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_groups(writer))
+        try:
+            return await asyncio.shield(mine.done)
+        except asyncio.CancelledError:
+            if mine in self._staged:  # not started: nothing of it will be written
+                self._staged.remove(mine)
+            raise
+
+    async def _commit_groups(self, writer: aiosqlite.Connection) -> None:
+        """Commit what is queued, group after group, until the queue is empty."""
+        while self._staged:
+            async with self._write_lock:
+                group, self._staged = self._staged, []
+                runnable: list[_Staged] = []
+                for each in group:
+                    if each.room in self._idle:  # deferred state to write first: write() does
+                        each.resolve(False)
+                    else:
+                        runnable.append(each)
+                if not runnable:
+                    continue
+                try:
+                    results = await _in_thread(
+                        writer, run_staged_group, [each.statements for each in runnable]
+                    )
+                except sqlite3.Error:  # nothing committed: each goes through write() alone
+                    results = [False] * len(runnable)
+                except BaseException as exc:
+                    for each in runnable:
+                        each.fail(exc)
+                    if isinstance(exc, Exception):
+                        continue
+                    raise
+                for each, ok in zip(runnable, results, strict=True):
+                    each.resolve(ok)
 
     def defer_delta(
         self, room: str, window_start: datetime, window_end: datetime, delta_link: str
@@ -606,15 +652,36 @@ def _with_idle(status: RoomStatus, idle: _Idle | None) -> RoomStatus:
 
 async def _in_thread(
     conn: aiosqlite.Connection,
-    fn: Callable[[sqlite3.Connection, list[Statement]], bool],
-    statements: list[Statement],
-) -> bool:
-    """``fn(sqlite3 connection, statements)`` run in ``conn``'s own thread, one trip. aiosqlite
+    fn: Callable[[sqlite3.Connection, list[list[Statement]]], list[bool]],
+    groups: list[list[Statement]],
+) -> list[bool]:
+    """``fn(sqlite3 connection, groups)`` run in ``conn``'s own thread, one trip. aiosqlite
     has no public call for a function of the connection: this uses ``Connection._execute``, the
     queue every aiosqlite call goes through (aiosqlite is pinned below 0.23;
     tests/store/test_staged.py fails if that changes)."""
-    result = await conn._execute(lambda: fn(conn._conn, statements))  # type: ignore[no-untyped-call]
-    return bool(result)
+    result = await conn._execute(lambda: fn(conn._conn, groups))  # type: ignore[no-untyped-call]
+    return list(result)
+
+
+@dataclass(slots=True, eq=False)
+class _Staged:
+    """One ``write_staged`` block's statements waiting for a group commit, and its answer."""
+
+    room: str
+    statements: list[Statement]
+    done: asyncio.Future[bool]
+
+    def resolve(self, ok: bool) -> None:
+        if not self.done.done():
+            self.done.set_result(ok)
+
+    def fail(self, exc: BaseException) -> None:
+        if self.done.done():
+            return
+        if isinstance(exc, asyncio.CancelledError):
+            self.done.cancel()
+        else:
+            self.done.set_exception(exc)
 
 
 # --- opening -----------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ the same rows as ``write()`` writes, committed before it returns, and the same r
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -101,3 +102,79 @@ async def test_a_rooms_idle_state_is_written_with_it_as_write_does(
     finally:
         await other.close()
     assert delta is not None and delta.delta_link == "https://graph/delta?token=idle"
+
+
+async def drained(store: Store, room: str, intent: str, *, link: Link | None = None) -> None:
+    """One drain result, as the outbox executor writes it."""
+    async with store.write_staged(room) as tx:
+        await tx.upsert_link(link or Link(f"l-{room}-{intent}", hybrid_id=f"h-{room}-{intent}"))
+        await tx.mark_outbox(intent, state="done")
+        await tx.audit(f"h-{room}-{intent}", "hybrid", "create", "new in Outlook")
+
+
+async def plan_rooms(store: Store, rooms: list[str]) -> None:
+    for room in rooms:
+        async with store.write(room) as tx:
+            await tx.enqueue("i-1", "hybrid.create", {"link_id": "l"})
+
+
+async def test_results_of_rooms_draining_at_once_share_one_commit_and_all_land(
+    store: Store, trips: list[object]
+) -> None:
+    rooms = [f"room-{n}@contoso.com" for n in range(16)]
+    await plan_rooms(store, rooms)
+    trips.clear()
+
+    await asyncio.gather(*(drained(store, room, "i-1") for room in rooms))
+
+    assert len(trips) < len(rooms), "16 results waiting together must not take 16 commits"
+    for room in rooms:
+        assert [link.hybrid_id for link in await store.links(room)] == [f"h-{room}-i-1"]
+        item = await store.outbox_item(room, "i-1")
+        assert item is not None and item.state == "done"
+        assert [a.action for a in await store.audit_for(room)] == ["create"]
+
+
+async def test_one_refused_result_in_a_group_leaves_the_others_committed(store: Store) -> None:
+    rooms = [f"room-{n}@contoso.com" for n in range(6)]
+    await plan_rooms(store, rooms)
+    async with store.write(rooms[3]) as tx:  # room 3's booking is already claimed
+        await tx.upsert_link(Link("l-old", hybrid_id="h-taken"))
+
+    results = await asyncio.gather(
+        *(
+            drained(store, room, "i-1", link=Link("l-new", hybrid_id="h-taken") if n == 3 else None)
+            for n, room in enumerate(rooms)
+        ),
+        return_exceptions=True,
+    )
+
+    assert isinstance(results[3], LinkConflict)
+    assert [r for n, r in enumerate(results) if n != 3] == [None] * 5
+    for n, room in enumerate(rooms):
+        item = await store.outbox_item(room, "i-1")
+        assert item is not None
+        assert item.state == ("pending" if n == 3 else "done"), room
+    assert [link.link_id for link in await store.links(rooms[3])] == ["l-old"]
+    assert await store.audit_for(rooms[3]) == []
+
+
+async def test_a_result_cancelled_while_it_waits_for_its_group_is_not_written(
+    store: Store,
+) -> None:
+    rooms = ["room-a@contoso.com", "room-b@contoso.com"]
+    await plan_rooms(store, rooms)
+    async with store.write(rooms[0]):  # holds the writer: both results queue behind it
+        first = asyncio.create_task(drained(store, rooms[0], "i-1"))
+        second = asyncio.create_task(drained(store, rooms[1], "i-1"))
+        await asyncio.sleep(0.05)
+        second.cancel()
+    await first
+    with pytest.raises(asyncio.CancelledError):
+        await second
+
+    done = await store.outbox_item(rooms[0], "i-1")
+    waiting = await store.outbox_item(rooms[1], "i-1")
+    assert done is not None and done.state == "done"
+    assert waiting is not None and waiting.state == "pending"
+    assert await store.links(rooms[1]) == []
