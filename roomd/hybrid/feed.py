@@ -28,11 +28,12 @@ The periodic listing is roomd's source of truth for Hybrid changes; webhooks are
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from types import MappingProxyType
+
+import orjson
 
 from roomd.hybrid.model import HybridBooking
 
@@ -44,8 +45,10 @@ _NONE_PENDING: Mapping[VersionKey, None] = MappingProxyType({})
 
 def version_key(booking: HybridBooking) -> VersionKey:
     """What makes one observed version of a booking distinct from another."""
-    blob = json.dumps(booking.raw, sort_keys=True, separators=(",", ":"), default=str)
-    digest = hashlib.blake2b(blob.encode(), digest_size=12).hexdigest()
+    # orjson: every booking a listing walks passes here (50,000 in a 1,000-room initial sync's
+    # first walk), and the digest lives only in memory, so its bytes need match nothing stored
+    blob = orjson.dumps(booking.raw, option=orjson.OPT_SORT_KEYS, default=str)
+    digest = hashlib.blake2b(blob, digest_size=12).hexdigest()
     return (booking.id, booking.modified_at, digest)
 
 
