@@ -620,7 +620,7 @@ class StagedTx:
 def run_staged_group(conn: sqlite3.Connection, groups: list[list[Statement]]) -> list[bool]:
     """In the connection's own thread: ``BEGIN IMMEDIATE``, each group of statements in its own
     savepoint, ``COMMIT``; per group, whether it was committed. A group in which a statement
-    expected to change one row did not, or which SQLite refused, is rolled back to its savepoint
+    expected to change one row did not, or which raised, is rolled back to its savepoint
     (False) and the others are committed. When the transaction itself fails, everything is
     rolled back and SQLite's error raised. The transaction is never left open, even when the
     caller stopped waiting (cancelled): the whole function runs once it has started."""
@@ -635,7 +635,7 @@ def run_staged_group(conn: sqlite3.Connection, groups: list[list[Statement]]) ->
                     if conn.execute(sql, params).rowcount != 1 and exactly_one:
                         ok = False
                         break
-            except sqlite3.Error:
+            except Exception:  # SQLite's refusal, or a value it cannot bind: this group only
                 ok = False
             if not ok:
                 conn.execute("ROLLBACK TO staged")

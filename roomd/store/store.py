@@ -193,9 +193,15 @@ class Store:
             with contextlib.suppress(StoreError):
                 await self.flush_idle()
         self._closed = True
-        if self._committer is not None and not self._committer.done():
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self._committer)  # the results already queued
+        committer = self._committer
+        if committer is not None and not committer.done():
+            try:
+                await asyncio.shield(committer)  # the results already queued
+            except asyncio.CancelledError:
+                if not committer.cancelled():  # close() itself was cancelled
+                    raise
+            except Exception:  # its waiters were told
+                pass
         async with self._write_lock:
             # Reader first: the last connection to close checkpoints the WAL into the main file
             # and removes it, and only the writer can do that.
@@ -308,10 +314,22 @@ class Store:
         except asyncio.CancelledError:
             if mine in self._staged:  # not started: nothing of it will be written
                 self._staged.remove(mine)
+            else:  # started: its answer has no reader now
+                mine.done.add_done_callback(_retrieved)
             raise
 
     async def _commit_groups(self, writer: aiosqlite.Connection) -> None:
         """Commit what is queued, group after group, until the queue is empty."""
+        try:
+            await self._commit_queued(writer)
+        except BaseException as exc:  # cancelled (the loop's end): the waiters are told so
+            problem = StoreError(self.path, f"group commit interrupted ({type(exc).__name__})")
+            for each in self._staged:
+                each.fail(problem)
+            self._staged = []
+            raise
+
+    async def _commit_queued(self, writer: aiosqlite.Connection) -> None:
         while self._staged:
             async with self._write_lock:
                 group, self._staged = self._staged, []
@@ -330,8 +348,10 @@ class Store:
                 except sqlite3.Error:  # nothing committed: each goes through write() alone
                     results = [False] * len(runnable)
                 except BaseException as exc:
+                    # the waiters' own tasks were not cancelled: a StoreError, not theirs
+                    problem = StoreError(self.path, f"group commit failed ({type(exc).__name__})")
                     for each in runnable:
-                        each.fail(exc)
+                        each.fail(problem)
                     if isinstance(exc, Exception):
                         continue
                     raise
@@ -661,6 +681,11 @@ async def _in_thread(
     tests/store/test_staged.py fails if that changes)."""
     result = await conn._execute(lambda: fn(conn._conn, groups))  # type: ignore[no-untyped-call]
     return list(result)
+
+
+def _retrieved(future: asyncio.Future[bool]) -> None:
+    if not future.cancelled():
+        future.exception()  # read, so asyncio does not log it as never retrieved
 
 
 @dataclass(slots=True, eq=False)

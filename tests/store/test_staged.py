@@ -178,3 +178,26 @@ async def test_a_result_cancelled_while_it_waits_for_its_group_is_not_written(
     assert done is not None and done.state == "done"
     assert waiting is not None and waiting.state == "pending"
     assert await store.links(rooms[1]) == []
+
+
+async def test_a_result_sqlite_cannot_bind_fails_alone_and_the_others_land(store: Store) -> None:
+    rooms = [f"room-{n}@contoso.com" for n in range(4)]
+    await plan_rooms(store, rooms)
+
+    async def result(n: int, room: str) -> None:
+        async with store.write_staged(room) as tx:
+            await tx.upsert_link(Link(f"l-{n}", hybrid_id=f"h-{n}"))
+            await tx.mark_outbox("i-1", state="done")
+            # a lone surrogate (stdlib json.loads accepts "\ud800" from a remote answer)
+            await tx.audit(f"h-{n}", "hybrid", "refused", "why: \ud800" if n == 2 else "why")
+
+    results = await asyncio.gather(
+        *(result(n, room) for n, room in enumerate(rooms)), return_exceptions=True
+    )
+
+    assert isinstance(results[2], UnicodeEncodeError)  # what write() raises for it, alone
+    assert [r for n, r in enumerate(results) if n != 2] == [None] * 3
+    for n, room in enumerate(rooms):
+        item = await store.outbox_item(room, "i-1")
+        assert item is not None
+        assert item.state == ("pending" if n == 2 else "done"), room
