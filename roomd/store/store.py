@@ -347,13 +347,13 @@ class Store:
                     )
                 except sqlite3.Error:  # nothing committed: each goes through write() alone
                     results = [False] * len(runnable)
-                except BaseException as exc:
-                    # the waiters' own tasks were not cancelled: a StoreError, not theirs
+                except Exception as exc:  # the waiters' own tasks did not fail: a StoreError
                     problem = StoreError(self.path, f"group commit failed ({type(exc).__name__})")
                     for each in runnable:
                         each.fail(problem)
-                    if isinstance(exc, Exception):
-                        continue
+                    continue
+                except BaseException:
+                    self._staged[:0] = runnable  # told by _commit_groups, with the rest
                     raise
                 for each, ok in zip(runnable, results, strict=True):
                     each.resolve(ok)
@@ -700,12 +700,8 @@ class _Staged:
         if not self.done.done():
             self.done.set_result(ok)
 
-    def fail(self, exc: BaseException) -> None:
-        if self.done.done():
-            return
-        if isinstance(exc, asyncio.CancelledError):
-            self.done.cancel()
-        else:
+    def fail(self, exc: StoreError) -> None:
+        if not self.done.done():
             self.done.set_exception(exc)
 
 
